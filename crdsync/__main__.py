@@ -1,0 +1,5 @@
+"""Allows `python -m crdsync`."""
+
+from crdsync.cli import main
+
+raise SystemExit(main())

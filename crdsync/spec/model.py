@@ -1,0 +1,263 @@
+"""The mapping spec as frozen, validated values: what the loader produces and everything downstream consumes.
+
+Nothing here does IO or parsing; construction never fails on its own (the loader validates first and reports located
+errors). All collections are tuples so every spec object is hashable and immutable, and can be shared between
+threads of the reconciler without copying.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+# JSON-compatible value as found in Kubernetes objects (dict / list / str / int / float / bool / None).
+JSON = Any
+
+API_VERSION = "crdsync.io/v1alpha1"
+KIND = "SyncConfig"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a spec element was written: 1-based line and column, like editors show them."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+UNKNOWN_LOCATION = Location("<unknown>", 0, 0)
+
+
+@dataclass(frozen=True, order=True)
+class GroupVersionKind:
+    group: str  # "" for the core group
+    version: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @classmethod
+    def from_api_version(cls, api_version: str, kind: str) -> GroupVersionKind:
+        group, _, version = api_version.rpartition("/")
+        return cls(group, version, kind)
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.api_version}"
+
+
+class Direction(enum.Enum):
+    """Which way objects of a rule flow."""
+
+    TO_HOST = "toHost"  # virtual -> host (tenant-owned objects, e.g. a Certificate)
+    FROM_HOST = "fromHost"  # host -> virtual (host-owned objects, e.g. a shared ClusterIssuer)
+
+
+class FollowDirection(enum.Enum):
+    """Which way the object named by a reference moves."""
+
+    TO_HOST = "toHost"  # the tenant wrote it in virtual; export it (e.g. Issuer.spec.ca.secretName)
+    FROM_HOST = "fromHost"  # the host operator writes it; import it (e.g. Certificate.spec.secretName)
+    NONE = "none"  # rewrite the name only; the object is synced by its own rule or not at all
+
+
+class Scope(enum.Enum):
+    NAMESPACED = "Namespaced"
+    CLUSTER = "Cluster"
+
+
+class SyncMode(enum.Enum):
+    """Which objects of the kind a rule syncs."""
+
+    ALL = "all"  # every object that matches the rule's selection
+    REFERENCED = "referenced"  # only objects named by a reference of another rule, while referenced
+
+
+class DeletionPolicy(enum.Enum):
+    DELETE = "Delete"  # the copy is deleted with its source
+    ORPHAN = "Orphan"  # the copy is released: bookkeeping removed, object left in place
+
+
+class ConflictPolicy(enum.Enum):
+    """What to do when the target object exists and carries no bookkeeping of ours."""
+
+    ADOPT = "Adopt"  # take it over (add bookkeeping, then converge it)
+    ABORT = "Abort"  # leave it alone and report an Event on the source
+    OVERWRITE = "Overwrite"  # replace its content with ours
+
+
+class SelectorOperator(enum.Enum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+@dataclass(frozen=True)
+class SelectorRequirement:
+    key: str
+    operator: SelectorOperator
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A Kubernetes label selector; an empty selector matches everything."""
+
+    match_labels: tuple[tuple[str, str], ...] = ()
+    match_expressions: tuple[SelectorRequirement, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A guard on a patch or reference: holds when the value at `path` (first match, None when absent) satisfies it.
+
+    Exactly the set fields are checked, all must hold: `in_` (value is one of), `not_in` (value is none of),
+    `exists` (path has a match or not).
+    """
+
+    path: str
+    in_: tuple[JSON, ...] | None = None
+    not_in: tuple[JSON, ...] | None = None
+    exists: bool | None = None
+    location: Location = UNKNOWN_LOCATION
+
+
+class PatchOp(enum.Enum):
+    SET = "set"  # write `value` at `path`
+    COPY = "copy"  # write the value found at `from_path` in the *other* side's object at `path`
+    REMOVE = "remove"  # delete what `path` matches
+    REWRITE_LABEL_KEYS = "rewriteLabelKeys"  # `path` names a string map; rename keys by `key_map` / `key_prefix`
+    REWRITE_LABEL_SELECTOR = "rewriteLabelSelector"  # `path` names a LabelSelector; rename its keys likewise
+
+
+@dataclass(frozen=True)
+class Patch:
+    op: PatchOp
+    path: str  # JSONPath (jsonpath-ng syntax, wildcards and filters allowed)
+    value: JSON = None  # for SET
+    from_path: str | None = None  # for COPY
+    key_map: tuple[tuple[str, str], ...] = ()  # for the rewrite ops: exact key -> new key
+    key_prefix: str | None = None  # for the rewrite ops: prefix added to every key not in key_map
+    when: Condition | None = None
+    location: Location = UNKNOWN_LOCATION
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field that names another object; rewritten by the referenced kind's naming rule."""
+
+    path: str  # JSONPath to the name (may match several fields, e.g. a wildcard over a list)
+    kind: str
+    api_version: str  # resolved by the loader when the spec leaves it out and the kind is unambiguous
+    follow: FollowDirection = FollowDirection.NONE
+    namespace_path: str | None = None  # JSONPath to the referenced object's namespace; default: the referrer's
+    when: Condition | None = None
+    location: Location = UNKNOWN_LOCATION
+
+    @property
+    def gvk(self) -> GroupVersionKind:
+        return GroupVersionKind.from_api_version(self.api_version, self.kind)
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How virtual (namespace, name) becomes a host name in the tenant's host namespace (toHost and followers).
+
+    The host name is a readable prefix built from name, namespace and vcluster, truncated to fit, followed by a hash of
+    the exact (vcluster, namespace, name) triple; the way back is recorded in bookkeeping annotations, never parsed.
+    """
+
+    max_length: int = 63
+    hash_length: int = 10
+
+
+@dataclass(frozen=True)
+class StatusSync:
+    """Which status paths flow back from the host copy to the virtual object (toHost rules)."""
+
+    enabled: bool = True
+    paths: tuple[str, ...] = ("$.status",)
+
+
+@dataclass(frozen=True)
+class HostSelection:
+    """Which host objects a fromHost rule (mode all) picks and where they land in the virtual cluster.
+
+    `namespaces` empty means every host namespace (namespaced kinds) or is ignored (cluster-scoped kinds).
+    `name_patterns` are shell-style globs; empty means every name.
+    `virtual_namespace` is the virtual namespace namespaced objects land in; None keeps the host namespace name.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    name_patterns: tuple[str, ...] = ()
+    virtual_namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    direction: Direction
+    gvk: GroupVersionKind
+    scope: Scope = Scope.NAMESPACED
+    mode: SyncMode = SyncMode.ALL
+    selector: LabelSelector | None = None  # labels of the source object
+    # Virtual-side namespace selection (toHost): both must hold when set.
+    namespace_selector: LabelSelector | None = None  # labels of the virtual namespace
+    namespaces: tuple[str, ...] = ()  # explicit virtual namespace names; empty means any
+    host: HostSelection = field(default_factory=HostSelection)  # fromHost only
+    naming: Naming = field(default_factory=Naming)
+    patches_to_host: tuple[Patch, ...] = ()
+    patches_to_virtual: tuple[Patch, ...] = ()
+    status: StatusSync = field(default_factory=StatusSync)
+    references: tuple[Reference, ...] = ()
+    deletion: DeletionPolicy = DeletionPolicy.DELETE
+    finalizer: bool = False  # toHost: hold the virtual object until its host copy is gone
+    conflict: ConflictPolicy = ConflictPolicy.ABORT
+    read_only: bool = True  # fromHost: revert tenant edits of the imported copy
+    location: Location = UNKNOWN_LOCATION
+
+    @property
+    def key(self) -> tuple[Direction, GroupVersionKind]:
+        return (self.direction, self.gvk)
+
+    @property
+    def namespaced(self) -> bool:
+        return self.scope is Scope.NAMESPACED
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """One or more mapping files merged: the rules the engine executes."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    sources: tuple[str, ...] = ()  # files it was loaded from
+
+    def rule_for(self, direction: Direction, gvk: GroupVersionKind) -> Rule | None:
+        for rule in self.rules:
+            if rule.direction is direction and rule.gvk == gvk:
+                return rule
+        return None
+
+    def rules_for_kind(self, group: str, kind: str) -> tuple[Rule, ...]:
+        """Rules for a kind in any version (CRDs serve several versions; the rule names the one we speak)."""
+        return tuple(r for r in self.rules if r.gvk.group == group and r.gvk.kind == kind)
+
+
+@dataclass(frozen=True, order=True)
+class SpecError:
+    """One located problem in a mapping file. `field_path` is like `spec.toHost[0].references[1].path`."""
+
+    location: Location
+    field_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f" ({self.field_path})" if self.field_path else ""
+        return f"{self.location}: {self.message}{where}"

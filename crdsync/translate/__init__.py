@@ -1,0 +1,1 @@
+"""crdsync.translate"""
