@@ -63,7 +63,7 @@ class WorkQueue(Generic[K]):
         with self._cond:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        delay = min(self._base_delay * (2**failures), self._max_delay)
+        delay: float = min(self._base_delay * 2.0**failures, self._max_delay)
         self.add_after(key, delay)
         return delay
 
