@@ -1,0 +1,158 @@
+"""Bookkeeping: the labels and annotations crdsync writes on every copy, and how to read them back.
+
+A copy records where it came from (side, kind, namespace, name, uid of its source) and who manages it, so the way back
+is looked up, never parsed out of a name. Everything under PREFIX on a copy is ours: incoming keys under PREFIX are
+stripped before ours are added, so a tenant cannot forge bookkeeping (e.g. label a Certificate as someone else's copy).
+User-facing selection labels under PREFIX on *host* objects (like `crdsync.io/shared`) are only read for selection;
+they are stripped from what is copied like every other PREFIX key.
+
+Pure functions over plain dicts; nothing raises: malformed metadata (non-map labels, non-string values) simply reads as
+"not ours".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crdsync.spec.model import GroupVersionKind
+
+PREFIX = "crdsync.io/"
+
+LABEL_MANAGED_BY = PREFIX + "managed-by"
+MANAGER = "crdsync"
+LABEL_VCLUSTER = PREFIX + "vcluster"
+LABEL_ROLE = PREFIX + "role"
+ROLE_COPY = "copy"  # synced by its own rule
+ROLE_FOLLOWER = "follower"  # synced because a reference of another object names it
+
+ANN_SOURCE_SIDE = PREFIX + "source-side"
+SIDE_VIRTUAL = "virtual"
+SIDE_HOST = "host"
+ANN_SOURCE_NAMESPACE = PREFIX + "source-namespace"  # absent for a cluster-scoped source
+ANN_SOURCE_NAME = PREFIX + "source-name"
+ANN_SOURCE_UID = PREFIX + "source-uid"  # absent when the source had no uid yet (offline `plan`)
+ANN_SOURCE_KIND = PREFIX + "source-kind"  # "<group>/<kind>", e.g. "cert-manager.io/Certificate", "/Secret"
+
+# Written by tools into every applied object; copying it would make `kubectl apply` on the other side diff against the
+# wrong configuration.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a copy came from, as recorded in its bookkeeping."""
+
+    side: str  # SIDE_VIRTUAL | SIDE_HOST
+    kind: str  # "<group>/<kind>"
+    namespace: str | None
+    name: str
+    uid: str  # "" when not recorded
+    vcluster: str | None
+
+    @property
+    def group_kind(self) -> tuple[str, str]:
+        group, _, kind = self.kind.rpartition("/")
+        return group, kind
+
+
+def source_kind(gvk: GroupVersionKind) -> str:
+    """The ANN_SOURCE_KIND value for a kind: group and kind, version-free (a CRD serves several versions)."""
+    return f"{gvk.group}/{gvk.kind}"
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The object's labels as a new dict (empty when absent or malformed)."""
+    meta = obj.get("metadata")
+    return _string_map(meta.get("labels")) if isinstance(meta, Mapping) else {}
+
+
+def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The object's annotations as a new dict (empty when absent or malformed)."""
+    meta = obj.get("metadata")
+    return _string_map(meta.get("annotations")) if isinstance(meta, Mapping) else {}
+
+
+def source_of(obj: Mapping[str, Any]) -> SourceRef | None:
+    """The source recorded on a copy made by crdsync, or None when `obj` is not one (or its bookkeeping is partial)."""
+    labels = labels_of(obj)
+    if labels.get(LABEL_MANAGED_BY) != MANAGER:
+        return None
+    ann = annotations_of(obj)
+    side, kind, name = ann.get(ANN_SOURCE_SIDE), ann.get(ANN_SOURCE_KIND), ann.get(ANN_SOURCE_NAME)
+    if side not in (SIDE_VIRTUAL, SIDE_HOST) or kind is None or "/" not in kind or not name:
+        return None
+    return SourceRef(
+        side=side,
+        kind=kind,
+        namespace=ann.get(ANN_SOURCE_NAMESPACE),
+        name=name,
+        uid=ann.get(ANN_SOURCE_UID, ""),
+        vcluster=labels.get(LABEL_VCLUSTER),
+    )
+
+
+def is_managed(obj: Mapping[str, Any], vcluster: str | None = None) -> bool:
+    """True when crdsync manages `obj` (for `vcluster` when given: another tenant's copies are not ours to touch)."""
+    labels = labels_of(obj)
+    if labels.get(LABEL_MANAGED_BY) != MANAGER:
+        return False
+    return vcluster is None or labels.get(LABEL_VCLUSTER) == vcluster
+
+
+def carries_bookkeeping(obj: Mapping[str, Any]) -> bool:
+    """True when `obj` has any crdsync bookkeeping key: such objects are copies and must never be synced back."""
+    if LABEL_MANAGED_BY in labels_of(obj):
+        return True
+    ann = annotations_of(obj)
+    return any(key in ann for key in (ANN_SOURCE_SIDE, ANN_SOURCE_NAME, ANN_SOURCE_KIND))
+
+
+def without_ours(values: Mapping[str, str] | None) -> dict[str, str]:
+    """Labels or annotations minus every key under PREFIX and the last-applied annotation (new dict)."""
+    if not values:
+        return {}
+    return {k: v for k, v in values.items() if not k.startswith(PREFIX) and k != LAST_APPLIED}
+
+
+def bookkeeping_labels(vcluster: str, role: str) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGER, LABEL_VCLUSTER: vcluster, LABEL_ROLE: role}
+
+
+def bookkeeping_annotations(
+    side: str, gvk: GroupVersionKind, namespace: str | None, name: str, uid: str
+) -> dict[str, str]:
+    ann = {ANN_SOURCE_SIDE: side, ANN_SOURCE_KIND: source_kind(gvk), ANN_SOURCE_NAME: name}
+    if namespace is not None:
+        ann[ANN_SOURCE_NAMESPACE] = namespace
+    if uid:
+        ann[ANN_SOURCE_UID] = uid
+    return ann
+
+
+def without_bookkeeping(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow-copied object whose labels/annotations lack every PREFIX key (releasing a copy: DeletionPolicy Orphan).
+
+    Empty label/annotation maps are dropped so the result compares equal to an object that never had any.
+    """
+    out = dict(obj)
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return out
+    new_meta = dict(meta)
+    for key in ("labels", "annotations"):
+        if key in new_meta:
+            kept = {k: v for k, v in _string_map(new_meta[key]).items() if not k.startswith(PREFIX)}
+            if kept:
+                new_meta[key] = kept
+            else:
+                del new_meta[key]
+    out["metadata"] = new_meta
+    return out

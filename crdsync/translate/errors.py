@@ -1,0 +1,40 @@
+"""The one error type of the translation core.
+
+Everything in crdsync.translate is a pure function; when the input (an object, or a spec element applied to it)
+cannot be translated it raises TranslationError, never a bare KeyError/TypeError. The error carries the JSONPath or
+field it is about and the spec Location of the rule, reference or patch that was being applied, so callers can print
+one located line (`cert-manager.yaml:12:9: ... (at $.spec.secretName)`) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from crdsync.spec.model import UNKNOWN_LOCATION, Location
+
+
+class TranslationError(Exception):
+    """An object (or a spec element applied to it) that cannot be translated.
+
+    `path` is the JSONPath or field the problem is about ("" when it is about the whole object); `location` is where the
+    spec element that failed was written (UNKNOWN_LOCATION when no spec element is involved).
+    """
+
+    def __init__(self, message: str, path: str = "", location: Location = UNKNOWN_LOCATION) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.location = location
+
+    def located(self, location: Location) -> TranslationError:
+        """The same error attributed to `location` unless it already names one (the innermost spec element wins)."""
+        if self.location != UNKNOWN_LOCATION:
+            return self
+        return TranslationError(self.message, self.path, location)
+
+    def __str__(self) -> str:
+        where = f" (at {self.path})" if self.path else ""
+        prefix = f"{self.location}: " if self.location != UNKNOWN_LOCATION else ""
+        return f"{prefix}{self.message}{where}"
+
+    def __reduce__(self) -> tuple[type[TranslationError], tuple[str, str, Location]]:
+        # Keeps the error picklable (the engine may hand errors across threads/processes) with all three fields.
+        return (TranslationError, (self.message, self.path, self.location))

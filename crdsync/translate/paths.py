@@ -1,0 +1,261 @@
+"""JSONPath get / set / remove / update over plain dicts, returning new objects.
+
+Paths are the spec's jsonpath-ng "ext" expressions, compiled by crdsync.spec.paths.compile_path (cached). Reading uses
+jsonpath-ng's find; writing never uses its in-place update: each match is turned into a concrete location (a tuple of
+map keys and list indices) and the write is done on a deep copy, so inputs are never mutated.
+
+Semantics:
+- get_all: every match's value, in document order; get_first: the first match or a default.
+- set_value: replace every match; when nothing matches and the path is a plain chain of fields (and list indices of
+  existing lists), create the missing intermediate maps. Nothing matching a path with wildcards or filters is a no-op.
+- remove: delete every match (list items by index, highest first so indices stay valid).
+- update_values: replace every match by fn(old value).
+
+Failure modes, all TranslationError naming the path: a path that does not compile, a path that cannot address a
+field (e.g. jsonpath-ng's `parent` or arithmetic extensions), a type mismatch while creating (`$.spec.x.y` when
+spec.x is a string), an index past the end of a list, and filter expressions that fail on the data.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jsonpath_ng import JSONPath
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root, This
+
+from crdsync.spec.paths import PathSyntaxError, compile_path
+from crdsync.translate.errors import TranslationError
+
+Step = str | int
+Location = tuple[Step, ...]
+
+_MISSING = object()
+
+
+def _compile(path: str) -> JSONPath:
+    try:
+        return compile_path(path)
+    except PathSyntaxError as exc:
+        raise TranslationError(str(exc), path) from None
+
+
+def _find(path: str, obj: Any) -> list[Any]:
+    compiled = _compile(path)
+    try:
+        return list(compiled.find(obj))
+    except Exception as exc:  # filters compare user data with assorted types and raise whatever Python raises
+        raise TranslationError(f"cannot evaluate path: {type(exc).__name__}: {exc}", path) from None
+
+
+def _location_of(datum: Any, path: str) -> Location:
+    steps: list[Step] = []
+    node = datum
+    while node is not None:
+        part = node.path
+        if isinstance(part, Fields) and len(part.fields) == 1 and part.fields[0] != "*":
+            steps.append(part.fields[0])
+        elif isinstance(part, Index) and len(part.indices) == 1:
+            steps.append(part.indices[0])
+        elif not isinstance(part, Root | This):
+            raise TranslationError(f"path does not address a field ({part})", path)
+        node = node.context
+    steps.reverse()
+    return tuple(steps)
+
+
+def _normalize(location: Location, root: Any, path: str) -> Location:
+    # Negative indices (`[-1]`) are resolved against the data so locations from one find stay comparable.
+    out: list[Step] = []
+    node = root
+    for step in location:
+        if isinstance(step, int) and isinstance(node, list) and step < 0:
+            step += len(node)
+        out.append(step)
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            raise TranslationError(f"path matched a location that does not exist: {list(location)}", path) from None
+    return tuple(out)
+
+
+def locations(obj: Any, path: str) -> list[Location]:
+    """The concrete location of every match of `path` in `obj`, in document order."""
+    return [_normalize(_location_of(d, path), obj, path) for d in _find(path, obj)]
+
+
+def get_all(obj: Any, path: str) -> list[Any]:
+    """The values of every match of `path` (the values themselves, not copies)."""
+    return [d.value for d in _find(path, obj)]
+
+
+def get_first(obj: Any, path: str, default: Any = None) -> Any:
+    """The value of the first match of `path`, or `default` when nothing matches."""
+    found = _find(path, obj)
+    return found[0].value if found else default
+
+
+def has_match(obj: Any, path: str) -> bool:
+    return bool(_find(path, obj))
+
+
+def _plain_chain(path: str) -> Location | None:
+    """The steps of a path that is only `$` followed by single fields / indices, else None."""
+    node = _compile(path)
+    steps: list[Step] = []
+    while isinstance(node, Child):
+        right = node.right
+        if isinstance(right, Fields) and len(right.fields) == 1 and right.fields[0] != "*":
+            steps.append(right.fields[0])
+        elif isinstance(right, Index) and len(right.indices) == 1:
+            steps.append(right.indices[0])
+        else:
+            return None
+        node = node.left
+    if not isinstance(node, Root):
+        return None
+    steps.reverse()
+    return tuple(steps)
+
+
+def _describe(location: Location) -> str:
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in location)
+
+
+def _container_at(root: Any, location: Location, create: bool, path: str) -> Any:
+    node = root
+    for i, step in enumerate(location):
+        if isinstance(step, str):
+            if not isinstance(node, dict):
+                raise TranslationError(
+                    f"cannot write field {step!r}: {_describe(location[:i])} is a {_kind(node)}, not a map", path
+                )
+            if step not in node or node[step] is None:
+                if not create:
+                    raise TranslationError(f"{_describe(location[: i + 1])} does not exist", path)
+                node[step] = {}
+            node = node[step]
+        else:
+            if not isinstance(node, list):
+                raise TranslationError(
+                    f"cannot write index {step}: {_describe(location[:i])} is a {_kind(node)}, not a list", path
+                )
+            if not -len(node) <= step < len(node):
+                raise TranslationError(f"index {step} is past the end of {_describe(location[:i])}", path)
+            node = node[step]
+    return node
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "map"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _write(root: Any, location: Location, value: Any, create: bool, path: str) -> None:
+    if not location:
+        raise TranslationError("cannot replace the whole object", path)
+    parent = _container_at(root, location[:-1], create, path)
+    last = location[-1]
+    if isinstance(last, str):
+        if not isinstance(parent, dict):
+            raise TranslationError(
+                f"cannot write field {last!r}: {_describe(location[:-1])} is a {_kind(parent)}, not a map", path
+            )
+        parent[last] = value
+    else:
+        if not isinstance(parent, list):
+            raise TranslationError(
+                f"cannot write index {last}: {_describe(location[:-1])} is a {_kind(parent)}, not a list", path
+            )
+        if not -len(parent) <= last < len(parent):
+            raise TranslationError(f"index {last} is past the end of {_describe(location[:-1])}", path)
+        parent[last] = value
+
+
+def set_value(obj: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A new object with every match of `path` set to (a copy of) `value`; creates a plain chain that is missing."""
+    out = copy.deepcopy(dict(obj))
+    found = locations(out, path)
+    if not found:
+        chain = _plain_chain(path)
+        if chain is None:
+            return out
+        found = [chain]
+    for location in found:
+        _write(out, location, copy.deepcopy(value), create=True, path=path)
+    return out
+
+
+def update_values(obj: Mapping[str, Any], path: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
+    """A new object with every match of `path` replaced by fn(old value); `fn` sees the old value, never a copy."""
+    out = copy.deepcopy(dict(obj))
+    for location in locations(out, path):
+        old = _container_at(out, location, create=False, path=path)
+        _write(out, location, fn(old), create=False, path=path)
+    return out
+
+
+def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """A new object without any match of `path` (absent paths are fine: removing nothing is not an error)."""
+    out = copy.deepcopy(dict(obj))
+    found = locations(out, path)
+    if any(len(loc) == 0 for loc in found):
+        raise TranslationError("cannot remove the whole object", path)
+
+    # Deepest first and, within one list, highest index first: earlier removals never shift later locations.
+    def order(loc: Location) -> tuple[Any, ...]:
+        return tuple((1, s) if isinstance(s, int) else (0, s) for s in loc)
+
+    for location in sorted(set(found), key=order, reverse=True):
+        try:
+            parent = _container_at(out, location[:-1], create=False, path=path)
+        except TranslationError:
+            continue  # an ancestor was removed already (e.g. `$..x` matching nested fields)
+        last = location[-1]
+        if isinstance(parent, dict) and isinstance(last, str):
+            parent.pop(last, None)
+        elif isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
+            del parent[last]
+    return out
+
+
+def value_at(obj: Any, location: Location, default: Any = None) -> Any:
+    """The value at a concrete location, or `default` when it does not exist."""
+    node = obj
+    for step in location:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return node
+
+
+def with_values(obj: Mapping[str, Any], writes: Mapping[Location, Any], path: str = "") -> dict[str, Any]:
+    """A new object with each concrete location set to its value; the locations must exist up to their parent."""
+    out = copy.deepcopy(dict(obj))
+    for location, value in writes.items():
+        _write(out, location, copy.deepcopy(value), create=False, path=path or _describe(location))
+    return out
+
+
+def project(obj: Any, selected: list[Location]) -> Any:
+    """Only the selected parts of `obj` (deep copies), keeping their ancestors; list items keep their relative order.
+
+    `$.status.conditions[?(@.type == 'Ready')]` projects to {"status": {"conditions": [<the Ready condition>]}}.
+    """
+    if any(len(loc) == 0 for loc in selected):
+        return copy.deepcopy(obj)
+    groups: dict[Step, list[Location]] = {}
+    for loc in selected:
+        groups.setdefault(loc[0], []).append(loc[1:])
+    if isinstance(obj, Mapping):
+        return {k: project(obj[k], groups[k]) for k in obj if k in groups}
+    if isinstance(obj, list):
+        return [project(obj[i], groups[i]) for i in range(len(obj)) if i in groups]
+    return copy.deepcopy(obj)
