@@ -1,0 +1,133 @@
+"""A scripted local HTTP/1.1 server standing in for an apiserver in client unit tests.
+
+Routes map (method, path) to a responder that gets the recorded request and returns a Reply; a Reply with `chunks`
+streams them with chunked transfer encoding (as the apiserver does for watches), optionally pausing between chunks
+and holding the connection open afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # dict/list -> JSON, bytes as is
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: list[bytes] | None = None  # stream these (chunked encoding)
+    chunk_delay: float = 0.0
+    hold: float = 0.0  # keep a stream open this long after the last chunk
+
+
+Responder = Callable[[Request], Reply]
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
+            "message": message}
+
+
+def event_line(event_type: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
+
+
+class StubServer:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.routes: dict[tuple[str, str], Responder] = {}
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                request = Request(self.command, parts.path, query, {k.lower(): v for k, v in self.headers.items()},
+                                  body)
+                with stub._lock:
+                    stub.requests.append(request)
+                    responder = stub.routes.get((self.command, parts.path))
+                reply = responder(request) if responder else Reply(404, status_body(404, "NotFound", "no route"))
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(reply)
+
+            def _send(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                if reply.chunks is not None:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for chunk in reply.chunks:
+                        if reply.chunk_delay:
+                            time.sleep(reply.chunk_delay)
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    if reply.hold:
+                        time.sleep(reply.hold)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                    return
+                data = reply.body if isinstance(reply.body, bytes) else (
+                    b"" if reply.body is None else json.dumps(reply.body).encode())
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def route(self, method: str, path: str, responder: Responder | Reply) -> None:
+        fn = responder if callable(responder) else (lambda _req, r=responder: r)
+        with self._lock:
+            self.routes[(method, path)] = fn
+
+    def requests_to(self, method: str, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method and r.path == path]
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
