@@ -1,0 +1,418 @@
+"""The sync engine: kinds come and go, informers feed a work queue, workers reconcile keys from cached state.
+
+Lifecycle of a kind: a rule's kind may not exist yet (its CRD is not installed). A background loop polls discovery,
+logs the wait once, mirrors the host CRD into the virtual cluster when needed, and starts one informer per side as
+soon as both sides serve the kind; when an informer reports the kind gone (CRD deleted), that kind stops cleanly and
+the loop waits for it again. Nothing about a missing kind stops the others.
+
+Workers start only after the first list of every kind available at startup, so references are fully indexed before
+any follower is judged unreferenced: a restart therefore neither deletes nor rewrites anything that is in sync.
+
+Failure modes: per-object errors never stop a worker; they become Events and log lines (see reconcile.py). IO errors
+in the kinds loop are logged and retried on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crdsync.engine.crds import CRD_GROUP, CRD_KIND, CRD_VERSION, mirror_crd
+from crdsync.engine.keys import Key, ReferenceIndex, Task
+from crdsync.engine.queue import WorkQueue
+from crdsync.engine.reconcile import Outcome, Reconciler, Sides
+from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.errors import ApiError
+from crdsync.kube.informer import Informer
+from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
+from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
+from crdsync.translate.compare import needs_write
+from crdsync.translate.names import Tenant
+from crdsync.translate.objects import FollowRef, followers
+from crdsync.translate.selectors import selects_virtual
+
+log = logging.getLogger("crdsync.engine")
+
+Obj = dict[str, Any]
+NAMESPACE_GVK = GroupVersionKind("", "v1", "Namespace")
+CRD_GVK = GroupVersionKind(CRD_GROUP, CRD_VERSION, CRD_KIND)
+
+
+@dataclass
+class KindRuntime:
+    """Everything the engine holds for one (group, kind): its rules, resources and informers."""
+
+    gvk: GroupVersionKind
+    rules: dict[Direction, Rule]
+    host_res: Resource | None = None
+    virtual_res: Resource | None = None
+    host: Informer | None = None
+    virtual: Informer | None = None
+    waiting_reason: str = ""
+    crd_checked_at: float = 0.0
+    gone: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def active(self) -> bool:
+        return self.host is not None and self.virtual is not None
+
+    @property
+    def host_namespace_only(self) -> bool:
+        """Host objects we care about all live in the tenant's host namespace, unless a fromHost rule picks others."""
+        rule = self.rules.get(Direction.FROM_HOST)
+        return rule is None or rule.mode is SyncMode.REFERENCED
+
+
+class Engine:
+    def __init__(
+        self,
+        config: SyncConfig,
+        tenant: Tenant,
+        host: KubeClient,
+        virtual: KubeClient,
+        *,
+        workers: int = 8,
+        kinds_poll_seconds: float = 5.0,
+        crd_refresh_seconds: float = 30.0,
+        field_manager: str = "crdsync",
+        informer_factory: Callable[..., Informer] = Informer,
+    ) -> None:
+        self.config = config
+        self._informer_factory = informer_factory
+        self.tenant = tenant
+        self.host = host
+        self.virtual = virtual
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.index = ReferenceIndex()
+        self._workers_count = workers
+        self._kinds_poll = kinds_poll_seconds
+        self._crd_refresh = crd_refresh_seconds
+        self._stop = threading.Event()
+        self._initial_sync_done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.kinds: dict[tuple[str, str], KindRuntime] = {}
+        for rule in config.rules:
+            slot = (rule.gvk.group, rule.gvk.kind)
+            runtime = self.kinds.setdefault(slot, KindRuntime(gvk=rule.gvk, rules={}))
+            runtime.rules[rule.direction] = rule
+        self._needs_namespaces = any(r.namespace_selector is not None for r in config.rules)
+        self._namespaces: Informer | None = None
+        self.reconciler = Reconciler(
+            config=config,
+            tenant=tenant,
+            sides=Sides(host=host, virtual=virtual),
+            kinds=self.kinds,
+            index=self.index,
+            namespace_labels=self.namespace_labels,
+            field_manager=field_manager,
+        )
+        self.processed = 0
+        self.errors = 0
+
+    # -- public lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for n in range(self._workers_count):
+            self._spawn(self._worker, f"worker-{n}")
+        self._spawn(self._kinds_loop, "kinds")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop informers and drain: workers finish their current key, then exit."""
+        self._stop.set()
+        self.queue.shut_down()
+        for runtime in self.kinds.values():
+            self._stop_informers(runtime)
+        if self._namespaces is not None:
+            self._namespaces.stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def wait_initial_sync(self, timeout: float | None = None) -> bool:
+        return self._initial_sync_done.wait(timeout)
+
+    def idle(self) -> bool:
+        return self._initial_sync_done.is_set() and self.queue.pending() == 0
+
+    def namespace_labels(self, namespace: str | None) -> Mapping[str, str] | None:
+        if namespace is None or self._namespaces is None:
+            return None
+        obj = self._namespaces.get(None, namespace)
+        if obj is None:
+            return None
+        labels: Mapping[str, str] = obj.get("metadata", {}).get("labels") or {}
+        return labels
+
+    # -- threads ----------------------------------------------------------------------------------------------
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=f"crdsync-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _worker(self) -> None:
+        while not self._initial_sync_done.wait(0.2):
+            if self._stop.is_set():
+                return
+        while (key := self.queue.get()) is not None:
+            try:
+                outcome = self.reconciler.reconcile(key)
+            except Exception:  # a bug in one key must not kill the worker
+                log.exception("reconcile %s failed unexpectedly", key)
+                outcome = Outcome.retry()
+            finally:
+                self.queue.done(key)
+            self.processed += 1
+            if outcome.error:
+                self.errors += 1
+            if outcome.backoff:
+                self.queue.add_rate_limited(key)
+            else:
+                self.queue.forget(key)
+                if outcome.requeue_after is not None:
+                    self.queue.add_after(key, outcome.requeue_after)
+
+    def _kinds_loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                if self._needs_namespaces and self._namespaces is None:
+                    self._start_namespace_informer()
+                started = self._activate_kinds()
+                if first:
+                    self._await_synced(started)
+            except Exception:
+                log.exception("kinds loop tick failed; retrying")
+            if first:
+                first = False
+                self._announce_initial_sync()
+            self._stop.wait(self._kinds_poll)
+
+    def _announce_initial_sync(self) -> None:
+        total = self.queue.pending()
+        active = sorted(str(r.gvk) for r in self.kinds.values() if r.active)
+        waiting = sorted(f"{r.gvk} ({r.waiting_reason})" for r in self.kinds.values() if not r.active)
+        log.info("syncing %s; waiting for %s", ", ".join(active) or "nothing", ", ".join(waiting) or "nothing")
+        self._initial_sync_done.set()
+        self._spawn(lambda: self._report_progress(total), "progress")
+
+    def _report_progress(self, total: int) -> None:
+        start = time.monotonic()
+        while not self._stop.wait(2.0):
+            pending = self.queue.pending()
+            if pending == 0:
+                break
+            log.info("initial sync: %d of %d keys done", max(0, total - pending), total)
+        if not self._stop.is_set():
+            log.info("initial sync complete: %d keys in %.1fs", total, time.monotonic() - start)
+
+    def _await_synced(self, runtimes: list[KindRuntime]) -> None:
+        deadline = time.monotonic() + 300
+        for runtime in runtimes:
+            for informer in (runtime.host, runtime.virtual):
+                if informer is not None and not informer.has_synced.wait(max(0.0, deadline - time.monotonic())):
+                    log.warning("%s: initial list not complete yet; starting workers anyway", runtime.gvk)
+
+    # -- kinds --------------------------------------------------------------------------------------------------
+    def _activate_kinds(self) -> list[KindRuntime]:
+        started: list[KindRuntime] = []
+        for runtime in self.kinds.values():
+            if self._stop.is_set():
+                break
+            with runtime.lock:
+                if runtime.gone:
+                    self._stop_informers(runtime)
+                    runtime.gone = False
+                if runtime.active:
+                    self._refresh_crd(runtime)
+                    continue
+                try:
+                    if self._try_activate(runtime):
+                        started.append(runtime)
+                except ApiError as exc:
+                    self._set_waiting(runtime, f"API error: {exc}")
+        return started
+
+    def _set_waiting(self, runtime: KindRuntime, reason: str) -> None:
+        if reason != runtime.waiting_reason:
+            log.warning("%s: waiting — %s", runtime.gvk, reason)
+            runtime.waiting_reason = reason
+
+    def _try_activate(self, runtime: KindRuntime) -> bool:
+        gvk = runtime.gvk
+        host_res = self.host.resource_for(gvk)
+        if host_res is None:
+            self._set_waiting(runtime, "the host does not serve this kind (CRD not installed?)")
+            return False
+        virtual_res = self.virtual.resource_for(gvk)
+        if virtual_res is None:
+            if not self._mirror_crd(runtime, host_res):
+                self._set_waiting(runtime, "the virtual cluster does not serve this kind and it is not a host CRD")
+                return False
+            self.virtual.invalidate_discovery()
+            virtual_res = self.virtual.resource_for(gvk)
+            if virtual_res is None:
+                self._set_waiting(runtime, "CRD copied to the virtual cluster; waiting for it to be served")
+                return False
+        runtime.host_res, runtime.virtual_res = host_res, virtual_res
+        host_namespace = self.tenant.host_namespace if host_res.namespaced and runtime.host_namespace_only else None
+        runtime.host = self._informer_factory(
+            self.host,
+            host_res,
+            namespace=host_namespace,
+            on_event=lambda etype, key, obj, rt=runtime: self._on_host_event(rt, etype, obj),
+            on_gone=lambda rt=runtime: self._on_gone(rt),
+            name=f"host {gvk}",
+        )
+        runtime.virtual = self._informer_factory(
+            self.virtual,
+            virtual_res,
+            on_event=lambda etype, key, obj, rt=runtime: self._on_virtual_event(rt, etype, obj),
+            on_gone=lambda rt=runtime: self._on_gone(rt),
+            name=f"virtual {gvk}",
+        )
+        runtime.host.start()
+        runtime.virtual.start()
+        if runtime.waiting_reason:
+            log.info("%s: available now; syncing", gvk)
+        runtime.waiting_reason = ""
+        return True
+
+    def _on_gone(self, runtime: KindRuntime) -> None:
+        log.warning("%s: no longer served on one side (CRD removed?); stopping this kind", runtime.gvk)
+        runtime.gone = True
+
+    def _stop_informers(self, runtime: KindRuntime) -> None:
+        for informer in (runtime.host, runtime.virtual):
+            if informer is not None:
+                informer.stop()
+        runtime.host = runtime.virtual = None
+
+    def _mirror_crd(self, runtime: KindRuntime, host_res: Resource) -> bool:
+        """Copy the host's CRD for this kind into the virtual cluster; False when the kind is not a CRD."""
+        crd_res = self.host.resource_for(CRD_GVK)
+        if crd_res is None or not host_res.group:
+            return False
+        crd = self.host.get(crd_res, None, f"{host_res.plural}.{host_res.group}")
+        if crd is None:
+            return False
+        desired, warnings = mirror_crd(crd)
+        for warning in warnings:
+            log.warning("%s", warning)
+        virtual_crd_res = self.virtual.resource_for(CRD_GVK)
+        if virtual_crd_res is None:
+            return False
+        current = self.virtual.get(virtual_crd_res, None, desired["metadata"]["name"])
+        if needs_write(desired, current, self.reconciler.field_manager):
+            self.virtual.apply(virtual_crd_res, desired, force=True)
+            log.info("%s: CRD %s installed in the virtual cluster", runtime.gvk, desired["metadata"]["name"])
+        runtime.crd_checked_at = time.monotonic()
+        return True
+
+    def _refresh_crd(self, runtime: KindRuntime) -> None:
+        """Keep the mirrored CRD in step with the host's (new versions, schema changes)."""
+        if runtime.host_res is None or not runtime.host_res.group:
+            return
+        if time.monotonic() - runtime.crd_checked_at < self._crd_refresh:
+            return
+        try:
+            self._mirror_crd(runtime, runtime.host_res)
+        except ApiError as exc:
+            log.warning("%s: could not refresh the virtual CRD: %s", runtime.gvk, exc)
+        runtime.crd_checked_at = time.monotonic()
+
+    def _start_namespace_informer(self) -> None:
+        res = self.virtual.resource_for(NAMESPACE_GVK)
+        if res is None:
+            return
+        self._namespaces = self._informer_factory(
+            self.virtual, res, on_event=lambda etype, key, obj: self._on_namespace_event(obj), name="virtual ns"
+        )
+        self._namespaces.start()
+        self._namespaces.has_synced.wait(60)
+
+    # -- event routing (runs on informer threads: cheap, no IO) ----------------------------------------------------
+    def _on_namespace_event(self, obj: Obj | None) -> None:
+        if obj is None:
+            return
+        namespace = obj.get("metadata", {}).get("name")
+        for runtime in self.kinds.values():
+            rule = runtime.rules.get(Direction.TO_HOST)
+            if rule is None or rule.namespace_selector is None or runtime.virtual is None:
+                continue
+            for item in runtime.virtual.list():
+                if item.get("metadata", {}).get("namespace") == namespace:
+                    self._route_virtual_source(runtime, rule, item, deleted=False)
+
+    def _on_virtual_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
+        if obj is None:
+            return
+        self.reconciler.observed("virtual", runtime, obj)
+        meta = obj.get("metadata", {})
+        namespace, name = meta.get("namespace"), meta["name"]
+        source = source_of(obj)
+        if source is not None and source.side == "host":
+            if (meta.get("labels") or {}).get(LABEL_ROLE) == "follower":
+                self._add(Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name))
+            else:
+                self._add(Key(Task.FROM_HOST, runtime.gvk.group, runtime.gvk.kind, source.namespace, source.name))
+            return
+        to_host = runtime.rules.get(Direction.TO_HOST)
+        if to_host is not None:
+            if to_host.mode is SyncMode.ALL:
+                self._route_virtual_source(runtime, to_host, obj, deleted=etype == "DELETED")
+            else:
+                key = Key(Task.EXPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name)
+                if self.index.referrers(key):
+                    self._add(key)
+        from_host = runtime.rules.get(Direction.FROM_HOST)
+        if from_host is not None and from_host.mode is SyncMode.REFERENCED:
+            key = Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name)
+            if self.index.referrers(key):
+                self._add(key)
+
+    def _route_virtual_source(self, runtime: KindRuntime, rule: Rule, obj: Obj, *, deleted: bool) -> None:
+        meta = obj.get("metadata", {})
+        namespace = meta.get("namespace")
+        key = Key(Task.TO_HOST, runtime.gvk.group, runtime.gvk.kind, namespace, meta["name"])
+        self._add(key)
+        wanted = (
+            not deleted
+            and meta.get("deletionTimestamp") is None
+            and selects_virtual(rule, obj, self.namespace_labels(namespace))
+        )
+        refs: tuple[FollowRef, ...] = ()
+        if wanted and rule.references:
+            try:
+                refs = followers(self.config, rule, obj, self.tenant)
+            except Exception as exc:  # reported by the reconcile of this key; index it as referencing nothing
+                log.debug("%s: references not indexed: %s", key, exc)
+        for changed in self.index.update(key, refs):
+            self._add(changed)
+
+    def _on_host_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
+        if obj is None:
+            return
+        self.reconciler.observed("host", runtime, obj)
+        meta = obj.get("metadata", {})
+        namespace, name = meta.get("namespace"), meta["name"]
+        group, kind = runtime.gvk.group, runtime.gvk.kind
+        source = source_of(obj)
+        if source is not None:
+            if source.side == "virtual" and source.vcluster == self.tenant.vcluster:
+                follower = (meta.get("labels") or {}).get(LABEL_ROLE) == "follower"
+                task = Task.EXPORT if follower else Task.TO_HOST
+                self._add(Key(task, group, kind, source.namespace, source.name))
+            return  # another tenant's copy, or an object we imported elsewhere: not ours to touch
+        from_host = runtime.rules.get(Direction.FROM_HOST)
+        if from_host is not None and from_host.mode is SyncMode.ALL:
+            self._add(Key(Task.FROM_HOST, group, kind, namespace, name))
+        imported = self.index.import_for_host(group, kind, namespace, name)
+        if imported is not None:
+            self._add(imported)
+
+    def _add(self, key: Key) -> None:
+        self.queue.add(key)

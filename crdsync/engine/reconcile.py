@@ -1,0 +1,388 @@
+"""Reconcile one key: compute the desired state of its copy from cached state on both sides and write only the
+difference.
+
+Level-triggered: a key carries no event payload; every call reads the current source and copy from the informers'
+caches (or from our own more recent write, so a stale cache does not trigger a second identical write), derives the
+desired copy with the pure translation core, and converges. Writes are server-side apply with one field manager, so
+fields the tenant or an operator owns are left alone and fields we stop setting are removed by the server.
+
+Failure modes, per key and never fatal to the engine:
+- a translation error (bad patch path, type mismatch) → Warning Event on the source object and a log line; no retry
+  until the object changes;
+- 409 Conflict → retried with backoff (the next attempt sees the fresher object);
+- 422/403/400 from the API server → Event + log, retried with backoff (admission may change);
+- anything else (network, 5xx) → log + retry with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from crdsync.engine.keys import Key, ReferenceIndex, Task
+from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.errors import ApiError, Conflict, NotFound
+from crdsync.kube.events import record_event
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupVersionKind, Rule, SyncConfig
+from crdsync.translate.bookkeeping import PREFIX, source_of
+from crdsync.translate.compare import needs_write
+from crdsync.translate.names import Tenant, host_name
+from crdsync.translate.objects import TranslationError, to_host, to_virtual, virtual_status
+from crdsync.translate.selectors import selects_host, selects_virtual
+
+if TYPE_CHECKING:
+    from crdsync.engine.engine import KindRuntime
+
+log = logging.getLogger("crdsync.reconcile")
+
+Obj = dict[str, Any]
+FINALIZER = "crdsync.io/host-copy"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    requeue_after: float | None = None
+    backoff: bool = False
+    error: bool = False
+
+    @staticmethod
+    def ok() -> Outcome:
+        return Outcome()
+
+    @staticmethod
+    def retry(error: bool = True) -> Outcome:
+        return Outcome(backoff=True, error=error)
+
+    @staticmethod
+    def later(seconds: float) -> Outcome:
+        return Outcome(requeue_after=seconds)
+
+
+@dataclass(frozen=True)
+class Sides:
+    host: KubeClient
+    virtual: KubeClient
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def _rv(obj: Mapping[str, Any] | None) -> int:
+    try:
+        return int(_meta(obj or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _deleting(obj: Mapping[str, Any]) -> bool:
+    return _meta(obj).get("deletionTimestamp") is not None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        config: SyncConfig,
+        tenant: Tenant,
+        sides: Sides,
+        kinds: Mapping[tuple[str, str], KindRuntime],
+        index: ReferenceIndex,
+        namespace_labels: Callable[[str | None], Mapping[str, str] | None],
+        field_manager: str,
+    ) -> None:
+        self.config = config
+        self.tenant = tenant
+        self.sides = sides
+        self.kinds = kinds
+        self.index = index
+        self.namespace_labels = namespace_labels
+        self.field_manager = field_manager
+        # Our own writes, newer than what the informer has shown us yet: (side, group, kind, ns, name) -> object.
+        self._written: dict[tuple[str, str, str, str | None, str], Obj] = {}
+        self._ensured_namespaces: set[str] = set()
+
+    # -- cache -------------------------------------------------------------------------------------------------
+    def observed(self, side: str, runtime: KindRuntime, obj: Mapping[str, Any]) -> None:
+        """Informer saw `obj`: forget our remembered write once the cache has caught up with it."""
+        meta = _meta(obj)
+        slot = (side, runtime.gvk.group, runtime.gvk.kind, meta.get("namespace"), meta.get("name", ""))
+        written = self._written.get(slot)
+        if written is not None and _rv(written) <= _rv(obj):
+            self._written.pop(slot, None)
+
+    def _current(self, side: str, runtime: KindRuntime, namespace: str | None, name: str) -> Obj | None:
+        informer = runtime.host if side == "host" else runtime.virtual
+        cached = informer.get(namespace, name) if informer is not None else None
+        written = self._written.get((side, runtime.gvk.group, runtime.gvk.kind, namespace, name))
+        if written is not None and _rv(written) > _rv(cached):
+            return written
+        return cached
+
+    def _remember(self, side: str, runtime: KindRuntime, obj: Obj) -> Obj:
+        meta = _meta(obj)
+        self._written[(side, runtime.gvk.group, runtime.gvk.kind, meta.get("namespace"), meta["name"])] = obj
+        return obj
+
+    # -- entry -------------------------------------------------------------------------------------------------
+    def reconcile(self, key: Key) -> Outcome:
+        runtime = self.kinds.get((key.group, key.kind))
+        if runtime is None or not runtime.active:
+            return Outcome.ok()  # the kind stopped; it is re-listed (and re-queued) when it comes back
+        rule = runtime.rules.get(key.task.direction)
+        if rule is None:
+            return Outcome.ok()
+        source_side = "virtual" if key.task in (Task.TO_HOST, Task.EXPORT) else "host"
+        try:
+            if key.task is Task.TO_HOST:
+                return self._to_host(key, rule, runtime, exported=False)
+            if key.task is Task.EXPORT:
+                return self._to_host(key, rule, runtime, exported=True)
+            if key.task is Task.FROM_HOST:
+                return self._from_host(key, rule, runtime)
+            return self._import(key, rule, runtime)
+        except TranslationError as exc:
+            self._report(key, runtime, source_side, "TranslationFailed", str(exc))
+            return Outcome(error=True)
+        except Conflict as exc:
+            log.info("%s: conflict, retrying with fresh state: %s", key, exc.message)
+            return Outcome.retry(error=False)
+        except ApiError as exc:
+            self._report(key, runtime, source_side, "SyncFailed", f"{exc.status} {exc.reason}: {exc.message}")
+            return Outcome.retry()
+
+    def _report(self, key: Key, runtime: KindRuntime, side: str, reason: str, message: str) -> None:
+        log.warning("%s: %s: %s", key, reason, message)
+        source = self._current(side, runtime, key.namespace, key.name)
+        if source is not None:
+            client = self.sides.virtual if side == "virtual" else self.sides.host
+            record_event(client, source, reason, message)
+
+    # -- virtual -> host ----------------------------------------------------------------------------------------
+    def _to_host(self, key: Key, rule: Rule, runtime: KindRuntime, *, exported: bool) -> Outcome:
+        assert runtime.host_res is not None and runtime.virtual_res is not None
+        virtual_obj = self._current("virtual", runtime, key.namespace, key.name)
+        host_ns = self.tenant.host_namespace if runtime.host_res.namespaced else None
+        name = host_name(self.tenant, key.namespace, key.name, rule.naming)
+        host_obj = self._current("host", runtime, host_ns, name)
+
+        if exported:
+            wanted = virtual_obj is not None and not _deleting(virtual_obj) and bool(self.index.referrers(key))
+        else:
+            wanted = (
+                virtual_obj is not None
+                and not _deleting(virtual_obj)
+                and selects_virtual(rule, virtual_obj, self.namespace_labels(key.namespace))
+            )
+        if not wanted:
+            return self._retire_host_copy(key, rule, runtime, virtual_obj, host_obj)
+        assert virtual_obj is not None
+
+        if rule.finalizer and not exported and FINALIZER not in (_meta(virtual_obj).get("finalizers") or []):
+            self._set_finalizer(runtime, virtual_obj, present=True)
+
+        desired = to_host(self.config, rule, virtual_obj, self.tenant)
+        if host_obj is not None:
+            source = source_of(host_obj)
+            ours = self._is_host_copy_of(host_obj, key)
+            if not ours and source is not None:
+                self._report(key, runtime, "virtual", "NameTaken", f"host object {name} belongs to {source}")
+                return Outcome(error=True)
+            if not ours:
+                verdict = self._resolve_conflict(key, rule, runtime, "virtual", f"host object {host_ns}/{name}")
+                if verdict is not None:
+                    return verdict
+            elif source is not None and source.uid != _meta(virtual_obj).get("uid"):
+                # The virtual object was deleted and recreated under the same name: the copy belongs to the old one.
+                log.info("%s: host copy belongs to an earlier object (uid %s); replacing it", key, source.uid)
+                self._delete(self.sides.host, runtime.host_res, host_obj)
+                return Outcome.later(0.2)
+
+        if needs_write(desired, host_obj, self.field_manager):
+            host_obj = self._remember("host", runtime, self.sides.host.apply(runtime.host_res, desired, force=True))
+            log.debug("%s: host copy %s written", key, name)
+
+        if not exported and rule.status.enabled and host_obj is not None:
+            self._sync_status_back(runtime, rule, host_obj, virtual_obj)
+        return Outcome.ok()
+
+    def _sync_status_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
+        assert runtime.virtual_res is not None
+        status = virtual_status(rule, host_obj, virtual_obj)
+        if status is None or (not status and not virtual_obj.get("status")):
+            return
+        meta = _meta(virtual_obj)
+        body: Obj = {
+            "apiVersion": virtual_obj.get("apiVersion") or runtime.virtual_res.api_version,
+            "kind": virtual_obj.get("kind") or runtime.virtual_res.kind,
+            "metadata": {"name": meta["name"]},
+            "status": status,
+        }
+        if meta.get("namespace"):
+            body["metadata"]["namespace"] = meta["namespace"]
+        subresource = "status" if runtime.virtual_res.has_status else None
+        if needs_write(body, virtual_obj, self.field_manager, subresource):
+            written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource=subresource)
+            self._remember("virtual", runtime, written)
+
+    def _retire_host_copy(
+        self, key: Key, rule: Rule, runtime: KindRuntime, virtual_obj: Obj | None, host_obj: Obj | None
+    ) -> Outcome:
+        assert runtime.host_res is not None
+        copy_exists = host_obj is not None and self._is_host_copy_of(host_obj, key)
+        if copy_exists:
+            assert host_obj is not None
+            self._release(self.sides.host, runtime.host_res, rule, host_obj)
+        holds_finalizer = virtual_obj is not None and FINALIZER in (_meta(virtual_obj).get("finalizers") or [])
+        if holds_finalizer:
+            assert virtual_obj is not None
+            if copy_exists and rule.deletion is DeletionPolicy.DELETE:
+                # Confirm with the server, not the cache: the finalizer's promise is that the copy is really gone.
+                meta = _meta(host_obj or {})
+                if self.sides.host.get(runtime.host_res, meta.get("namespace"), meta["name"]) is not None:
+                    return Outcome.later(0.5)
+            self._set_finalizer(runtime, virtual_obj, present=False)
+        return Outcome.ok()
+
+    def _is_host_copy_of(self, host_obj: Mapping[str, Any], key: Key) -> bool:
+        source = source_of(host_obj)
+        return (
+            source is not None
+            and source.side == "virtual"
+            and source.vcluster == self.tenant.vcluster
+            and source.namespace == key.namespace
+            and source.name == key.name
+        )
+
+    def _set_finalizer(self, runtime: KindRuntime, virtual_obj: Obj, *, present: bool) -> None:
+        assert runtime.virtual_res is not None
+        meta = _meta(virtual_obj)
+        finalizers = [f for f in (meta.get("finalizers") or []) if f != FINALIZER]
+        if present:
+            finalizers.append(FINALIZER)
+        # resourceVersion in a merge patch makes it conditional: a concurrent finalizer change gives 409, not loss.
+        patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta.get("resourceVersion")}}
+        try:
+            written = self.sides.virtual.patch(runtime.virtual_res, meta.get("namespace"), meta["name"], patch)
+        except NotFound:
+            return
+        self._remember("virtual", runtime, written)
+
+    # -- host -> virtual ----------------------------------------------------------------------------------------
+    def _from_host(self, key: Key, rule: Rule, runtime: KindRuntime) -> Outcome:
+        assert runtime.virtual_res is not None
+        host_obj = self._current("host", runtime, key.namespace, key.name)
+        target_ns = (rule.host.virtual_namespace or key.namespace) if runtime.virtual_res.namespaced else None
+        current = self._current("virtual", runtime, target_ns, key.name)
+        if host_obj is None or _deleting(host_obj) or not selects_host(rule, host_obj):
+            if current is not None and self._is_virtual_copy_of(current, key.namespace, key.name):
+                self._release(self.sides.virtual, runtime.virtual_res, rule, current)
+            return Outcome.ok()
+        desired = to_virtual(self.config, rule, host_obj, self.tenant)
+        return self._write_virtual_copy(key, rule, runtime, desired, current, key.namespace, key.name)
+
+    def _import(self, key: Key, rule: Rule, runtime: KindRuntime) -> Outcome:
+        assert runtime.virtual_res is not None
+        current = self._current("virtual", runtime, key.namespace, key.name)
+        ref = self.index.ref(key)
+        referenced = ref is not None and bool(self.index.referrers(key))
+        host_obj = self._current("host", runtime, ref.host_namespace, ref.host_name) if ref is not None else None
+        if not referenced or host_obj is None or _deleting(host_obj):
+            current_source = source_of(current) if current is not None else None
+            if current is not None and current_source is not None and current_source.side == "host":
+                self._release(self.sides.virtual, runtime.virtual_res, rule, current)
+            return Outcome.ok()
+        assert ref is not None
+        desired = to_virtual(self.config, rule, host_obj, self.tenant, target=(key.namespace, key.name))
+        return self._write_virtual_copy(key, rule, runtime, desired, current, ref.host_namespace, ref.host_name)
+
+    def _write_virtual_copy(
+        self,
+        key: Key,
+        rule: Rule,
+        runtime: KindRuntime,
+        desired: Obj,
+        current: Obj | None,
+        source_namespace: str | None,
+        source_name: str,
+    ) -> Outcome:
+        assert runtime.virtual_res is not None
+        if current is not None and not self._is_virtual_copy_of(current, source_namespace, source_name):
+            if source_of(current) is not None:
+                self._report(key, runtime, "host", "NameTaken", f"virtual object belongs to {source_of(current)}")
+                return Outcome(error=True)
+            verdict = self._resolve_conflict(key, rule, runtime, "host", "virtual object")
+            if verdict is not None:
+                return verdict
+        namespace = _meta(desired).get("namespace")
+        if namespace:
+            self._ensure_virtual_namespace(namespace)
+        status = desired.pop("status", None)
+        if needs_write(desired, current, self.field_manager):
+            current = self._remember(
+                "virtual", runtime, self.sides.virtual.apply(runtime.virtual_res, desired, force=True)
+            )
+        if status is not None and runtime.virtual_res.has_status and current is not None:
+            body = {"apiVersion": desired["apiVersion"], "kind": desired["kind"], "metadata": dict(desired["metadata"])}
+            body["status"] = status
+            body["metadata"] = {k: v for k, v in body["metadata"].items() if k in ("name", "namespace")}
+            if needs_write(body, current, self.field_manager, "status"):
+                written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource="status")
+                self._remember("virtual", runtime, written)
+        return Outcome.ok()
+
+    def _is_virtual_copy_of(self, virtual_obj: Mapping[str, Any], namespace: str | None, name: str) -> bool:
+        source = source_of(virtual_obj)
+        return source is not None and source.side == "host" and source.namespace == namespace and source.name == name
+
+    def _ensure_virtual_namespace(self, namespace: str) -> None:
+        if namespace in self._ensured_namespaces:
+            return
+        res = self.sides.virtual.resource_for(GroupVersionKind("", "v1", "Namespace"))
+        if res is not None and self.sides.virtual.get(res, None, namespace) is None:
+            try:
+                self.sides.virtual.create(
+                    res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                )
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+        self._ensured_namespaces.add(namespace)
+
+    # -- shared -------------------------------------------------------------------------------------------------
+    def _resolve_conflict(
+        self, key: Key, rule: Rule, runtime: KindRuntime, source_side: str, what: str
+    ) -> Outcome | None:
+        """None means: go ahead and write (adopt/overwrite); otherwise the outcome to return."""
+        if rule.conflict is ConflictPolicy.ABORT:
+            self._report(
+                key,
+                runtime,
+                source_side,
+                "TargetExists",
+                f"{what} exists and is not managed by crdsync; conflict policy Abort leaves it alone",
+            )
+            return Outcome(error=True)
+        return None
+
+    def _release(self, client: KubeClient, res: Resource, rule: Rule, obj: Mapping[str, Any]) -> None:
+        meta = _meta(obj)
+        if rule.deletion is DeletionPolicy.ORPHAN:
+            labels = {k: None for k in (meta.get("labels") or {}) if k.startswith(PREFIX)}
+            annotations = {k: None for k in (meta.get("annotations") or {}) if k.startswith(PREFIX)}
+            patch = {"metadata": {"labels": labels or None, "annotations": annotations or None}}
+            with contextlib.suppress(NotFound):
+                client.patch(res, meta.get("namespace"), meta["name"], patch)
+            return
+        self._delete(client, res, obj)
+
+    def _delete(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
+        meta = _meta(obj)
+        client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
+
+
+__all__ = ["FINALIZER", "Direction", "Outcome", "Reconciler", "Sides"]

@@ -1,0 +1,406 @@
+"""The engine's decisions against in-memory clusters: what is written where, and — as important — what is not.
+
+These pin the logic (routing, ownership, references, deletion, restart, errors); the e2e suite proves the same
+behaviour against real API servers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine.engine import Engine
+from crdsync.spec.model import (
+    ConflictPolicy,
+    DeletionPolicy,
+    Direction,
+    FollowDirection,
+    GroupVersionKind,
+    HostSelection,
+    LabelSelector,
+    Patch,
+    PatchOp,
+    Reference,
+    Rule,
+    Scope,
+    SyncConfig,
+    SyncMode,
+)
+from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, source_of
+from crdsync.translate.names import Tenant, host_name
+from tests.engine.fakes import FakeCluster, FakeInformer, resource
+
+WIDGET = GroupVersionKind("example.com", "v1", "Widget")
+SECRET = GroupVersionKind("", "v1", "Secret")
+SHARED = GroupVersionKind("example.com", "v1", "SharedThing")
+WIDGETS = resource("example.com", "v1", "Widget", "widgets")
+SECRETS = resource("", "v1", "Secret", "secrets", status=False)
+SHAREDS = resource("example.com", "v1", "SharedThing", "sharedthings", namespaced=False)
+NAMESPACES = resource("", "v1", "Namespace", "namespaces", namespaced=False, status=False)
+TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
+
+
+def widget_rule(**overrides: Any) -> Rule:
+    fields: dict[str, Any] = {
+        "direction": Direction.TO_HOST,
+        "gvk": WIDGET,
+        "references": (
+            Reference(path="$.spec.secretName", kind="Secret", api_version="v1", follow=FollowDirection.FROM_HOST),
+            Reference(path="$.spec.caSecret", kind="Secret", api_version="v1", follow=FollowDirection.TO_HOST),
+        ),
+    }
+    fields.update(overrides)
+    return Rule(**fields)
+
+
+def make_config(*extra: Rule, widget: Rule | None = None) -> SyncConfig:
+    rules = (
+        widget or widget_rule(),
+        Rule(direction=Direction.TO_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+        Rule(direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+        Rule(
+            direction=Direction.FROM_HOST,
+            gvk=SHARED,
+            scope=Scope.CLUSTER,
+            selector=LabelSelector(match_labels=(("shared", "true"),)),
+            host=HostSelection(),
+        ),
+        *extra,
+    )
+    return SyncConfig(name="test", rules=rules)
+
+
+class World:
+    def __init__(self, config: SyncConfig) -> None:
+        self.config = config
+        self.host = FakeCluster("host", [WIDGETS, SECRETS, SHAREDS, NAMESPACES])
+        self.virtual = FakeCluster("virtual", [WIDGETS, SECRETS, SHAREDS, NAMESPACES])
+        self.engine: Engine | None = None
+        self.events: list[tuple[str, str]] = []
+
+    def start(self) -> Engine:
+        self.engine = Engine(
+            self.config,
+            TENANT,
+            self.host,
+            self.virtual,
+            workers=2,
+            informer_factory=FakeInformer,  # type: ignore[arg-type]
+        )
+        self.engine.start()
+        assert self.engine.wait_initial_sync(5)
+        self.settle()
+        return self.engine
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine = None
+
+    def settle(self, timeout: float = 5.0) -> None:
+        assert self.engine is not None
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.engine.idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.1:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.01)
+        raise AssertionError("engine did not settle")
+
+    def host_copy(
+        self, namespace: str, name: str, res: Any = WIDGETS, rule: Rule | None = None
+    ) -> dict[str, Any] | None:
+        naming = (rule or widget_rule()).naming
+        return self.host.get(res, TENANT.host_namespace, host_name(TENANT, namespace, name, naming))
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    w = World(make_config())
+    monkeypatch.setattr(
+        reconcile_module, "record_event", lambda client, obj, reason, message, **kw: w.events.append((reason, message))
+    )
+    yield w
+    w.stop()
+
+
+def widget(name: str, ns: str = "default", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": spec,
+    }
+
+
+def test_virtual_object_is_copied_to_host_updated_and_deleted(world: World) -> None:
+    world.start()
+    world.virtual.put(WIDGETS, widget("w1", size=1))
+    world.settle()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    assert copy["spec"] == {"size": 1}
+    assert copy["metadata"]["labels"]["app"] == "w1"
+    source = source_of(copy)
+    assert source is not None and source.name == "w1" and source.namespace == "default"
+    world.virtual.put(WIDGETS, widget("w1", size=2))
+    world.settle()
+    assert world.host_copy("default", "w1")["spec"] == {"size": 2}  # type: ignore[index]
+    world.virtual.remove(WIDGETS, "default", "w1")
+    world.settle()
+    assert world.host_copy("default", "w1") is None
+
+
+def test_status_written_on_host_flows_back_without_ping_pong(world: World) -> None:
+    world.start()
+    world.virtual.put(WIDGETS, widget("w1", size=1))
+    world.settle()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    copy["status"] = {"ready": True}
+    world.host.put(WIDGETS, copy)  # the host operator writes status
+    world.settle()
+    assert world.virtual.get(WIDGETS, "default", "w1")["status"] == {"ready": True}  # type: ignore[index]
+    writes_before = len(world.host.our_writes()) + len(world.virtual.our_writes())
+    time.sleep(0.3)
+    world.settle()
+    assert len(world.host.our_writes()) + len(world.virtual.our_writes()) == writes_before
+
+
+def test_restart_of_a_converged_pair_writes_nothing(world: World) -> None:
+    world.start()
+    for i in range(5):
+        world.virtual.put(WIDGETS, widget(f"w{i}", size=i, secretName=f"tls-{i}"))
+    world.settle()
+    world.stop()
+    before = (len(world.host.our_writes()), len(world.virtual.our_writes()))
+    world.start()
+    assert (len(world.host.our_writes()), len(world.virtual.our_writes())) == before
+
+
+def test_host_copy_of_a_source_deleted_while_down_is_collected_on_start(world: World) -> None:
+    world.start()
+    world.virtual.put(WIDGETS, widget("gone"))
+    world.virtual.put(WIDGETS, widget("stays"))
+    world.settle()
+    world.stop()
+    world.virtual.remove(WIDGETS, "default", "gone")
+    world.start()
+    assert world.host_copy("default", "gone") is None
+    assert world.host_copy("default", "stays") is not None
+
+
+def test_recreated_source_gets_a_fresh_host_copy(world: World) -> None:
+    world.start()
+    world.virtual.put(WIDGETS, widget("w1"))
+    world.settle()
+    world.stop()
+    world.virtual.remove(WIDGETS, "default", "w1")
+    recreated = world.virtual.put(WIDGETS, widget("w1", size=9))
+    world.start()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    assert source_of(copy).uid == recreated["metadata"]["uid"]  # type: ignore[union-attr]
+    assert copy["spec"] == {"size": 9}
+
+
+def test_host_written_secret_is_imported_under_the_tenant_name_rotated_and_dropped(world: World) -> None:
+    world.start()
+    world.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    world.settle()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    host_secret_name = copy["spec"]["secretName"]
+    assert host_secret_name != "tls"
+    world.host.put(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": host_secret_name, "namespace": TENANT.host_namespace},
+            "data": {"tls.crt": "djE="},
+        },
+    )
+    world.settle()
+    imported = world.virtual.get(SECRETS, "default", "tls")
+    assert imported is not None and imported["data"] == {"tls.crt": "djE="}
+    world.host.put(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": host_secret_name, "namespace": TENANT.host_namespace},
+            "data": {"tls.crt": "djI="},
+        },
+    )
+    world.settle()
+    assert world.virtual.get(SECRETS, "default", "tls")["data"] == {"tls.crt": "djI="}  # type: ignore[index]
+    world.virtual.put(WIDGETS, widget("w1"))  # no longer references the secret
+    world.settle()
+    assert world.virtual.get(SECRETS, "default", "tls") is None
+
+
+def test_tenant_secret_is_exported_while_referenced(world: World) -> None:
+    world.start()
+    world.virtual.put(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "ca", "namespace": "default"},
+            "data": {"ca.key": "a2V5"},
+        },
+    )
+    world.virtual.put(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "unrelated", "namespace": "default"},
+            "data": {},
+        },
+    )
+    world.virtual.put(WIDGETS, widget("w1", caSecret="ca"))
+    world.settle()
+    secret_rule = world.config.rule_for(Direction.TO_HOST, SECRET)
+    exported = world.host_copy("default", "ca", SECRETS, secret_rule)
+    assert exported is not None and exported["data"] == {"ca.key": "a2V5"}
+    assert world.host_copy("default", "w1")["spec"]["caSecret"] == exported["metadata"]["name"]  # type: ignore[index]
+    assert world.host_copy("default", "unrelated", SECRETS, secret_rule) is None
+    world.virtual.remove(WIDGETS, "default", "w1")
+    world.settle()
+    assert world.host_copy("default", "ca", SECRETS, secret_rule) is None
+    assert world.virtual.get(SECRETS, "default", "ca") is not None  # the tenant's own secret is untouched
+
+
+def test_shared_host_object_appears_read_only_and_goes_with_its_source(world: World) -> None:
+    world.host.put(
+        SHAREDS,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "SharedThing",
+            "metadata": {"name": "issuer", "labels": {"shared": "true"}},
+            "spec": {"x": 1},
+        },
+    )
+    world.host.put(
+        SHAREDS,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "SharedThing",
+            "metadata": {"name": "private"},
+            "spec": {"x": 2},
+        },
+    )
+    world.start()
+    imported = world.virtual.get(SHAREDS, None, "issuer")
+    assert imported is not None and imported["spec"] == {"x": 1}
+    assert world.virtual.get(SHAREDS, None, "private") is None
+    imported["spec"] = {"x": 99}
+    world.virtual.put(SHAREDS, imported)  # a tenant edit
+    world.settle()
+    assert world.virtual.get(SHAREDS, None, "issuer")["spec"] == {"x": 1}  # type: ignore[index]
+    world.host.remove(SHAREDS, None, "issuer")
+    world.settle()
+    assert world.virtual.get(SHAREDS, None, "issuer") is None
+
+
+def test_object_that_stops_matching_the_selector_loses_its_host_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(make_config(widget=widget_rule(selector=LabelSelector(match_labels=(("sync", "yes"),)))))
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    try:
+        w.start()
+        obj = widget("w1")
+        obj["metadata"]["labels"]["sync"] = "yes"
+        w.virtual.put(WIDGETS, obj)
+        w.virtual.put(WIDGETS, widget("other"))
+        w.settle()
+        assert w.host_copy("default", "w1") is not None
+        assert w.host_copy("default", "other") is None
+        obj["metadata"]["labels"]["sync"] = "no"
+        w.virtual.put(WIDGETS, obj)
+        w.settle()
+        assert w.host_copy("default", "w1") is None
+    finally:
+        w.stop()
+
+
+def test_a_bad_object_becomes_an_event_and_others_keep_syncing(monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = widget_rule(patches_to_host=(Patch(op=PatchOp.SET, path="$.spec.size.inner", value=1),))
+    w = World(make_config(widget=rule))
+    monkeypatch.setattr(
+        reconcile_module, "record_event", lambda client, obj, reason, message, **kw: w.events.append((reason, message))
+    )
+    try:
+        w.start()
+        w.virtual.put(WIDGETS, widget("bad", size=3))  # size is a number: .inner cannot be set
+        w.virtual.put(WIDGETS, widget("good", size={"inner": 0}))
+        w.settle()
+        assert w.host_copy("default", "good") is not None
+        assert w.host_copy("default", "bad") is None
+        assert any(reason == "TranslationFailed" for reason, _ in w.events)
+    finally:
+        w.stop()
+
+
+def test_unmanaged_host_object_is_left_alone_under_abort(world: World) -> None:
+    name = host_name(TENANT, "default", "w1", widget_rule().naming)
+    world.host.put(
+        WIDGETS,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": TENANT.host_namespace},
+            "spec": {"mine": True},
+        },
+    )
+    world.start()
+    world.virtual.put(WIDGETS, widget("w1", size=1))
+    world.settle()
+    assert world.host.get(WIDGETS, TENANT.host_namespace, name)["spec"] == {"mine": True}  # type: ignore[index]
+    assert any(reason == "TargetExists" for reason, _ in world.events)
+
+
+def test_orphan_policy_releases_the_host_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(make_config(widget=widget_rule(deletion=DeletionPolicy.ORPHAN, conflict=ConflictPolicy.ABORT)))
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    try:
+        w.start()
+        w.virtual.put(WIDGETS, widget("w1"))
+        w.settle()
+        w.virtual.remove(WIDGETS, "default", "w1")
+        w.settle()
+        copy = w.host_copy("default", "w1")
+        assert copy is not None
+        assert ANN_SOURCE_NAME not in (copy["metadata"].get("annotations") or {})
+    finally:
+        w.stop()
+
+
+def test_finalizer_holds_the_virtual_object_until_the_host_copy_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(make_config(widget=widget_rule(finalizer=True)))
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    try:
+        w.start()
+        w.virtual.put(WIDGETS, widget("w1"))
+        w.settle()
+        assert "crdsync.io/host-copy" in w.virtual.get(WIDGETS, "default", "w1")["metadata"]["finalizers"]  # type: ignore[index]
+        host_copy = w.host_copy("default", "w1")
+        assert host_copy is not None
+        w.virtual.remove(WIDGETS, "default", "w1")
+        w.settle()
+        assert w.host_copy("default", "w1") is None
+        assert w.virtual.get(WIDGETS, "default", "w1") is None
+        deletes = [i for i, wr in enumerate(w.host.writes) if wr[0] == "delete"]
+        releases = [i for i, wr in enumerate(w.virtual.writes) if wr[0] == "patch"]
+        assert deletes and releases
+    finally:
+        w.stop()
