@@ -1,0 +1,349 @@
+"""Informer logic against a scripted in-memory list/watch source: relist, resume, backoff, indexes, gone, stop."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from crdsync.kube import errors, informer
+from crdsync.kube.client import Resource
+from crdsync.kube.informer import Informer
+
+CERTS = Resource("cert-manager.io", "v1", "Certificate", "certificates", True, True, frozenset())
+ISSUERS = Resource("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", False, True, frozenset())
+
+BLOCK = object()  # in a watch script: block until the stream is closed
+
+
+def obj(name: str, rv: str, ns: str | None = "ns1", **labels: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "resourceVersion": rv, "labels": labels}
+    if ns is not None:
+        meta["namespace"] = ns
+    return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": meta}
+
+
+class FakeStream(Iterator[tuple[str, dict[str, Any]]]):
+    def __init__(self, script: list[Any]) -> None:
+        self._script = list(script)
+        self.closed = threading.Event()
+
+    def __next__(self) -> tuple[str, dict[str, Any]]:
+        if self.closed.is_set() or not self._script:
+            raise StopIteration
+        step = self._script.pop(0)
+        if step is BLOCK:
+            self.closed.wait()
+            raise StopIteration
+        if isinstance(step, BaseException):
+            raise step
+        return step  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class ScriptedSource:
+    """Lists and watches answer from scripts; when a script runs out the last list repeats and watches block."""
+
+    def __init__(self) -> None:
+        self.lists: list[Any] = []  # (items, rv) or an exception
+        self.watches: list[Any] = []  # list of steps, or an exception raised by watch() itself
+        self.list_calls: list[float] = []
+        self.watch_calls: list[tuple[float, str | None]] = []
+        self.streams: list[FakeStream] = []
+        self._last_list: Any = ([], "1")
+        self.lock = threading.Lock()
+
+    def list(self, res: Resource, namespace: str | None = None, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
+        with self.lock:
+            self.list_calls.append(time.monotonic())
+            step = self.lists.pop(0) if self.lists else self._last_list
+            if not isinstance(step, BaseException):
+                self._last_list = step
+        if isinstance(step, BaseException):
+            raise step
+        items, rv = step
+        return list(items), rv
+
+    def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None,
+              **kwargs: Any) -> FakeStream:
+        with self.lock:
+            self.watch_calls.append((time.monotonic(), resource_version))
+            step = self.watches.pop(0) if self.watches else [BLOCK]
+        if isinstance(step, BaseException):
+            raise step
+        stream = FakeStream(step)
+        self.streams.append(stream)
+        return stream
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[str, str], str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, kind: str, key: tuple[str, str], o: dict[str, Any]) -> None:
+        with self.lock:
+            self.events.append((kind, key, o["metadata"]["resourceVersion"]))
+
+    def kinds(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [(k, key[1]) for k, key, _ in self.events]
+
+
+@pytest.fixture
+def source() -> ScriptedSource:
+    return ScriptedSource()
+
+
+def make(source: ScriptedSource, rec: Recorder | None = None, **kwargs: Any) -> Informer:
+    kwargs.setdefault("backoff_initial", 0.02)
+    kwargs.setdefault("backoff_max", 0.2)
+    return Informer(source, CERTS, on_event=rec, **kwargs)
+
+
+def test_list_then_watch(source: ScriptedSource) -> None:
+    source.lists = [([obj("a", "1"), obj("b", "2")], "10")]
+    source.watches = [[("ADDED", obj("c", "11")), ("MODIFIED", obj("a", "12")), ("DELETED", obj("b", "13")), BLOCK]]
+    seen_in_store: list[bool] = []
+    rec = Recorder()
+
+    def handler(kind: str, key: tuple[str, str], o: dict[str, Any]) -> None:
+        # Handlers run after the store changed: lookups see the state the event describes.
+        seen_in_store.append((inf.get(*key) is not None) == (kind != "DELETED"))
+        rec(kind, key, o)
+
+    inf = Informer(source, CERTS, on_event=handler)
+    inf.start()
+    try:
+        assert inf.wait_for_sync(5)
+        wait_until(lambda: len(rec.events) == 5)
+        assert rec.kinds() == [("SYNC", "a"), ("SYNC", "b"), ("ADDED", "c"), ("MODIFIED", "a"), ("DELETED", "b")]
+        assert all(seen_in_store)
+        assert source.watch_calls[0][1] == "10"
+        assert sorted(inf.keys()) == [("ns1", "a"), ("ns1", "c")]
+        assert inf.get("ns1", "a")["metadata"]["resourceVersion"] == "12"  # type: ignore[index]
+        assert inf.resource_version == "13" and len(inf) == 2
+    finally:
+        inf.stop()
+    assert not inf.running
+
+
+def test_resumes_from_bookmark_and_last_event(source: ScriptedSource) -> None:
+    source.lists = [([], "5")]
+    source.watches = [
+        [("BOOKMARK", {"kind": "Certificate", "metadata": {"resourceVersion": "40"}})],  # then the server ends it
+        [("ADDED", obj("a", "41"))],
+        [BLOCK],
+    ]
+    rec = Recorder()
+    inf = make(source, rec).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 3)
+        assert [rv for _, rv in source.watch_calls] == ["5", "40", "41"]
+        assert rec.kinds() == [("ADDED", "a")]  # bookmarks are not events
+        assert len(source.list_calls) == 1
+    finally:
+        inf.stop()
+
+
+def test_gone_relists_and_reports_vanished(source: ScriptedSource) -> None:
+    source.lists = [([obj("a", "1"), obj("b", "2")], "10"), ([obj("b", "30"), obj("c", "31")], "32")]
+    source.watches = [[("MODIFIED", obj("a", "11")), errors.Gone(410, "Expired", "too old resource version")]]
+    rec = Recorder()
+    inf = make(source, rec).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 2)
+        assert rec.kinds() == [("SYNC", "a"), ("SYNC", "b"), ("MODIFIED", "a"),
+                               ("DELETED", "a"), ("SYNC", "b"), ("SYNC", "c")]
+        assert source.watch_calls[1][1] == "32"
+        assert inf.list_count == 2 and inf.error_count == 0
+        assert {key[1] for key in sorted(inf.keys())} == {"b", "c"}
+    finally:
+        inf.stop()
+
+
+def test_gone_from_watch_request_relists(source: ScriptedSource) -> None:
+    source.lists = [([], "1"), ([], "2")]
+    source.watches = [errors.Gone(410, "Expired", "too old")]
+    inf = make(source).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 2)
+        assert len(source.list_calls) == 2 and source.watch_calls[1][1] == "2"
+    finally:
+        inf.stop()
+
+
+def test_errors_back_off_exponentially(source: ScriptedSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
+    boom = errors.ServerError(500, "InternalError", "etcd unavailable")
+    source.lists = [boom, boom, boom, ([obj("a", "1")], "3")]
+    inf = make(source, backoff_initial=0.05, backoff_max=0.1).start()
+    try:
+        assert inf.wait_for_sync(5)
+        gaps = [b - a for a, b in itertools.pairwise(source.list_calls)]
+        assert len(gaps) == 3
+        assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] >= 0.095  # 0.05, 0.1, capped at 0.1
+        assert gaps[2] < 0.5
+        assert inf.error_count == 3 and inf.last_error is boom
+        assert inf.get("ns1", "a") is not None
+    finally:
+        inf.stop()
+
+
+def test_backoff_resets_after_success(source: ScriptedSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)
+    boom = errors.TransportError("connection reset")
+    source.lists = [([], "1")]
+    source.watches = [boom, boom, [("ADDED", obj("a", "2"))], boom, [BLOCK]]
+    inf = make(source, backoff_initial=0.05, backoff_max=1.0).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 5)
+        times = [t for t, _ in source.watch_calls]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        # 0.05, 0.1, then the stream delivered an event: immediate re-watch, and the next error waits 0.05 again.
+        assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] < 0.04 and 0.045 <= gaps[3] < 0.095
+    finally:
+        inf.stop()
+
+
+def test_streams_that_end_at_once_do_not_spin(source: ScriptedSource) -> None:
+    source.lists = [([], "1")]
+    source.watches = [[] for _ in range(1000)]
+    inf = make(source, backoff_initial=0.05, backoff_max=0.1).start()
+    try:
+        time.sleep(0.5)
+        assert len(source.watch_calls) < 15
+    finally:
+        inf.stop()
+
+
+def test_silent_stream_rewatches_at_once_from_same_rv(source: ScriptedSource) -> None:
+    source.lists = [([], "7")]
+    source.watches = [[errors.Timeout("silent")], [errors.Timeout("silent")], [BLOCK]]
+    inf = make(source, backoff_initial=5.0).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 3, timeout=2)
+        assert [rv for _, rv in source.watch_calls] == ["7", "7", "7"]
+        assert inf.error_count == 0
+    finally:
+        inf.stop()
+
+
+@pytest.mark.parametrize("where", ["list", "watch"])
+def test_not_found_reports_gone_and_stops(source: ScriptedSource, where: str) -> None:
+    missing = errors.NotFound(404, "NotFound", "the server could not find the requested resource")
+    if where == "list":
+        source.lists = [missing]
+    else:
+        source.lists = [([obj("a", "1")], "2")]
+        source.watches = [[("MODIFIED", obj("a", "3")), missing]]
+    calls: list[int] = []
+    inf = Informer(source, CERTS, on_gone=lambda: calls.append(1))
+    inf.start()
+    wait_until(lambda: not inf.running)
+    assert calls == [1] and inf.gone and inf.stopped
+    lists, watches = len(source.list_calls), len(source.watch_calls)
+    time.sleep(0.1)
+    assert (len(source.list_calls), len(source.watch_calls)) == (lists, watches)
+    inf.stop()  # idempotent after gone
+
+
+def test_stop_interrupts_blocked_watch(source: ScriptedSource) -> None:
+    source.lists = [([obj("a", "1")], "2")]
+    inf = make(source).start()
+    assert inf.wait_for_sync(5)
+    wait_until(lambda: len(source.streams) == 1)
+    started = time.monotonic()
+    inf.stop(timeout=5)
+    assert not inf.running and time.monotonic() - started < 1
+    assert source.streams[0].closed.is_set()
+
+
+def test_stop_during_backoff_is_prompt(source: ScriptedSource) -> None:
+    source.lists = [errors.ServerError(503, "ServiceUnavailable", "down")] * 3
+    inf = make(source, backoff_initial=30.0, backoff_max=30.0).start()
+    wait_until(lambda: len(source.list_calls) == 1)
+    started = time.monotonic()
+    inf.stop()
+    assert not inf.running and time.monotonic() - started < 1
+    assert not inf.has_synced.is_set()
+
+
+def test_indexes_follow_changes(source: ScriptedSource) -> None:
+    source.lists = [([obj("a", "1", app="x"), obj("b", "2", app="y")], "3")]
+    source.watches = [[("MODIFIED", obj("a", "4", app="y")), ("ADDED", obj("c", "5")), ("DELETED", obj("b", "6")),
+                       BLOCK]]
+    inf = make(source)
+    inf.add_index("app", lambda o: [o["metadata"]["labels"]["app"]] if "app" in o["metadata"]["labels"] else [])
+    inf.start()
+    try:
+        wait_until(lambda: inf.resource_version == "6")
+        assert [o["metadata"]["name"] for o in inf.by_index("app", "y")] == ["a"]
+        assert inf.by_index("app", "x") == [] and inf.index_values("app") == ["y"]
+        inf.add_index("name", lambda o: [o["metadata"]["name"]])  # built from the current store
+        assert [o["metadata"]["name"] for o in inf.by_index("name", "c")] == ["c"]
+        with pytest.raises(ValueError):
+            inf.add_index("app", lambda o: [])
+        with pytest.raises(KeyError):
+            inf.by_index("nope", "x")
+    finally:
+        inf.stop()
+
+
+def test_index_and_handler_failures_are_contained(source: ScriptedSource) -> None:
+    source.lists = [([obj("a", "1"), obj("b", "2")], "3")]
+    source.watches = [[("ADDED", obj("c", "4")), BLOCK]]
+    handled: list[str] = []
+
+    def handler(kind: str, key: tuple[str, str], o: dict[str, Any]) -> None:
+        if key[1] == "a":
+            raise RuntimeError("handler bug")
+        handled.append(key[1])
+
+    def index(o: dict[str, Any]) -> list[str]:
+        if o["metadata"]["name"] == "b":
+            raise KeyError("index bug")
+        return ["all"]
+
+    inf = Informer(source, CERTS, on_event=handler)
+    inf.add_index("all", index)
+    inf.start()
+    try:
+        wait_until(lambda: handled == ["b", "c"])
+        assert [o["metadata"]["name"] for o in inf.by_index("all", "all")] == ["a", "c"]
+        assert inf.running
+    finally:
+        inf.stop()
+
+
+def test_cluster_scoped_keys(source: ScriptedSource) -> None:
+    source.lists = [([obj("ca", "1", ns=None)], "2")]
+    inf = Informer(source, ISSUERS).start()
+    try:
+        assert inf.wait_for_sync(5)
+        assert inf.keys() == [("", "ca")]
+        assert inf.get(None, "ca") is inf.get("", "ca") is not None
+    finally:
+        inf.stop()
+
+
+def test_start_twice_fails(source: ScriptedSource) -> None:
+    inf = make(source).start()
+    try:
+        with pytest.raises(RuntimeError):
+            inf.start()
+    finally:
+        inf.stop()
