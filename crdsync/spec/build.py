@@ -1,0 +1,170 @@
+"""Schema-valid, check-clean mapping documents -> the frozen model (crdsync.spec.model).
+
+Only called once every document passed the schema and the semantic checks, so the data has the documented shape;
+this module maps camelCase YAML to the snake_case model, fills the documented defaults, attaches source locations and
+resolves omitted reference apiVersions. Values written by `set` patches and condition operands stay plain JSON
+(dict/list), exactly what the translate layer writes into objects.
+
+Failure modes: none by design. A shape the checks should have rejected raises KeyError/TypeError/ValueError; the
+loader catches that and reports it as an internal error located at the rule, never a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules
+from crdsync.spec.model import (
+    Condition,
+    ConflictPolicy,
+    DeletionPolicy,
+    Direction,
+    FollowDirection,
+    GroupVersionKind,
+    HostSelection,
+    LabelSelector,
+    Naming,
+    Patch,
+    PatchOp,
+    Reference,
+    Rule,
+    Scope,
+    SelectorOperator,
+    SelectorRequirement,
+    StatusSync,
+    SyncConfig,
+    SyncMode,
+)
+from crdsync.spec.source import Document, FieldPath, Positions
+
+
+def _selector(data: dict[str, Any] | None) -> LabelSelector | None:
+    if data is None:
+        return None
+    return LabelSelector(
+        match_labels=tuple((str(k), str(v)) for k, v in data.get("matchLabels", {}).items()),
+        match_expressions=tuple(
+            SelectorRequirement(
+                key=e["key"], operator=SelectorOperator(e["operator"]), values=tuple(e.get("values", ()))
+            )
+            for e in data.get("matchExpressions", ())
+        ),
+    )
+
+
+def _condition(data: dict[str, Any] | None, positions: Positions, path: FieldPath) -> Condition | None:
+    if data is None:
+        return None
+    return Condition(
+        path=data["path"],
+        in_=tuple(copy.deepcopy(data["in"])) if "in" in data else None,
+        not_in=tuple(copy.deepcopy(data["notIn"])) if "notIn" in data else None,
+        exists=data.get("exists"),
+        location=positions.value(path),
+    )
+
+
+def _patch(data: dict[str, Any], positions: Positions, path: FieldPath) -> Patch:
+    return Patch(
+        op=PatchOp(data["op"]),
+        path=data["path"],
+        value=copy.deepcopy(data.get("value")),
+        from_path=data.get("from"),
+        key_map=tuple((str(k), str(v)) for k, v in data.get("keyMap", {}).items()),
+        key_prefix=data.get("keyPrefix"),
+        when=_condition(data.get("when"), positions, (*path, "when")),
+        location=positions.value(path),
+    )
+
+
+def _reference(
+    data: dict[str, Any], positions: Positions, path: FieldPath, rules: Sequence[RawRule]
+) -> Reference:
+    follow = data.get("follow", FollowDirection.NONE.value)
+    api_version = data.get("apiVersion")
+    if api_version is None:
+        # The checks guaranteed exactly one candidate.
+        (api_version,) = candidate_api_versions(rules, data["kind"], follow)
+    return Reference(
+        path=data["path"],
+        kind=data["kind"],
+        api_version=api_version,
+        follow=FollowDirection(follow),
+        namespace_path=data.get("namespacePath"),
+        when=_condition(data.get("when"), positions, (*path, "when")),
+        location=positions.value(path),
+    )
+
+
+_DEFAULT_NAMING = Naming()
+_DEFAULT_STATUS = StatusSync()
+
+
+def build_rule(
+    document: Document, direction: Direction, path: FieldPath, data: dict[str, Any], rules: Sequence[RawRule]
+) -> Rule:
+    positions = document.positions
+    naming = data.get("naming", {})
+    status = data.get("status", {})
+    host = data.get("host", {})
+    deletion = data.get("deletion", {})
+    patches = data.get("patches", {})
+    return Rule(
+        direction=direction,
+        gvk=GroupVersionKind.from_api_version(data["apiVersion"], data["kind"]),
+        scope=Scope(data.get("scope", Scope.NAMESPACED.value)),
+        mode=SyncMode(data.get("mode", SyncMode.ALL.value)),
+        selector=_selector(data.get("selector")),
+        namespace_selector=_selector(data.get("namespaceSelector")),
+        namespaces=tuple(data.get("namespaces", ())),
+        host=HostSelection(
+            namespaces=tuple(host.get("namespaces", ())),
+            name_patterns=tuple(host.get("names", ())),
+            virtual_namespace=host.get("virtualNamespace"),
+        ),
+        naming=Naming(
+            max_length=naming.get("maxLength", _DEFAULT_NAMING.max_length),
+            hash_length=naming.get("hashLength", _DEFAULT_NAMING.hash_length),
+        ),
+        patches_to_host=tuple(
+            _patch(p, positions, (*path, "patches", "toHost", i)) for i, p in enumerate(patches.get("toHost", ()))
+        ),
+        patches_to_virtual=tuple(
+            _patch(p, positions, (*path, "patches", "toVirtual", i)) for i, p in enumerate(patches.get("toVirtual", ()))
+        ),
+        status=StatusSync(
+            enabled=status.get("sync", True),
+            paths=tuple(status["paths"]) if "paths" in status else _DEFAULT_STATUS.paths,
+        ),
+        references=tuple(
+            _reference(r, positions, (*path, "references", i), rules) for i, r in enumerate(data.get("references", ()))
+        ),
+        deletion=DeletionPolicy(deletion.get("policy", DeletionPolicy.DELETE.value)),
+        finalizer=deletion.get("finalizer", False),
+        conflict=ConflictPolicy(data.get("conflict", ConflictPolicy.ABORT.value)),
+        read_only=data.get("readOnly", True),
+        location=positions.value(path),
+    )
+
+
+def _config_name(documents: Sequence[Document]) -> str:
+    names: list[str] = []
+    for document in documents:
+        name = str(document.data["metadata"]["name"])
+        if name not in names:
+            names.append(name)
+    return "+".join(names)
+
+
+def build_config(documents: Sequence[Document], sources: Sequence[str]) -> SyncConfig:
+    """Merge the rules of every document, in load order, into one SyncConfig."""
+    rules = raw_rules(documents)
+    built = tuple(
+        build_rule(document, direction, path, data, rules)
+        for document in documents
+        for direction, path, data in iter_rule_data(document)
+    )
+    return SyncConfig(name=_config_name(documents), rules=built, sources=tuple(sources))
+

@@ -1,0 +1,475 @@
+"""Semantic checks the JSON Schema cannot express, reported as located Problems like schema errors.
+
+Checks within one rule: every JSONPath compiles; naming leaves room for the hash; status paths stay under `$.status`;
+fields that only make sense in one direction (`host`, `readOnly` and `deletion.finalizer`, `status`, virtual
+namespace selection, `patches.toHost`) or one mode (`host` with `mode: all`, `naming` for renamed objects) are not
+used elsewhere. Checks across all rules of all loaded files: one rule per kind and direction (any version); a kind
+in both directions with `mode: all` in both would copy objects in a loop unless their selectors are provably
+disjoint; every reference names a kind that some rule syncs in its `follow` direction, and an omitted apiVersion
+resolves to exactly one version.
+
+Everything here reads the raw (possibly schema-invalid) data defensively: a value of the wrong type is skipped, never
+raised on, since the schema has already reported it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jsonpath_ng import Child, Fields, Root
+
+from crdsync.spec.model import Direction, FollowDirection, Location
+from crdsync.spec.paths import compile_path, path_error
+from crdsync.spec.schema import defined_pattern
+from crdsync.spec.source import Document, FieldPath, Problem
+
+DIRECTION_KEYS: dict[str, Direction] = {"toHost": Direction.TO_HOST, "fromHost": Direction.FROM_HOST}
+
+
+DEFAULT_MAX_LENGTH = 63
+DEFAULT_HASH_LENGTH = 10
+
+
+# The schema's own patterns: a rule the schema rejected for its apiVersion or kind is skipped here, not reported twice.
+def _valid_api_version(value: Any) -> bool:
+    return isinstance(value, str) and defined_pattern("apiVersion").match(value) is not None
+
+
+def _valid_kind(value: Any) -> bool:
+    return isinstance(value, str) and defined_pattern("kind").match(value) is not None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class RawRule:
+    """A rule as written, with a well-formed apiVersion and kind (others are skipped by cross-rule checks)."""
+
+    document: Document
+    direction: Direction
+    path: FieldPath  # ('spec', 'toHost', 3)
+    data: dict[str, Any]
+
+    @property
+    def api_version(self) -> str:
+        return str(self.data["apiVersion"])
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def kind(self) -> str:
+        return str(self.data["kind"])
+
+    @property
+    def mode(self) -> str | None:
+        mode = self.data.get("mode", "all")
+        return mode if mode in ("all", "referenced") else None
+
+    @property
+    def location(self) -> Location:
+        return self.document.positions.value(self.path)
+
+    def at(self, *relative: str | int) -> Location:
+        return self.document.positions.value((*self.path, *relative))
+
+    def key_at(self, *relative: str | int) -> Location:
+        return self.document.positions.key((*self.path, *relative))
+
+    def problem(self, relative: FieldPath, message: str, at_key: bool = False) -> Problem:
+        path = (*self.path, *relative)
+        where = self.document.positions.key(path) if at_key else self.document.positions.value(path)
+        return Problem(where, path, message, self.document.index)
+
+
+def iter_rule_data(document: Document) -> Iterator[tuple[Direction, FieldPath, dict[str, Any]]]:
+    """Every rule mapping in a document, with its direction and path, whatever its content."""
+    data = document.data
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if not isinstance(spec, dict):
+        return
+    for key, direction in DIRECTION_KEYS.items():
+        rules = spec.get(key)
+        if not isinstance(rules, list):
+            continue
+        for index, rule in enumerate(rules):
+            if isinstance(rule, dict):
+                yield direction, ("spec", key, index), rule
+
+
+def raw_rules(documents: Sequence[Document]) -> list[RawRule]:
+    """The rules of all documents, in load order, that have a well-formed apiVersion and kind."""
+    return [
+        RawRule(document, direction, path, rule)
+        for document in documents
+        for direction, path, rule in iter_rule_data(document)
+        if _valid_api_version(rule.get("apiVersion")) and _valid_kind(rule.get("kind"))
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checks within one rule
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
+    """(relative field path, value) of every place in a rule where a JSONPath is accepted."""
+    patches = _dict(rule.get("patches"))
+    for side in ("toHost", "toVirtual"):
+        for j, patch in enumerate(_list(patches.get(side))):
+            patch = _dict(patch)
+            for key in ("path", "from"):
+                if key in patch:
+                    yield ("patches", side, j, key), patch[key]
+            when = _dict(patch.get("when"))
+            if "path" in when:
+                yield ("patches", side, j, "when", "path"), when["path"]
+    for k, ref in enumerate(_list(rule.get("references"))):
+        ref = _dict(ref)
+        for key in ("path", "namespacePath"):
+            if key in ref:
+                yield ("references", k, key), ref[key]
+        when = _dict(ref.get("when"))
+        if "path" in when:
+            yield ("references", k, "when", "path"), when["path"]
+    for m, status_path in enumerate(_list(_dict(rule.get("status")).get("paths"))):
+        yield ("status", "paths", m), status_path
+
+
+def top_field(expr: str) -> str | None:
+    """The single top-level field a (valid) JSONPath stays under (`$.status.x` -> 'status'), or None when it can
+    reach several (`$..x`, `$.*`, `$`)."""
+    node = compile_path(expr)
+    segments: list[Any] = []
+    while isinstance(node, Child):
+        segments.append(node.right)
+        node = node.left
+    segments.append(node)
+    segments.reverse()
+    if len(segments) < 2 or not isinstance(segments[0], Root) or not isinstance(segments[1], Fields):
+        return None
+    fields = tuple(segments[1].fields)
+    return str(fields[0]) if len(fields) == 1 and fields[0] != "*" else None
+
+
+def is_under_status(expr: str) -> bool:
+    """True when a (valid) JSONPath can only match inside `.status`: `$.status` or `$.status.<anything>`."""
+    return top_field(expr) == "status"
+
+
+def _rule_local_problems(
+    document: Document, direction: Direction, path: FieldPath, rule: dict[str, Any]
+) -> list[Problem]:
+    def problem(relative: FieldPath, message: str, at_key: bool = False) -> Problem:
+        full = (*path, *relative)
+        positions = document.positions
+        return Problem(positions.key(full) if at_key else positions.value(full), full, message, document.index)
+
+    problems: list[Problem] = []
+    for relative, value in iter_path_fields(rule):
+        if not isinstance(value, str):
+            continue
+        error = path_error(value)
+        if error is not None:
+            problems.append(problem(relative, error))
+        elif relative[0] == "status" and not is_under_status(value):
+            problems.append(
+                problem(relative, f"status path {value!r} is outside $.status: only status flows back, e.g. $.status")
+            )
+
+    naming = rule.get("naming")
+    if isinstance(naming, dict):
+        max_length = naming.get("maxLength", DEFAULT_MAX_LENGTH)
+        hash_length = naming.get("hashLength", DEFAULT_HASH_LENGTH)
+        if _is_int(max_length) and _is_int(hash_length) and hash_length + 2 > max_length:
+            where = ("naming", "hashLength") if "hashLength" in naming else ("naming", "maxLength")
+            problems.append(
+                problem(
+                    where,
+                    f"hashLength {hash_length} does not fit in maxLength {max_length}: a host name needs at least one "
+                    "readable character and '-' before the hash (hashLength + 2 <= maxLength)",
+                )
+            )
+
+    mode = rule.get("mode", "all")
+    if direction is Direction.TO_HOST:
+        if "host" in rule:
+            problems.append(
+                problem(
+                    ("host",),
+                    "host applies to fromHost rules only (which host objects to import); a toHost rule picks virtual "
+                    "objects with selector, namespaceSelector and namespaces",
+                    at_key=True,
+                )
+            )
+        if "readOnly" in rule:
+            problems.append(
+                problem(
+                    ("readOnly",),
+                    "readOnly applies to fromHost rules only (imported copies); a toHost rule always converges the "
+                    "host copy to the virtual object",
+                    at_key=True,
+                )
+            )
+    else:
+        deletion = rule.get("deletion")
+        if isinstance(deletion, dict) and deletion.get("finalizer") is True:
+            problems.append(
+                problem(
+                    ("deletion", "finalizer"),
+                    "finalizer applies to toHost rules only (it holds the virtual object until its host copy is "
+                    "gone); remove it from this fromHost rule",
+                )
+            )
+        if "status" in rule:
+            problems.append(
+                problem(
+                    ("status",),
+                    "status applies to toHost rules only; a fromHost rule imports the whole host object, status "
+                    "included (use patches.toVirtual to drop parts)",
+                    at_key=True,
+                )
+            )
+        for key in ("namespaceSelector", "namespaces"):
+            if key in rule:
+                problems.append(
+                    problem(
+                        (key,),
+                        f"{key} selects virtual namespaces for toHost rules; a fromHost rule picks host objects with "
+                        "selector and host.namespaces",
+                        at_key=True,
+                    )
+                )
+        patches = rule.get("patches")
+        if isinstance(patches, dict) and _list(patches.get("toHost")):
+            problems.append(
+                problem(
+                    ("patches", "toHost"),
+                    "a fromHost rule never writes to the host, so patches.toHost would never apply; use "
+                    "patches.toVirtual",
+                    at_key=True,
+                )
+            )
+        if mode == "referenced" and "host" in rule:
+            problems.append(
+                problem(
+                    ("host",),
+                    "host applies to mode: all only; a mode: referenced rule imports exactly the objects its "
+                    "references name",
+                    at_key=True,
+                )
+            )
+        if mode == "all" and "naming" in rule:
+            problems.append(
+                problem(
+                    ("naming",),
+                    "a fromHost rule with mode: all keeps host names, so naming would never apply; naming is for "
+                    "toHost and mode: referenced rules",
+                    at_key=True,
+                )
+            )
+    return problems
+
+
+def document_problems(document: Document) -> list[Problem]:
+    """The checks that need only one document."""
+    problems: list[Problem] = []
+    for direction, path, rule in iter_rule_data(document):
+        problems.extend(_rule_local_problems(document, direction, path, rule))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checks across all rules
+
+
+Requirement = tuple[str, str, frozenset[str]]
+
+
+def _requirements(selector: Any) -> list[Requirement]:
+    if not isinstance(selector, dict):
+        return []
+    out: list[Requirement] = []
+    for key, value in _dict(selector.get("matchLabels")).items():
+        if isinstance(value, str):
+            out.append((key, "In", frozenset([value])))
+    for expression in _list(selector.get("matchExpressions")):
+        expression = _dict(expression)
+        label, operator = expression.get("key"), expression.get("operator")
+        values = frozenset(v for v in _list(expression.get("values")) if isinstance(v, str))
+        if isinstance(label, str) and operator in ("In", "NotIn", "Exists", "DoesNotExist"):
+            out.append((label, str(operator), values))
+    return out
+
+
+def _conflicting(a: Requirement, b: Requirement) -> bool:
+    """True when no label set can satisfy both requirements."""
+    if a[0] != b[0]:
+        return False
+    for (_, op1, values1), (_, op2, values2) in ((a, b), (b, a)):
+        if op1 == "In" and op2 == "In" and not values1 & values2:
+            return True
+        if op1 == "In" and op2 == "NotIn" and values1 <= values2:
+            return True
+        if op1 in ("In", "Exists") and op2 == "DoesNotExist":
+            return True
+    return False
+
+
+def selectors_disjoint(first: Any, second: Any) -> bool:
+    """True when no object's labels can match both selectors (decided per label key; conservative)."""
+    return any(_conflicting(a, b) for a in _requirements(first) for b in _requirements(second))
+
+
+def _rewrites_metadata(rule: RawRule) -> bool:
+    # A toHost patch under $.metadata may change the labels the host copy carries, so label-based disjointness
+    # between the two directions can no longer be proven from the selectors alone.
+    for patch in _list(_dict(rule.data.get("patches")).get("toHost")):
+        target = _dict(patch).get("path")
+        if isinstance(target, str) and path_error(target) is None and top_field(target) in ("metadata", None):
+            return True
+    return False
+
+
+def _duplicate_problems(rules: Sequence[RawRule]) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[tuple[Direction, str, str], RawRule] = {}
+    for rule in rules:
+        key = (rule.direction, rule.group, rule.kind)
+        earlier = first.setdefault(key, rule)
+        if earlier is rule:
+            continue
+        group = rule.group or "the core group"
+        problems.append(
+            rule.problem(
+                ("kind",),
+                f"duplicate {rule.direction.value} rule for {rule.kind} ({group}): already defined at "
+                f"{earlier.location}; write one rule per kind and direction (versions do not count)",
+            )
+        )
+    return problems
+
+
+def _loop_problems(rules: Sequence[RawRule]) -> list[Problem]:
+    problems: list[Problem] = []
+    to_host = {(r.group, r.kind): r for r in reversed(rules) if r.direction is Direction.TO_HOST and r.mode == "all"}
+    reported: set[tuple[str, str]] = set()
+    for rule in rules:
+        key = (rule.group, rule.kind)
+        if rule.direction is not Direction.FROM_HOST or rule.mode != "all" or key in reported or key not in to_host:
+            continue
+        other = to_host[key]
+        if not _rewrites_metadata(other) and selectors_disjoint(other.data.get("selector"), rule.data.get("selector")):
+            continue
+        reported.add(key)
+        relative: FieldPath = ("mode",) if "mode" in rule.data else ("kind",)
+        problems.append(
+            rule.problem(
+                relative,
+                f"{rule.kind} is synced in both directions with mode: all (toHost rule at {other.location}): objects "
+                "copied one way would be copied back. Make one of the rules mode: referenced, or give both selectors "
+                "that no object can match at once (e.g. matchLabels {k: a} here and {k: b} there; the toHost rule "
+                "must not patch $.metadata)",
+            )
+        )
+    return problems
+
+
+_FOLLOW_DIRECTIONS: dict[str, tuple[Direction, ...]] = {
+    FollowDirection.TO_HOST.value: (Direction.TO_HOST,),
+    FollowDirection.FROM_HOST.value: (Direction.FROM_HOST,),
+    FollowDirection.NONE.value: (Direction.TO_HOST, Direction.FROM_HOST),
+}
+
+
+def candidate_api_versions(rules: Sequence[RawRule], kind: str, follow: str) -> list[str]:
+    """Distinct apiVersions of the rules for `kind` (any group) a reference with this `follow` may resolve to."""
+    directions = _FOLLOW_DIRECTIONS.get(follow, ())
+    versions: list[str] = []
+    for rule in rules:
+        if rule.direction in directions and rule.kind == kind and rule.api_version not in versions:
+            versions.append(rule.api_version)
+    return versions
+
+
+def _where(follow: str) -> str:
+    return {"toHost": "toHost", "fromHost": "fromHost"}.get(follow, "toHost or fromHost")
+
+
+def _reference_problems(rules: Sequence[RawRule]) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule in rules:
+        for k, ref in enumerate(_list(rule.data.get("references"))):
+            if not isinstance(ref, dict) or not _valid_kind(ref.get("kind")):
+                continue
+            kind = str(ref["kind"])
+            follow = ref.get("follow", "none")
+            if not isinstance(follow, str) or follow not in _FOLLOW_DIRECTIONS:
+                continue
+            directions = _FOLLOW_DIRECTIONS[follow]
+            if "apiVersion" not in ref:
+                versions = candidate_api_versions(rules, kind, follow)
+                if len(versions) == 1:
+                    continue
+                if not versions:
+                    message = (
+                        f"apiVersion omitted, and no {_where(follow)} rule has kind {kind} to take it from: add a "
+                        f"{_where(follow)} rule for {kind}"
+                        + (" (usually mode: referenced)" if follow != "none" else "")
+                        + " or fix the kind"
+                    )
+                else:
+                    message = (
+                        f"apiVersion omitted, but rules for kind {kind} use several: {', '.join(versions)}; write the "
+                        "one this reference names"
+                    )
+                # The key is absent, so this locates at the reference mapping, where it should be added.
+                problems.append(rule.problem(("references", k, "apiVersion"), message))
+                continue
+            api_version = ref["apiVersion"]
+            if not _valid_api_version(api_version):
+                continue
+            group = str(api_version).rpartition("/")[0]
+            same_kind = [r for r in rules if r.direction in directions and r.group == group and r.kind == kind]
+            if not same_kind:
+                if follow == "none":
+                    message = (
+                        f"no rule syncs {kind} ({api_version}): a follow: none reference only renames by that kind's "
+                        f"own rule; add a rule for {kind}, or follow: toHost / fromHost with a mode: referenced rule"
+                    )
+                else:
+                    verb = "export" if follow == "toHost" else "import"
+                    message = (
+                        f"no {follow} rule for {kind} ({api_version}): a follow: {follow} reference needs one to "
+                        f"{verb} the named object; add {{apiVersion: {api_version}, kind: {kind}, mode: referenced}} "
+                        f"under spec.{follow}"
+                    )
+                problems.append(rule.problem(("references", k, "kind"), message))
+            elif not any(r.api_version == api_version for r in same_kind):
+                other = same_kind[0]
+                problems.append(
+                    rule.problem(
+                        ("references", k, "apiVersion"),
+                        f"{kind} is synced as {other.api_version} by the rule at {other.location}, but this reference "
+                        f"says {api_version}: use the rule's version",
+                    )
+                )
+    return problems
+
+
+def cross_problems(documents: Sequence[Document]) -> list[Problem]:
+    """The checks that look at all rules of all documents loaded together."""
+    rules = raw_rules(documents)
+    return [*_duplicate_problems(rules), *_loop_problems(rules), *_reference_problems(rules)]
