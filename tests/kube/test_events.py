@@ -1,0 +1,99 @@
+"""Events: created once, repeats aggregated by name into count/lastTimestamp patches, failures never raised."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from crdsync.kube import errors
+from crdsync.kube.events import EVENTS, event_name, record_event
+
+from .memclient import MemClient
+
+CERT = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "web", "namespace": "team-a", "uid": "u-1", "resourceVersion": "7"}}
+
+
+def events(client: MemClient) -> list[dict[str, object]]:
+    return [o for (plural, _, _), o in client.objects.items() if plural == "events"]
+
+
+def test_first_event_is_created() -> None:
+    client = MemClient()
+    record_event(client, CERT, "HostConflict", "host object exists")  # type: ignore[arg-type]
+    [event] = events(client)
+    assert event["metadata"]["namespace"] == "team-a"  # type: ignore[index]
+    assert event["involvedObject"] == {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "web",
+                                       "namespace": "team-a", "uid": "u-1", "resourceVersion": "7"}
+    assert (event["reason"], event["type"], event["count"]) == ("HostConflict", "Warning", 1)
+    assert event["source"] == {"component": "crdsync"}
+    assert event["firstTimestamp"] == event["lastTimestamp"]
+
+
+def test_repeats_are_aggregated_without_reads() -> None:
+    client = MemClient()
+    for i in range(3):
+        record_event(client, CERT, "HostConflict", f"attempt {i}")  # type: ignore[arg-type]
+    [event] = events(client)
+    assert event["count"] == 3 and event["message"] == "attempt 2"
+    assert client.calls == ["create", "patch", "patch"]
+
+
+def test_other_reason_or_object_is_another_event() -> None:
+    client = MemClient()
+    record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
+    record_event(client, CERT, "Synced", "y", type_="Normal")  # type: ignore[arg-type]
+    other = {**CERT, "metadata": {**CERT["metadata"], "name": "api", "uid": "u-2"}}  # type: ignore[dict-item]
+    record_event(client, other, "HostConflict", "x")  # type: ignore[arg-type]
+    assert len(events(client)) == 3
+
+
+def test_count_read_back_when_another_process_created_it() -> None:
+    first, second = MemClient(), None
+    record_event(first, CERT, "HostConflict", "x")  # type: ignore[arg-type]
+    second = MemClient()
+    second.objects = first.objects  # same cluster, new recorder without a remembered count
+    record_event(second, CERT, "HostConflict", "again")  # type: ignore[arg-type]
+    [event] = events(first)
+    assert event["count"] == 2 and second.calls == ["create", "get", "patch"]
+
+
+def test_expired_event_is_recreated() -> None:
+    client = MemClient()
+    record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
+    client.delete_all("events")  # TTL passed
+    record_event(client, CERT, "HostConflict", "y")  # type: ignore[arg-type]
+    [event] = events(client)
+    assert event["count"] == 1 and client.calls == ["create", "patch", "create"]
+
+
+def test_cluster_scoped_objects_log_to_default_and_names_are_valid() -> None:
+    client = MemClient()
+    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "System:CA_1"}}
+    record_event(client, issuer, "Imported", "ok", type_="Normal")  # type: ignore[arg-type]
+    [event] = events(client)
+    name = event["metadata"]["name"]  # type: ignore[index]
+    assert event["metadata"]["namespace"] == "default"  # type: ignore[index]
+    assert name.startswith("system-ca-1.") and name == name.lower()
+    assert event_name(issuer, "Imported", "Normal", "crdsync") == name
+
+
+def test_long_messages_are_truncated() -> None:
+    client = MemClient()
+    record_event(client, CERT, "R", "m" * 5000)  # type: ignore[arg-type]
+    assert len(events(client)[0]["message"]) == 1024  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("involved", [CERT, {"kind": "X"}, {"metadata": None}, None])
+def test_failures_are_logged_not_raised(involved: object, caplog: pytest.LogCaptureFixture) -> None:
+    client = MemClient()
+    client.fail["create"] = errors.Forbidden(403, "Forbidden", "cannot create events")
+    with caplog.at_level(logging.WARNING, logger="crdsync.kube.events"):
+        record_event(client, involved, "R", "m")  # type: ignore[arg-type]
+    assert "could not record event R" in caplog.text
+    assert events(client) == []
+
+
+def test_events_resource_is_core_v1() -> None:
+    assert EVENTS.path("ns", "e") == "/api/v1/namespaces/ns/events/e"

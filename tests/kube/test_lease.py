@@ -1,0 +1,171 @@
+"""Leader election: one leader at a time, takeover only after expiry by the observer's clock, release hands over."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from crdsync.kube import errors
+from crdsync.kube.lease import LEASES, LeaderElector
+
+from .memclient import MemClient
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def elector(client: MemClient, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
+    return LeaderElector(client, "tenant-a", "crdsync-a", identity, clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def lease(client: MemClient) -> dict[str, object]:
+    return client.objects[("leases", "tenant-a", "crdsync-a")]
+
+
+def test_first_candidate_creates_the_lease() -> None:
+    client, clock = MemClient(), Clock()
+    a = elector(client, "a", clock)
+    assert a.try_acquire_or_renew() and a.is_leader
+    spec = lease(client)["spec"]
+    assert spec["holderIdentity"] == "a" and spec["leaseDurationSeconds"] == 15  # type: ignore[index]
+    assert spec["leaseTransitions"] == 0  # type: ignore[index]
+
+
+def test_second_candidate_waits_for_expiry_by_its_own_clock() -> None:
+    client, clock = MemClient(), Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
+    clock.now += 10
+    assert a.try_acquire_or_renew()  # a renews; b notices the changed record at its next look and counts from there
+    clock.now += 14
+    assert not b.try_acquire_or_renew()
+    clock.now += 14
+    assert not b.try_acquire_or_renew()  # 14s since b saw the renewal
+    clock.now += 2  # 16s: expired
+    assert b.try_acquire_or_renew() and b.is_leader
+    spec = lease(client)["spec"]
+    assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1  # type: ignore[index]
+    # a finds out at its next attempt.
+    assert not a.try_acquire_or_renew() and not a.is_leader
+
+
+def test_release_lets_the_next_candidate_in_at_once() -> None:
+    client, clock = MemClient(), Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
+    a.release()
+    assert not a.is_leader
+    assert "holderIdentity" not in lease(client)["spec"]  # type: ignore[operator]
+    assert b.try_acquire_or_renew()
+    b.release()
+    b.release()  # idempotent
+    a.release()  # not leader: no write
+    assert client.calls.count("replace") == 3
+
+
+def test_racing_candidates_cannot_both_win() -> None:
+    client = MemClient()
+    clocks = [Clock() for _ in range(8)]
+    candidates = [elector(client, f"c{i}", clocks[i]) for i in range(8)]
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def campaign(c: LeaderElector) -> None:
+        barrier.wait()
+        results.append(c.try_acquire_or_renew())
+
+    threads = [threading.Thread(target=campaign, args=(c,)) for c in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    winner = lease(client)["spec"]["holderIdentity"]  # type: ignore[index]
+    assert [c.identity for c in candidates if c.is_leader] == [winner]
+
+
+def test_stale_write_conflicts_instead_of_stealing() -> None:
+    client, clock = MemClient(), Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()  # b's first sight of the record starts its count
+    # b reads the lease after it expired by b's clock, but a renews before b writes.
+    original_get = client.get
+
+    def get_then_renew(res, ns, name):  # type: ignore[no-untyped-def]
+        found = original_get(res, ns, name)
+        client.get = original_get  # type: ignore[method-assign]
+        assert a.try_acquire_or_renew()
+        return found
+
+    clock.now += 100
+    client.get = get_then_renew  # type: ignore[method-assign]
+    assert not b.try_acquire_or_renew()
+    assert lease(client)["spec"]["holderIdentity"] == "a"  # type: ignore[index]
+
+
+def test_leader_survives_errors_until_renew_deadline() -> None:
+    client, clock = MemClient(), Clock()
+    a = elector(client, "a", clock)
+    assert a.try_acquire_or_renew()
+    client.fail["get"] = errors.ServerError(503, "ServiceUnavailable", "apiserver restarting")
+    clock.now += 5
+    assert a.try_acquire_or_renew() and a.is_leader
+    clock.now += 6  # 11s since the last renewal > renew_deadline 10s
+    assert not a.try_acquire_or_renew() and not a.is_leader
+    del client.fail["get"]
+    assert a.try_acquire_or_renew()  # still our lease: take it back
+
+
+def test_parameters_are_checked() -> None:
+    with pytest.raises(ValueError):
+        LeaderElector(MemClient(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
+
+
+def test_run_leads_until_stopped_then_releases() -> None:
+    client = MemClient()
+    a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
+                      retry_period=0.05)
+    log: list[str] = []
+    thread = threading.Thread(target=a.run, args=(lambda: log.append("start"), lambda: log.append("stop")))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while "start" not in log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # a few renewals
+    a.stop()
+    thread.join(5)
+    assert not thread.is_alive() and log == ["start", "stop"]
+    assert client.calls.count("replace") >= 3  # renewals plus the release
+    assert "holderIdentity" not in lease(client)["spec"]  # type: ignore[operator]
+
+
+def test_run_returns_when_leadership_is_lost() -> None:
+    client = MemClient()
+    a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
+                      retry_period=0.05)
+    log: list[str] = []
+
+    def started() -> None:
+        log.append("start")
+        # Another replica takes over (e.g. after a long pause of ours).
+        current = lease(client)
+        current["spec"]["holderIdentity"] = "b"  # type: ignore[index]
+        current["spec"]["renewTime"] = "2099-01-01T00:00:00.000000Z"  # type: ignore[index]
+
+    a.run(started, lambda: log.append("stop"))
+    assert log == ["start", "stop"] and not a.is_leader
+    assert lease(client)["spec"]["holderIdentity"] == "b"  # type: ignore[index]
+
+
+def test_leases_resource() -> None:
+    assert LEASES.path("ns", "l") == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"
