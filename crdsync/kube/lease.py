@@ -157,7 +157,7 @@ class LeaderElector:
         if holder != self.identity:
             new_spec["acquireTime"] = now
             transitions = spec.get("leaseTransitions")
-            new_spec["leaseTransitions"] = (transitions if isinstance(transitions, int) else 0) + (1 if holder else 0)
+            new_spec["leaseTransitions"] = (transitions if isinstance(transitions, int) else 0) + 1
         try:
             updated = self.client.replace(LEASES, {**lease, "spec": new_spec})
         except Conflict:
