@@ -29,13 +29,7 @@ def _clean(message: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def compile_path(expr: str) -> Any:
-    """Compile a spec JSONPath (cached). Raises PathSyntaxError with a one-line reason when it is not valid.
-
-    The result is a jsonpath_ng JSONPath object: use `.find(obj)`, `.update(obj, value)`, `.filter(...)`.
-    """
-    if not isinstance(expr, str):
-        raise PathSyntaxError(f"a JSONPath must be a string, not {type(expr).__name__}")
+def _compile(expr: str) -> Any:
     stripped = expr.strip()
     if not stripped:
         raise PathSyntaxError("empty JSONPath; write e.g. $.spec.secretName")
@@ -45,6 +39,16 @@ def compile_path(expr: str) -> Any:
         return _ext_parse(stripped)
     except Exception as exc:  # the parser raises assorted types (lexer, parser, plain Exception)
         raise PathSyntaxError(f"invalid JSONPath {expr!r}: {_clean(str(exc)) or type(exc).__name__}") from None
+
+
+def compile_path(expr: str) -> Any:
+    """Compile a spec JSONPath (cached). Raises PathSyntaxError with a one-line reason when it is not valid.
+
+    The result is a jsonpath_ng JSONPath object: use `.find(obj)`, `.update(obj, value)`, `.filter(...)`.
+    """
+    if not isinstance(expr, str):
+        raise PathSyntaxError(f"a JSONPath must be a string, not {type(expr).__name__}")
+    return _compile(expr)
 
 
 def path_error(expr: str) -> str | None:

@@ -1,0 +1,62 @@
+"""compile_path / path_error: the JSONPath contract shared by the loader and the translate layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from crdsync.spec.paths import PathSyntaxError, compile_path, path_error
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "$.spec.secretName",
+        "$.status",
+        "$.spec.acme.solvers[*].dns01.cloudflare.apiTokenSecretRef.name",
+        "$.spec.things[?(@.local == true)]",
+        "$.metadata.annotations['example.com/x']",
+        "$..name",
+    ],
+)
+def test_valid_paths_compile_and_evaluate(expr: str) -> None:
+    assert path_error(expr) is None
+    compiled = compile_path(expr)
+    assert hasattr(compiled, "find")
+
+
+def test_compiled_path_finds_values() -> None:
+    obj = {"spec": {"things": [{"local": True, "n": 1}, {"local": False, "n": 2}]}}
+    found = compile_path("$.spec.things[?(@.local == true)].n").find(obj)
+    assert [m.value for m in found] == [1]
+
+
+def test_compile_is_cached() -> None:
+    assert compile_path("$.spec.cached") is compile_path("$.spec.cached")
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ("", "empty JSONPath"),
+        ("   ", "empty JSONPath"),
+        ("spec.x", "must start at the object root '$'"),
+        ("$.spec[", "invalid JSONPath"),
+        ("$.a[?(@.b ==)]", "invalid JSONPath"),
+        ("$$", "invalid JSONPath"),
+    ],
+)
+def test_invalid_paths_give_one_line_reasons(expr: str, fragment: str) -> None:
+    message = path_error(expr)
+    assert message is not None
+    assert fragment in message
+    assert "\n" not in message
+    with pytest.raises(PathSyntaxError, match="JSONPath"):
+        compile_path(expr)
+
+
+def test_non_string_is_rejected_not_crashing() -> None:
+    assert path_error(5) is not None  # type: ignore[arg-type]
+
+
+def test_unhashable_input_is_rejected_not_crashing() -> None:
+    assert path_error(["$.a"]) is not None  # type: ignore[arg-type]
