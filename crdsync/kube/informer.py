@@ -253,6 +253,7 @@ class Informer:
     def _run(self) -> None:
         backoff = self._backoff_initial
         need_list = True
+        gone_streak = 0
         while not self._stop.is_set():
             try:
                 if need_list:
@@ -261,6 +262,7 @@ class Informer:
                     backoff = self._backoff_initial
                 started = time.monotonic()
                 events = self._watch_once()
+                gone_streak = 0
                 if events or time.monotonic() - started > 5.0:
                     backoff = self._backoff_initial
                     continue
@@ -270,6 +272,11 @@ class Informer:
             except Gone as exc:
                 log.info("%s: resourceVersion %s expired (%s); relisting", self.name, self.resource_version, exc)
                 need_list = True
+                gone_streak += 1
+                if gone_streak > 1:
+                    # Expired again right after a fresh list: relisting in a tight loop would only add load.
+                    self._sleep(backoff)
+                    backoff = min(backoff * 2, self._backoff_max)
             except NotFound as exc:
                 if self._stop.is_set():
                     break
