@@ -34,7 +34,7 @@ FieldPath = tuple[str | int, ...]
 # Far beyond any real mapping, low enough that nothing downstream (schema validation, model building, tests that
 # hash the result) can hit Python's recursion limit or spend noticeable time.
 MAX_DEPTH = 64
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STANDARD_TAG = "tag:yaml.org,2002:"
@@ -271,6 +271,22 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _flow_nesting_problem(text: str, filename: str) -> Problem | None:
+    """Reject absurdly nested flow collections before ruamel sees them: its scanner is quadratic in the nesting depth
+    (5000 levels take seconds before it fails). Quotes are not tracked; a real mapping never has dozens of unclosed
+    brackets, even inside strings."""
+    depth = 0
+    for offset, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, column = _line_col_of_offset(text, offset)
+                return Problem(Location(filename, line, column), (), f"nested deeper than {MAX_DEPTH} levels")
+        elif char in "]}" and depth:
+            depth -= 1
+    return None
+
+
 def _documents(text: str) -> Iterator[Any]:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
@@ -283,6 +299,9 @@ def parse_yaml(text: str, filename: str) -> tuple[list[Document], list[Problem]]
     whole file parsed."""
     documents: list[Document] = []
     problems: list[Problem] = []
+    too_deep = _flow_nesting_problem(text, filename)
+    if too_deep is not None:
+        return [], [too_deep]
     try:
         with warnings.catch_warnings():
             # ruamel warns (e.g. about re-used anchors) through the warnings module; those must not reach stderr.
