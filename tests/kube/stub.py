@@ -61,6 +61,7 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else every reply waits ~40ms for a delayed ACK
 
             def log_message(self, *args: Any) -> None:
                 pass
