@@ -81,8 +81,18 @@ def _normalize(location: Location, root: Any, path: str) -> Location:
 
 
 def locations(obj: Any, path: str) -> list[Location]:
-    """The concrete location of every match of `path` in `obj`, in document order."""
-    return [_normalize(_location_of(d, path), obj, path) for d in _find(path, obj)]
+    """The concrete location of every match of `path` in `obj`, in document order.
+
+    Raises when a match is a computed value (jsonpath-ng's arithmetic, `len`, `sub`, ...): those can be read but not
+    written, so a write through them must fail loudly rather than land somewhere else.
+    """
+    out = []
+    for datum in _find(path, obj):
+        location = _normalize(_location_of(datum, path), obj, path)
+        if value_at(obj, location, _MISSING) is not datum.value:
+            raise TranslationError("path does not address a field (it computes a value)", path)
+        out.append(location)
+    return out
 
 
 def get_all(obj: Any, path: str) -> list[Any]:

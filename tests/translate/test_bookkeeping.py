@@ -1,0 +1,101 @@
+"""Bookkeeping: written and read back, and not forgeable."""
+
+from __future__ import annotations
+
+from crdsync.spec.model import GroupVersionKind
+from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_KIND,
+    ANN_SOURCE_NAME,
+    ANN_SOURCE_NAMESPACE,
+    ANN_SOURCE_SIDE,
+    ANN_SOURCE_UID,
+    LABEL_MANAGED_BY,
+    LABEL_ROLE,
+    LABEL_VCLUSTER,
+    MANAGER,
+    SourceRef,
+    bookkeeping_annotations,
+    bookkeeping_labels,
+    carries_bookkeeping,
+    is_managed,
+    source_kind,
+    source_of,
+    without_bookkeeping,
+    without_ours,
+)
+
+CERT = GroupVersionKind("cert-manager.io", "v1", "Certificate")
+SECRET = GroupVersionKind("", "v1", "Secret")
+
+
+def copy_of(namespace: str | None, uid: str = "u-1") -> dict[str, object]:
+    return {
+        "metadata": {
+            "labels": {"app": "x", **bookkeeping_labels("vc1", "copy")},
+            "annotations": bookkeeping_annotations("virtual", CERT, namespace, "web", uid),
+        }
+    }
+
+
+def test_constants_are_under_the_prefix() -> None:
+    assert LABEL_MANAGED_BY == "crdsync.io/managed-by" and MANAGER == "crdsync"
+    assert (LABEL_VCLUSTER, LABEL_ROLE) == ("crdsync.io/vcluster", "crdsync.io/role")
+    assert ANN_SOURCE_NAME == "crdsync.io/source-name"
+    assert {ANN_SOURCE_SIDE, ANN_SOURCE_NAMESPACE, ANN_SOURCE_UID, ANN_SOURCE_KIND} <= {
+        "crdsync.io/source-side",
+        "crdsync.io/source-namespace",
+        "crdsync.io/source-uid",
+        "crdsync.io/source-kind",
+    }
+
+
+def test_source_round_trip() -> None:
+    assert source_of(copy_of("apps")) == SourceRef(
+        "virtual", "cert-manager.io/Certificate", "apps", "web", "u-1", "vc1"
+    )
+    cluster = source_of(copy_of(None, uid=""))
+    assert cluster is not None and cluster.namespace is None and cluster.uid == ""
+    assert cluster.group_kind == ("cert-manager.io", "Certificate")
+    assert source_kind(SECRET) == "/Secret"
+
+
+def test_source_of_rejects_partial_or_foreign_bookkeeping() -> None:
+    assert source_of({}) is None
+    assert source_of({"metadata": {"labels": "oops"}}) is None
+    no_label = copy_of("apps")
+    no_label["metadata"]["labels"] = {}  # type: ignore[index]
+    assert source_of(no_label) is None
+    bad_side = copy_of("apps")
+    bad_side["metadata"]["annotations"][ANN_SOURCE_SIDE] = "elsewhere"  # type: ignore[index]
+    assert source_of(bad_side) is None
+
+
+def test_is_managed_per_vcluster() -> None:
+    obj = copy_of("apps")
+    assert is_managed(obj) and is_managed(obj, "vc1")
+    assert not is_managed(obj, "vc2")
+    assert not is_managed({"metadata": {"labels": {LABEL_MANAGED_BY: "someone-else"}}})
+
+
+def test_carries_bookkeeping() -> None:
+    assert carries_bookkeeping(copy_of("apps"))
+    assert carries_bookkeeping({"metadata": {"annotations": {ANN_SOURCE_NAME: "x"}}})
+    assert not carries_bookkeeping({"metadata": {"labels": {"crdsync.io/shared": "true"}}})
+
+
+def test_without_ours_strips_prefix_and_last_applied() -> None:
+    values = {
+        "a": "1",
+        "crdsync.io/x": "2",
+        "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        "x.crdsync.io/y": "3",
+    }
+    assert without_ours(values) == {"a": "1", "x.crdsync.io/y": "3"}
+    assert without_ours(None) == {}
+
+
+def test_without_bookkeeping_releases_a_copy() -> None:
+    obj = copy_of("apps")
+    released = without_bookkeeping(obj)
+    assert released["metadata"] == {"labels": {"app": "x"}}  # type: ignore[comparison-overlap]
+    assert source_of(obj) is not None  # input untouched

@@ -1,0 +1,117 @@
+"""needs_write: server defaults never cause a write; changed or dropped fields always do."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from crdsync.translate.compare import is_subset, needs_write, owned_paths
+from tests.translate import server
+
+MANAGER = "crdsync"
+
+
+def applied(desired: dict[str, Any], manager: str = MANAGER) -> dict[str, Any]:
+    return server.applied(desired, manager, status={"ready": True})
+
+
+DESIRED: dict[str, Any] = {
+    "apiVersion": "example.com/v1",
+    "kind": "Widget",
+    "metadata": {"name": "w", "namespace": "ns", "labels": {"a": "1"}, "annotations": {"b": "2"}},
+    "spec": {"size": 1, "items": [{"x": 1}], "flag": False, "empty": {}},
+}
+
+
+@pytest.mark.parametrize(
+    ("desired", "current", "expected"),
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, True),
+        ({"a": 1}, {"a": 1.0}, True),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": [1, 2]}, {"a": [1, 2, 3]}, False),
+        ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),
+        ({"a": None}, {}, True),
+        ({"a": {}}, {}, True),
+        ({"a": []}, {}, True),
+        ({"a": {}}, {"a": "x"}, False),
+        ({"a": "x"}, {}, False),
+    ],
+)
+def test_is_subset(desired: Any, current: Any, expected: bool) -> None:
+    assert is_subset(desired, current) is expected
+
+
+def test_no_write_after_apply_with_server_additions() -> None:
+    assert not needs_write(DESIRED, applied(DESIRED), MANAGER)
+
+
+def test_write_when_missing_or_changed() -> None:
+    assert needs_write(DESIRED, None, MANAGER)
+    changed = copy.deepcopy(DESIRED)
+    changed["spec"]["size"] = 2
+    assert needs_write(changed, applied(DESIRED), MANAGER)
+    relabeled = copy.deepcopy(DESIRED)
+    relabeled["metadata"]["labels"]["a"] = "2"
+    assert needs_write(relabeled, applied(DESIRED), MANAGER)
+
+
+def test_write_when_a_field_we_own_is_no_longer_desired() -> None:
+    smaller = copy.deepcopy(DESIRED)
+    del smaller["spec"]["flag"]
+    assert needs_write(smaller, applied(DESIRED), MANAGER)
+    unlabeled = copy.deepcopy(DESIRED)
+    del unlabeled["metadata"]["annotations"]
+    assert needs_write(unlabeled, applied(DESIRED), MANAGER)
+
+
+def test_fields_owned_by_others_or_other_subresources_do_not_count() -> None:
+    smaller = copy.deepcopy(DESIRED)
+    del smaller["spec"]["flag"]
+    assert not needs_write(smaller, applied(DESIRED, manager="someone"), MANAGER)
+    # Our ownership of spec fields is recorded for the main resource, not for the status subresource.
+    assert needs_write(smaller, applied(DESIRED), MANAGER, subresource="status") is False
+
+
+def test_server_metadata_is_ignored() -> None:
+    desired = copy.deepcopy(DESIRED)
+    desired["metadata"]["resourceVersion"] = "1"
+    desired["metadata"]["uid"] = "other"
+    assert not needs_write(desired, applied(DESIRED), MANAGER)
+
+
+def test_owned_paths_parses_fields_v1() -> None:
+    current = {
+        "metadata": {
+            "managedFields": [
+                {
+                    "manager": MANAGER,
+                    "operation": "Apply",
+                    "fieldsV1": {
+                        "f:metadata": {"f:labels": {".": {}, "f:crdsync.io/role": {}}},
+                        "f:spec": {"f:ports": {'k:{"port":80}': {".": {}, "f:port": {}}}, "f:x": {}},
+                    },
+                },
+                {"manager": MANAGER, "operation": "Update", "fieldsV1": {"f:spec": {"f:y": {}}}},
+                {"manager": MANAGER, "operation": "Apply", "subresource": "status", "fieldsV1": {"f:status": {}}},
+                "garbage",
+            ]
+        }
+    }
+    assert owned_paths(current, MANAGER) == {
+        ("metadata", "labels"),
+        ("metadata", "labels", "crdsync.io/role"),
+        ("spec", "ports"),
+        ("spec", "x"),
+    }
+    assert owned_paths(current, MANAGER, "status") == {("status",)}
+    assert owned_paths({}, MANAGER) == set()
+
+
+def test_owned_paths_accepts_fields_v1_as_json_string() -> None:
+    current = {
+        "metadata": {"managedFields": [{"manager": "m", "operation": "Apply", "fieldsV1": '{"f:spec":{"f:a":{}}}'}]}
+    }
+    assert owned_paths(current, "m") == {("spec", "a")}

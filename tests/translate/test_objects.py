@@ -1,0 +1,564 @@
+"""Object translation: the round-trip law, no ping-pong, no mutation, no server fields, no forged bookkeeping."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crdsync.spec.model import (
+    Condition,
+    Direction,
+    FollowDirection,
+    GroupVersionKind,
+    HostSelection,
+    Location,
+    Naming,
+    Patch,
+    PatchOp,
+    Reference,
+    Rule,
+    Scope,
+    StatusSync,
+    SyncConfig,
+    SyncMode,
+)
+from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_KIND,
+    ANN_SOURCE_NAME,
+    ANN_SOURCE_NAMESPACE,
+    ANN_SOURCE_SIDE,
+    ANN_SOURCE_UID,
+    LABEL_MANAGED_BY,
+    LABEL_ROLE,
+    LABEL_VCLUSTER,
+    LAST_APPLIED,
+    MANAGER,
+    PREFIX,
+)
+from crdsync.translate.compare import needs_write
+from crdsync.translate.names import Tenant, host_name
+from crdsync.translate.objects import (
+    SERVER_OWNED_METADATA,
+    FollowRef,
+    TranslationError,
+    followers,
+    reverse,
+    strip_server_fields,
+    to_host,
+    to_virtual,
+    virtual_status,
+)
+from tests.translate import server
+from tests.translate.strategies import (
+    dns_labels,
+    dns_subdomains,
+    json_values,
+    label_keys,
+    label_values,
+    server_metadata,
+)
+
+CERT = GroupVersionKind("cert-manager.io", "v1", "Certificate")
+ISSUER = GroupVersionKind("cert-manager.io", "v1", "Issuer")
+CLUSTER_ISSUER = GroupVersionKind("cert-manager.io", "v1", "ClusterIssuer")
+SECRET = GroupVersionKind("", "v1", "Secret")
+CONFIGMAP = GroupVersionKind("", "v1", "ConfigMap")
+CM_NAMING = Naming(max_length=40, hash_length=8)
+HERE = Location("cert-manager.yaml", 12, 7)
+
+CERT_RULE = Rule(
+    Direction.TO_HOST,
+    CERT,
+    references=(
+        Reference("$.spec.secretName", "Secret", "v1", FollowDirection.FROM_HOST),
+        Reference(
+            "$.spec.issuerRef.name",
+            "Issuer",
+            "cert-manager.io/v1",
+            when=Condition("$.spec.issuerRef.kind", in_=("Issuer", None)),
+        ),
+        Reference(
+            "$.spec.issuerRef.name",
+            "ClusterIssuer",
+            "cert-manager.io/v1",
+            when=Condition("$.spec.issuerRef.kind", in_=("ClusterIssuer",)),
+        ),
+        Reference(
+            "$.spec.otherRef.name",
+            "ConfigMap",
+            "v1",
+            FollowDirection.TO_HOST,
+            namespace_path="$.spec.otherRef.namespace",
+        ),
+        Reference("$.spec.caSecrets[*]", "Secret", "v1", FollowDirection.TO_HOST, location=HERE),
+    ),
+    location=Location("cert-manager.yaml", 5, 5),
+)
+RULES = (
+    CERT_RULE,
+    Rule(Direction.TO_HOST, ISSUER),
+    Rule(Direction.FROM_HOST, CLUSTER_ISSUER, scope=Scope.CLUSTER),
+    Rule(Direction.FROM_HOST, SECRET, mode=SyncMode.REFERENCED),
+    Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED),
+    Rule(Direction.TO_HOST, CONFIGMAP, mode=SyncMode.REFERENCED, naming=CM_NAMING),
+)
+CONFIG = SyncConfig("test", RULES)
+NAMING_OF = {SECRET: Naming(), ISSUER: Naming(), CONFIGMAP: CM_NAMING}
+TENANT = Tenant("vc1", "vc-vc1-host")
+
+names = dns_subdomains(max_size=253)
+namespaces = dns_labels(max_size=63)
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@st.composite
+def certificates(draw: st.DrawFn) -> dict[str, Any]:
+    """A virtual Certificate with every kind of reference, forged bookkeeping, server fields and a status."""
+    labels = draw(st.dictionaries(label_keys, label_values, max_size=5))
+    annotations = draw(st.dictionaries(label_keys, label_values, max_size=4))
+    if draw(st.booleans()):
+        annotations[LAST_APPLIED] = '{"kind":"Certificate"}'
+    server = draw(server_metadata)
+    kept_server = draw(st.sets(st.sampled_from(sorted(server)), max_size=len(server)))
+    metadata = {
+        "name": draw(names),
+        "namespace": draw(namespaces),
+        **{k: server[k] for k in kept_server},
+        **({"labels": labels} if labels or draw(st.booleans()) else {}),
+        **({"annotations": annotations} if annotations else {}),
+    }
+    issuer_kind = draw(st.sampled_from([None, "Issuer", "ClusterIssuer"]))
+    spec = _without_none(
+        {
+            "secretName": draw(st.one_of(st.none(), names)),
+            "issuerRef": _without_none({"name": draw(names), "kind": issuer_kind, "group": "cert-manager.io"}),
+            "otherRef": draw(
+                st.one_of(
+                    st.none(),
+                    st.fixed_dictionaries({"name": names}, optional={"namespace": namespaces}),
+                )
+            ),
+            "caSecrets": draw(st.one_of(st.none(), st.lists(names, max_size=3))),
+            "dnsNames": draw(st.lists(dns_subdomains(max_size=30), max_size=2)),
+            "extra": draw(json_values()),
+        }
+    )
+    obj: dict[str, Any] = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    if draw(st.booleans()):
+        obj["status"] = draw(json_values())
+    return obj
+
+
+def resolver_for(virtual: dict[str, Any]) -> Any:
+    """The engine's view: host name -> virtual object, for every object the virtual Certificate could name."""
+    namespace = virtual["metadata"]["namespace"]
+    spec = virtual["spec"]
+    known: list[tuple[GroupVersionKind, str | None, str]] = []
+    if "secretName" in spec:
+        known.append((SECRET, namespace, spec["secretName"]))
+    known += [(SECRET, namespace, s) for s in spec.get("caSecrets", [])]
+    if spec["issuerRef"].get("kind", "Issuer") == "Issuer":
+        known.append((ISSUER, namespace, spec["issuerRef"]["name"]))
+    if "otherRef" in spec:
+        known.append((CONFIGMAP, spec["otherRef"].get("namespace", namespace), spec["otherRef"]["name"]))
+    table = {
+        (gvk, TENANT.host_namespace, host_name(TENANT, ns, name, NAMING_OF[gvk])): (ns, name) for gvk, ns, name in known
+    }
+    return lambda gvk, host_ns, host: table.get((gvk, host_ns, host))
+
+
+def synced_fields(virtual: dict[str, Any]) -> dict[str, Any]:
+    """What must survive the round trip: everything but status, server metadata, our keys and last-applied."""
+    out = {k: copy.deepcopy(v) for k, v in virtual.items() if k not in ("status", "metadata")}
+    meta = virtual["metadata"]
+    out["metadata"] = {"name": meta["name"], "namespace": meta["namespace"]}
+    for key in ("labels", "annotations"):
+        kept = {k: v for k, v in meta.get(key, {}).items() if not k.startswith(PREFIX) and k != LAST_APPLIED}
+        if kept:
+            out["metadata"][key] = kept
+    return out
+
+
+def host_after_apply(desired: dict[str, Any], status: Any = None) -> dict[str, Any]:
+    return server.applied(desired, MANAGER, status=status)
+
+
+# --- the laws ---------------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(certificates())
+def test_reverse_restores_every_synced_field(virtual: dict[str, Any]) -> None:
+    host = to_host(CONFIG, CERT_RULE, virtual, TENANT)
+    assert reverse(CONFIG, CERT_RULE, host, TENANT, resolver_for(virtual)) == synced_fields(virtual)
+    # Also from what the server hands back (server metadata, defaults, status added).
+    back = reverse(CONFIG, CERT_RULE, host_after_apply(host), TENANT, resolver_for(virtual))
+    expected = synced_fields(virtual)
+    expected["spec"]["defaultedByServer"] = "yes"
+    assert back == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(certificates(), json_values(), server_metadata)
+def test_to_host_ignores_status_and_server_writes(virtual: dict[str, Any], status: Any, meta: dict[str, Any]) -> None:
+    # Writing the virtual status bumps status, resourceVersion and managedFields; none of it may change the host copy.
+    after_status_write = copy.deepcopy(virtual)
+    after_status_write["status"] = status
+    for key in ("resourceVersion", "managedFields", "generation"):
+        after_status_write["metadata"][key] = meta[key]
+    assert to_host(CONFIG, CERT_RULE, after_status_write, TENANT) == to_host(CONFIG, CERT_RULE, virtual, TENANT)
+
+
+@settings(max_examples=100, deadline=None)
+@given(certificates(), json_values(), json_values())
+def test_virtual_status_ignores_what_to_host_writes(virtual: dict[str, Any], status: Any, other_spec: Any) -> None:
+    host = host_after_apply(to_host(CONFIG, CERT_RULE, virtual, TENANT), status={"conditions": [status]})
+    rewritten = copy.deepcopy(host)
+    rewritten["spec"] = other_spec
+    rewritten["metadata"]["labels"] = {"changed": "yes"}
+    rewritten["metadata"]["resourceVersion"] = "99999"
+    assert virtual_status(CERT_RULE, host, virtual) == virtual_status(CERT_RULE, rewritten, virtual)
+    assert virtual_status(CERT_RULE, host, virtual) == {"conditions": [status]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(certificates())
+def test_no_write_after_own_apply(virtual: dict[str, Any]) -> None:
+    desired = to_host(CONFIG, CERT_RULE, virtual, TENANT)
+    current = host_after_apply(desired)
+    assert not needs_write(desired, current, MANAGER)
+    # ... and still none after the virtual side took the host status back (the loop is closed).
+    status = virtual_status(CERT_RULE, current, virtual)
+    echoed = copy.deepcopy(virtual)
+    echoed["status"] = status
+    assert not needs_write(to_host(CONFIG, CERT_RULE, echoed, TENANT), current, MANAGER)
+
+
+@settings(max_examples=100, deadline=None)
+@given(certificates(), st.uuids())
+def test_translation_never_mutates_input(virtual: dict[str, Any], uid: Any) -> None:
+    host = host_after_apply(to_host(CONFIG, CERT_RULE, virtual, TENANT))
+    shared = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": "public", "uid": str(uid), "labels": {"crdsync.io/shared": "true"}},
+        "spec": {"acme": {}},
+        "status": {"ready": True},
+    }
+    inputs = (virtual, host, shared)
+    before = copy.deepcopy(inputs)
+    resolve = resolver_for(virtual)
+    to_host(CONFIG, CERT_RULE, virtual, TENANT)
+    virtual_status(CERT_RULE, host, virtual)
+    reverse(CONFIG, CERT_RULE, host, TENANT, resolve)
+    followers(CONFIG, CERT_RULE, virtual, TENANT)
+    to_virtual(CONFIG, RULES[2], shared, TENANT)
+    strip_server_fields(host)
+    assert inputs == before
+
+
+def _ours(values: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if k.startswith(PREFIX)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(certificates())
+def test_server_fields_never_cross_and_bookkeeping_cannot_be_forged(virtual: dict[str, Any]) -> None:
+    host = to_host(CONFIG, CERT_RULE, virtual, TENANT)
+    meta = host["metadata"]
+    assert set(meta) <= {"name", "namespace", "labels", "annotations"}
+    assert not set(meta) & set(SERVER_OWNED_METADATA)
+    assert "status" not in host
+    assert LAST_APPLIED not in meta.get("annotations", {})
+    source = virtual["metadata"]
+    assert _ours(meta["labels"]) == {LABEL_MANAGED_BY: MANAGER, LABEL_VCLUSTER: "vc1", LABEL_ROLE: "copy"}
+    expected_annotations = {
+        ANN_SOURCE_SIDE: "virtual",
+        ANN_SOURCE_KIND: "cert-manager.io/Certificate",
+        ANN_SOURCE_NAMESPACE: source["namespace"],
+        ANN_SOURCE_NAME: source["name"],
+    }
+    if "uid" in source:
+        expected_annotations[ANN_SOURCE_UID] = source["uid"]
+    assert _ours(meta["annotations"]) == expected_annotations
+    assert meta["name"] == host_name(TENANT, source["namespace"], source["name"], Naming())
+    assert meta["namespace"] == TENANT.host_namespace
+
+
+@settings(max_examples=100, deadline=None)
+@given(certificates())
+def test_followers_agree_with_rewritten_references(virtual: dict[str, Any]) -> None:
+    host = to_host(CONFIG, CERT_RULE, virtual, TENANT)
+    spec = host["spec"]
+    written = {spec.get("secretName"), *spec.get("caSecrets", []), spec.get("otherRef", {}).get("name")}
+    found = followers(CONFIG, CERT_RULE, virtual, TENANT)
+    assert {f.host_name for f in found} <= written
+    assert len(found) == len(set(found))
+    assert list(found) == sorted(found, key=lambda f: (f.direction.value, f.gvk, f.virtual_namespace, f.virtual_name))
+    imports = [f for f in found if f.direction is FollowDirection.FROM_HOST]
+    assert [(f.virtual_name, f.host_name) for f in imports] == (
+        [(virtual["spec"]["secretName"], spec["secretName"])] if "secretName" in virtual["spec"] else []
+    )
+
+
+# --- examples ---------------------------------------------------------------------------------------------------------
+
+
+def cert(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "web", "namespace": "apps", "uid": "u-1"},
+        "spec": spec,
+    }
+
+
+def test_cluster_issuer_reference_is_kept_and_issuer_reference_is_tenant_named() -> None:
+    to_cluster = to_host(CONFIG, CERT_RULE, cert(issuerRef={"name": "public", "kind": "ClusterIssuer"}), TENANT)
+    assert to_cluster["spec"]["issuerRef"]["name"] == "public"
+    to_issuer = to_host(CONFIG, CERT_RULE, cert(issuerRef={"name": "mine"}), TENANT)
+    assert to_issuer["spec"]["issuerRef"]["name"] == host_name(TENANT, "apps", "mine", Naming())
+
+
+def test_namespace_path_is_rewritten_and_names_use_the_target_rule_naming() -> None:
+    host = to_host(CONFIG, CERT_RULE, cert(otherRef={"name": "cfg", "namespace": "shared"}), TENANT)
+    assert host["spec"]["otherRef"] == {
+        "name": host_name(TENANT, "shared", "cfg", CM_NAMING),
+        "namespace": "vc-vc1-host",
+    }
+    assert len(host["spec"]["otherRef"]["name"]) <= 40
+    assert followers(CONFIG, CERT_RULE, cert(otherRef={"name": "cfg", "namespace": "shared"}), TENANT) == (
+        FollowRef(CONFIGMAP, FollowDirection.TO_HOST, "shared", "cfg", "vc-vc1-host", host["spec"]["otherRef"]["name"]),
+    )
+
+
+def test_reference_to_a_kind_without_rule_is_tenant_named() -> None:
+    rule = Rule(Direction.TO_HOST, CERT, references=(Reference("$.spec.ref", "Unknown", "example.com/v1"),))
+    host = to_host(SyncConfig("t", (rule,)), rule, cert(ref="x"), TENANT)
+    assert host["spec"]["ref"] == host_name(TENANT, "apps", "x", Naming())
+
+
+def test_followers_deduplicate() -> None:
+    found = followers(CONFIG, CERT_RULE, cert(caSecrets=["a", "b", "a"], secretName="a"), TENANT)
+    assert [(f.direction, f.virtual_name) for f in found] == [
+        (FollowDirection.FROM_HOST, "a"),
+        (FollowDirection.TO_HOST, "a"),
+        (FollowDirection.TO_HOST, "b"),
+    ]
+
+
+def test_patches_apply_after_references_and_cannot_break_bookkeeping() -> None:
+    rule = Rule(
+        Direction.TO_HOST,
+        CERT,
+        references=CERT_RULE.references,
+        patches_to_host=(
+            Patch(PatchOp.COPY, "$.spec.sourceUid", from_path="$.metadata.uid"),
+            Patch(PatchOp.SET, "$.metadata.name", value="hijack"),
+            Patch(PatchOp.REMOVE, "$.metadata.labels"),
+            Patch(PatchOp.SET, "$.metadata.labels.extra", value="1"),
+        ),
+    )
+    host = to_host(CONFIG, rule, cert(secretName="tls"), TENANT)
+    assert host["spec"]["sourceUid"] == "u-1"
+    assert host["metadata"]["name"] == host_name(TENANT, "apps", "web", Naming())
+    assert host["metadata"]["labels"]["extra"] == "1"
+    assert host["metadata"]["labels"][LABEL_MANAGED_BY] == MANAGER
+
+
+def test_exported_follower_has_follower_role() -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "ca", "namespace": "apps"},
+        "data": {"k": "dg=="},
+    }
+    host = to_host(CONFIG, RULES[4], secret, TENANT)
+    assert host["metadata"]["labels"][LABEL_ROLE] == "follower"
+    assert host["metadata"]["name"] == host_name(TENANT, "apps", "ca", Naming())
+    assert host["data"] == {"k": "dg=="}
+
+
+def test_virtual_status_paths_filters_and_patches() -> None:
+    rule = Rule(
+        Direction.TO_HOST,
+        CERT,
+        status=StatusSync(paths=("$.status.conditions[?(@.type == 'Ready')]", "$.status.notAfter")),
+        patches_to_virtual=(Patch(PatchOp.COPY, "$.status.hostName", from_path="$.metadata.name"),),
+    )
+    host = {
+        "metadata": {"name": "web-x"},
+        "spec": {},
+        "status": {"conditions": [{"type": "Issuing"}, {"type": "Ready", "status": "True"}], "notAfter": "t", "x": 1},
+    }
+    status = virtual_status(rule, host, cert())
+    assert status == {"conditions": [{"type": "Ready", "status": "True"}], "notAfter": "t", "hostName": "web-x"}
+    assert virtual_status(Rule(Direction.TO_HOST, CERT, status=StatusSync(enabled=False)), host, cert()) is None
+    assert virtual_status(CERT_RULE, {"spec": {}}, cert()) == {}
+
+
+def test_status_path_outside_status_is_a_located_error() -> None:
+    rule = Rule(Direction.TO_HOST, CERT, status=StatusSync(paths=("$.spec",)), location=HERE)
+    with pytest.raises(TranslationError, match=r"inside \$\.status") as info:
+        virtual_status(rule, {"spec": {}}, cert())
+    assert info.value.location == HERE
+
+
+def test_to_virtual_identity_cluster_scoped_with_status() -> None:
+    shared = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {
+            "name": "public",
+            "uid": "h-1",
+            "resourceVersion": "7",
+            "labels": {"crdsync.io/shared": "true", "team": "platform"},
+        },
+        "spec": {"acme": {}},
+        "status": {"conditions": [{"type": "Ready"}]},
+    }
+    out = to_virtual(CONFIG, RULES[2], shared, TENANT)
+    assert out["metadata"]["name"] == "public" and "namespace" not in out["metadata"]
+    assert out["status"] == shared["status"]
+    assert "resourceVersion" not in out["metadata"] and "uid" not in out["metadata"]
+    assert out["metadata"]["labels"] == {
+        "team": "platform",
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_VCLUSTER: "vc1",
+        LABEL_ROLE: "copy",
+    }
+    assert out["metadata"]["annotations"][ANN_SOURCE_SIDE] == "host"
+    assert ANN_SOURCE_NAMESPACE not in out["metadata"]["annotations"]
+
+
+def test_to_virtual_namespaced_lands_in_virtual_namespace() -> None:
+    rule = Rule(Direction.FROM_HOST, CONFIGMAP, host=HostSelection(namespaces=("shared",), virtual_namespace="default"))
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ca", "namespace": "shared"},
+        "data": {"a": "b"},
+    }
+    out = to_virtual(CONFIG, rule, cm, TENANT)
+    assert (out["metadata"]["namespace"], out["metadata"]["name"]) == ("default", "ca")
+    assert out["metadata"]["annotations"][ANN_SOURCE_NAMESPACE] == "shared"
+    same = to_virtual(CONFIG, Rule(Direction.FROM_HOST, CONFIGMAP), cm, TENANT)
+    assert same["metadata"]["namespace"] == "shared"
+
+
+def test_to_virtual_imported_follower_lands_at_target() -> None:
+    host_secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": host_name(TENANT, "apps", "tls", Naming()), "namespace": TENANT.host_namespace},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "Y2VydA=="},
+    }
+    out = to_virtual(CONFIG, RULES[3], host_secret, TENANT, target=("apps", "tls"))
+    assert (out["metadata"]["namespace"], out["metadata"]["name"]) == ("apps", "tls")
+    assert out["metadata"]["labels"][LABEL_ROLE] == "follower"
+    assert out["data"] == host_secret["data"] and out["type"] == "kubernetes.io/tls"
+    with pytest.raises(TranslationError, match="no target"):
+        to_virtual(CONFIG, RULES[3], host_secret, TENANT)
+
+
+def test_to_virtual_maps_tenant_named_references_back_when_resolvable() -> None:
+    rule = Rule(
+        Direction.FROM_HOST,
+        CLUSTER_ISSUER,
+        scope=Scope.CLUSTER,
+        references=(Reference("$.spec.ca.secretName", "Secret", "v1", namespace_path="$.spec.ca.namespace"),),
+    )
+    hashed = host_name(TENANT, "apps", "ca", Naming())
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": "x"},
+        "spec": {"ca": {"secretName": hashed, "namespace": TENANT.host_namespace}},
+    }
+
+    def resolve(gvk: GroupVersionKind, ns: str | None, name: str) -> tuple[str | None, str] | None:
+        return ("apps", "ca") if (gvk, ns, name) == (SECRET, TENANT.host_namespace, hashed) else None
+
+    assert to_virtual(CONFIG, rule, issuer, TENANT, resolve=resolve)["spec"]["ca"] == {
+        "secretName": "ca",
+        "namespace": "apps",
+    }
+    assert to_virtual(CONFIG, rule, issuer, TENANT)["spec"]["ca"]["secretName"] == hashed
+
+
+def test_reverse_refuses_objects_that_are_not_our_copies() -> None:
+    with pytest.raises(TranslationError, match="not a copy"):
+        reverse(CONFIG, CERT_RULE, cert(), TENANT, lambda *_: None)
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (
+            {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"namespace": "a"}},
+            "no metadata.name",
+        ),
+        (
+            {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "a"}},
+            "no metadata.namespace",
+        ),
+        ({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "a", "namespace": "b"}}, "is a"),
+        ({"apiVersion": "cert-manager.io/v1", "kind": "Certificate"}, "no metadata"),
+        ({**cert(), "spec": {"secretName": 5}}, "must be a string name"),
+        ({**cert(), "spec": {"otherRef": {"name": "a", "namespace": ["x"]}}}, "namespace must be a string"),
+        ({**cert(), "metadata": {"name": "a", "namespace": "b", "labels": ["x"]}}, "labels must be a map"),
+    ],
+)
+def test_bad_objects_raise_located_errors(obj: dict[str, Any], message: str) -> None:
+    with pytest.raises(TranslationError, match=message) as info:
+        to_host(CONFIG, CERT_RULE, obj, TENANT)
+    assert str(info.value).startswith("cert-manager.yaml:")
+
+
+def test_reference_error_is_located_at_the_reference() -> None:
+    with pytest.raises(TranslationError) as info:
+        to_host(CONFIG, CERT_RULE, cert(caSecrets=[1]), TENANT)
+    assert info.value.location == HERE
+    assert info.value.path == "$.spec.caSecrets[*]"
+
+
+def test_cluster_scoped_referrer_needs_namespace_path() -> None:
+    rule = Rule(
+        Direction.TO_HOST,
+        CLUSTER_ISSUER,
+        scope=Scope.CLUSTER,
+        references=(Reference("$.spec.ca.secretName", "Secret", "v1", FollowDirection.TO_HOST),),
+    )
+    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "x"}}
+    with pytest.raises(TranslationError, match="set namespacePath"):
+        to_host(CONFIG, rule, {**issuer, "spec": {"ca": {"secretName": "s"}}}, TENANT)
+
+
+def test_wrong_direction_rules_are_refused() -> None:
+    with pytest.raises(TranslationError, match="needs a toHost rule"):
+        to_host(CONFIG, RULES[2], cert(), TENANT)
+    with pytest.raises(TranslationError, match="needs a fromHost rule"):
+        to_virtual(CONFIG, CERT_RULE, cert(), TENANT)
+
+
+def test_translation_error_str_and_pickle() -> None:
+    import pickle
+
+    err = TranslationError("bad", "$.spec.x", HERE)
+    assert str(err) == "cert-manager.yaml:12:7: bad (at $.spec.x)"
+    assert str(TranslationError("bad")) == "bad"
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.message, again.path, again.location) == ("bad", "$.spec.x", HERE)

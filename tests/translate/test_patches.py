@@ -1,0 +1,165 @@
+"""Patches and conditions: the laws (set/read back, remove removes, key rewrites invert) and located failures."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crdsync.spec.model import Condition, Location, Patch, PatchOp
+from crdsync.translate import paths
+from crdsync.translate.errors import TranslationError
+from crdsync.translate.patches import apply_patches, condition_holds
+from tests.translate.strategies import json_values, label_keys, label_values
+
+HERE = Location("m.yaml", 7, 9)
+OBJ: dict[str, Any] = {
+    "metadata": {"name": "a", "labels": {"app": "web", "tier": "fe"}},
+    "spec": {
+        "y": "a",
+        "things": [{"local": True}, {"local": False, "n": 1}],
+        "selector": {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+    },
+}
+
+
+def test_set_copy_remove_in_order() -> None:
+    patches = (
+        Patch(PatchOp.SET, "$.spec.x", value={"deep": [1]}),
+        Patch(PatchOp.COPY, "$.spec.z", from_path="$.metadata.uid"),
+        Patch(PatchOp.REMOVE, "$.spec.things[?(@.local == true)]"),
+    )
+    before = copy.deepcopy(OBJ)
+    out = apply_patches(patches, OBJ, {"metadata": {"uid": "u-1"}})
+    assert out["spec"]["x"] == {"deep": [1]}
+    assert out["spec"]["z"] == "u-1"
+    assert out["spec"]["things"] == [{"local": False, "n": 1}]
+    assert before == OBJ
+
+
+def test_set_value_is_copied_not_shared() -> None:
+    value: dict[str, Any] = {"k": []}
+    out = apply_patches((Patch(PatchOp.SET, "$.spec.x", value=value),), OBJ, None)
+    out["spec"]["x"]["k"].append(1)
+    assert value == {"k": []}
+
+
+def test_copy_without_source_match_leaves_target_alone() -> None:
+    out = apply_patches((Patch(PatchOp.COPY, "$.spec.y", from_path="$.missing"),), OBJ, {})
+    assert out["spec"]["y"] == "a"
+
+
+def test_copy_without_other_object_is_a_located_error() -> None:
+    with pytest.raises(TranslationError) as info:
+        apply_patches((Patch(PatchOp.COPY, "$.spec.y", from_path="$.x", location=HERE),), OBJ, None)
+    assert str(info.value).startswith("m.yaml:7:9: ")
+
+
+@pytest.mark.parametrize(
+    ("cond", "holds"),
+    [
+        (Condition("$.spec.y", in_=("a", None)), True),
+        (Condition("$.spec.missing", in_=("a", None)), True),
+        (Condition("$.spec.y", in_=("b",)), False),
+        (Condition("$.spec.y", not_in=("a",)), False),
+        (Condition("$.spec.missing", exists=False), True),
+        (Condition("$.spec.y", exists=True, in_=("a",)), True),
+        (Condition("$.spec.things[0].local", in_=(1,)), False),  # JSON: true is not 1
+        (Condition("$.spec.things[0].local", in_=(True,)), True),
+        (None, True),
+    ],
+)
+def test_condition_holds(cond: Condition | None, holds: bool) -> None:
+    assert condition_holds(cond, OBJ) is holds
+
+
+def test_when_guards_a_patch_against_the_object_patched_so_far() -> None:
+    patches = (
+        Patch(PatchOp.SET, "$.spec.y", value="b"),
+        Patch(PatchOp.SET, "$.spec.hit", value=True, when=Condition("$.spec.y", in_=("b",))),
+        Patch(PatchOp.SET, "$.spec.miss", value=True, when=Condition("$.spec.y", in_=("a",))),
+    )
+    out = apply_patches(patches, OBJ, None)
+    assert out["spec"]["hit"] is True
+    assert "miss" not in out["spec"]
+
+
+def test_rewrite_label_keys_map_then_prefix() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_map=(("app", "tenant-app"),), key_prefix="vc/")
+    assert apply_patches((patch,), OBJ, None)["metadata"]["labels"] == {"tenant-app": "web", "vc/tier": "fe"}
+
+
+def test_rewrite_label_selector() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_SELECTOR, "$.spec.selector", key_prefix="vc/")
+    selector = apply_patches((patch,), OBJ, None)["spec"]["selector"]
+    assert selector == {
+        "matchLabels": {"vc/app": "web"},
+        "matchExpressions": [{"key": "vc/tier", "operator": "Exists"}],
+    }
+
+
+def test_rewrite_collision_is_a_located_error() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_map=(("app", "tier"),), location=HERE)
+    with pytest.raises(TranslationError, match="appear twice") as info:
+        apply_patches((patch,), OBJ, None)
+    assert info.value.location == HERE
+    assert info.value.path == "$.metadata.labels"
+
+
+def test_rewrite_of_a_non_map_is_a_located_error() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.spec.y", key_prefix="p/", location=HERE)
+    with pytest.raises(TranslationError, match="needs a map of labels"):
+        apply_patches((patch,), OBJ, None)
+
+
+def test_set_type_mismatch_is_located_at_the_patch() -> None:
+    with pytest.raises(TranslationError) as info:
+        apply_patches((Patch(PatchOp.SET, "$.spec.y.z", value=1, location=HERE),), OBJ, None)
+    assert info.value.location == HERE
+    assert "not a map" in str(info.value)
+
+
+@given(
+    json_values(), st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=3), json_values()
+)
+def test_set_patch_then_read_back(base: Any, chain: list[str], value: Any) -> None:
+    path = "$.spec." + ".".join(chain)
+    try:
+        out = apply_patches((Patch(PatchOp.SET, path, value=value),), {"spec": base}, None)
+    except TranslationError as exc:
+        assert "not a map" in str(exc)
+        return
+    assert paths.get_all(out, path) == [value]
+
+
+@given(json_values(), st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=3))
+def test_remove_patch_removes(base: Any, chain: list[str]) -> None:
+    path = "$.spec." + ".".join(chain)
+    out = apply_patches((Patch(PatchOp.REMOVE, path),), {"spec": base}, None)
+    assert not paths.has_match(out, path)
+
+
+@st.composite
+def labels_and_bijection(draw: st.DrawFn) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    labels = draw(st.dictionaries(label_keys, label_values, max_size=8))
+    renamed = draw(st.lists(st.sampled_from(sorted(labels)), unique=True)) if labels else []
+    fresh = draw(
+        st.lists(
+            label_keys.filter(lambda k: k not in labels), min_size=len(renamed), max_size=len(renamed), unique=True
+        )
+    )
+    return labels, tuple(zip(renamed, fresh, strict=True))
+
+
+@given(labels_and_bijection())
+def test_rewrite_label_keys_then_inverse_restores(case: tuple[dict[str, str], tuple[tuple[str, str], ...]]) -> None:
+    labels, key_map = case
+    obj = {"metadata": {"labels": labels}}
+    forward = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_map=key_map)
+    inverse = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_map=tuple((b, a) for a, b in key_map))
+    there = apply_patches((forward,), obj, None)
+    assert set(there["metadata"]["labels"]).isdisjoint(a for a, _ in key_map)
+    assert apply_patches((inverse,), there, None) == obj

@@ -1,0 +1,122 @@
+"""JSONPath get/set/remove over plain dicts: new objects, created chains, located type errors."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crdsync.translate import paths
+from crdsync.translate.errors import TranslationError
+from tests.translate.strategies import json_values
+
+OBJ: dict[str, Any] = {
+    "spec": {
+        "things": [{"local": True, "n": 1}, {"local": False, "n": 2}, {"local": True, "n": 3}],
+        "name": "x",
+        "nested": {"name": "y"},
+    }
+}
+
+field_names = st.text(alphabet="abcxyz", min_size=1, max_size=4)
+
+
+def test_get_all_and_first() -> None:
+    assert paths.get_all(OBJ, "$.spec.things[*].n") == [1, 2, 3]
+    assert paths.get_first(OBJ, "$.spec.things[?(@.local == false)].n") == 2
+    assert paths.get_first(OBJ, "$.spec.missing", "default") == "default"
+    assert paths.has_match(OBJ, "$.spec.name")
+    assert not paths.has_match(OBJ, "$.spec.absent")
+
+
+def test_locations_are_concrete_and_normalized() -> None:
+    assert paths.locations(OBJ, "$.spec.things[-1]") == [("spec", "things", 2)]
+    assert paths.locations(OBJ, "$..name") == [("spec", "name"), ("spec", "nested", "name")]
+
+
+def test_set_creates_missing_plain_chain_without_touching_input() -> None:
+    before = copy.deepcopy(OBJ)
+    out = paths.set_value(OBJ, "$.spec.a.b['c.d']", 5)
+    assert out["spec"]["a"] == {"b": {"c.d": 5}}
+    assert before == OBJ
+
+
+def test_set_replaces_every_match_of_a_filter() -> None:
+    out = paths.set_value(OBJ, "$.spec.things[?(@.local == true)].n", 0)
+    assert [t["n"] for t in out["spec"]["things"]] == [0, 2, 0]
+
+
+def test_set_on_filter_without_matches_is_a_noop() -> None:
+    assert paths.set_value(OBJ, "$.spec.things[?(@.n > 10)].n", 0) == OBJ
+
+
+def test_set_type_mismatch_raises_located_error() -> None:
+    with pytest.raises(TranslationError) as info:
+        paths.set_value(OBJ, "$.spec.name.inner", 1)
+    assert info.value.path == "$.spec.name.inner"
+    assert "$.spec.name is a str, not a map" in str(info.value)
+
+
+def test_set_index_past_end_raises() -> None:
+    with pytest.raises(TranslationError, match="past the end"):
+        paths.set_value(OBJ, "$.spec.things[7].n", 1)
+
+
+def test_invalid_path_raises_translation_error() -> None:
+    with pytest.raises(TranslationError, match="invalid JSONPath"):
+        paths.get_all(OBJ, "$.spec[")
+
+
+@pytest.mark.parametrize("path", ["$.spec.things.`len`", "$.spec.things[*].n * 2", "$.spec.name.`sub(/x/, y)`"])
+def test_computed_values_can_be_read_but_not_written(path: str) -> None:
+    assert paths.get_all(OBJ, path)
+    with pytest.raises(TranslationError, match="does not address a field"):
+        paths.set_value(OBJ, path, 1)
+
+
+def test_remove_filter_keeps_others_in_order() -> None:
+    out = paths.remove(OBJ, "$.spec.things[?(@.local == true)]")
+    assert out["spec"]["things"] == [{"local": False, "n": 2}]
+    assert len(OBJ["spec"]["things"]) == 3
+
+
+def test_remove_nested_descendants_and_absent_paths() -> None:
+    out = paths.remove(OBJ, "$..name")
+    assert "name" not in out["spec"] and "name" not in out["spec"]["nested"]
+    assert paths.remove(OBJ, "$.spec.absent") == OBJ
+
+
+def test_update_values_sees_old_values() -> None:
+    out = paths.update_values(OBJ, "$.spec.things[*].n", lambda n: n * 10)
+    assert [t["n"] for t in out["spec"]["things"]] == [10, 20, 30]
+
+
+def test_project_keeps_selected_items_in_order() -> None:
+    selected = paths.locations(OBJ, "$.spec.things[?(@.local == true)]")
+    assert paths.project(OBJ, selected) == {"spec": {"things": [{"local": True, "n": 1}, {"local": True, "n": 3}]}}
+
+
+@given(json_values(), st.lists(field_names, min_size=1, max_size=4), json_values())
+def test_set_then_read_back(base: Any, chain: list[str], value: Any) -> None:
+    obj = {"root": base}
+    path = "$.root." + ".".join(chain)
+    try:
+        out = paths.set_value(obj, path, value)
+    except TranslationError as exc:
+        # Only a non-map in the way may refuse the write, and the error says so.
+        assert "not a map" in str(exc)
+        return
+    assert paths.get_all(out, path) == [value]
+
+
+@given(json_values(), st.lists(field_names, min_size=1, max_size=3))
+def test_remove_removes(base: Any, chain: list[str]) -> None:
+    obj = {"root": base}
+    path = "$.root." + ".".join(chain)
+    before = copy.deepcopy(obj)
+    out = paths.remove(obj, path)
+    assert not paths.has_match(out, path)
+    assert obj == before
