@@ -38,6 +38,7 @@ MAX_NODES = 50_000
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STANDARD_TAG = "tag:yaml.org,2002:"
+_DUPLICATE_VALUES = re.compile(r' with value ".*" \(original value: ".*"\)$', re.DOTALL)
 
 
 def format_field_path(path: FieldPath) -> str:
@@ -143,6 +144,10 @@ def _yaml_error(exc: Exception, text: str, filename: str) -> Problem:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
+        # ruamel quotes both whole values of a duplicate key; the key and the two lines are what matters.
+        problem = _DUPLICATE_VALUES.sub("", problem)
+        if len(problem) > 200:
+            problem = problem[:197] + "..."
         context = ""
         if exc.context and exc.problem and exc.context_mark is not None:
             context = f" ({exc.context.strip()} at line {exc.context_mark.line + 1})"

@@ -7,15 +7,7 @@ from pathlib import Path
 import pytest
 
 from crdsync.spec.source import MAX_DEPTH, format_field_path, parse_yaml, read_text
-
-
-def where(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
-    """1-based (line, column) of the n-th occurrence of needle in text."""
-    index = -1
-    for _ in range(occurrence):
-        index = text.index(needle, index + 1)
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+from tests.spec.textpos import where
 
 
 def test_plain_data_and_positions() -> None:
