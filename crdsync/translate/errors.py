@@ -8,7 +8,26 @@ one located line (`cert-manager.yaml:12:9: ... (at $.spec.secretName)`) instead 
 
 from __future__ import annotations
 
+from typing import Any
+
 from crdsync.spec.model import UNKNOWN_LOCATION, Location
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value is called in messages: "a string", "a number", "a map", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a map"
+    return f"a {type(value).__name__}"
 
 
 class TranslationError(Exception):

@@ -51,7 +51,7 @@ from crdsync.translate.bookkeeping import (
     source_of,
     without_ours,
 )
-from crdsync.translate.errors import TranslationError
+from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.patches import apply_patches, condition_holds
 
@@ -233,7 +233,7 @@ def _name_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.
         if value is None or value == "":
             continue
         if not isinstance(value, str):
-            raise TranslationError(f"a reference must be a string name, found a {type(value).__name__}", ref.path)
+            raise TranslationError(f"a reference must be a string name, found {json_type(value)}", ref.path)
         out.append((location, value))
     return out
 
@@ -251,7 +251,7 @@ def _referenced_namespace(
                 continue
             if not isinstance(value, str):
                 raise TranslationError(
-                    f"a namespace must be a string, found a {type(value).__name__}", ref.namespace_path
+                    f"a namespace must be a string, found {json_type(value)}", ref.namespace_path
                 )
             return value
     if referrer_namespace is None:
@@ -417,7 +417,7 @@ def virtual_status(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping
         if status is None:
             return {}
         if not isinstance(status, dict):
-            raise TranslationError(f"status must be a map, found a {type(status).__name__}", "$.status")
+            raise TranslationError(f"status must be a map, found {json_type(status)}", "$.status")
         return status
 
     return _located(rule, build)

@@ -19,7 +19,7 @@ from typing import Any
 from crdsync.spec.model import Condition, Patch, PatchOp
 from crdsync.translate import paths
 from crdsync.translate.compare import json_equal
-from crdsync.translate.errors import TranslationError
+from crdsync.translate.errors import TranslationError, json_type
 
 
 def _value_in(value: Any, options: Sequence[Any]) -> bool:
@@ -72,7 +72,7 @@ def _rewrite_label_keys(patch: Patch, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise TranslationError(f"rewriteLabelKeys needs a map of labels, found a {type(value).__name__}", patch.path)
+        raise TranslationError(f"rewriteLabelKeys needs a map of labels, found {json_type(value)}", patch.path)
     return rename_keys(value, patch.key_map, patch.key_prefix, patch.path)
 
 
@@ -81,7 +81,7 @@ def _rewrite_label_selector(patch: Patch, value: Any) -> Any:
         return None
     if not isinstance(value, Mapping):
         raise TranslationError(
-            f"rewriteLabelSelector needs a label selector, found a {type(value).__name__}", patch.path
+            f"rewriteLabelSelector needs a label selector, found {json_type(value)}", patch.path
         )
     out = dict(value)
     labels = value.get("matchLabels")

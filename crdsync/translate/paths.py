@@ -26,7 +26,7 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.jsonpath import Child, Fields, Index, Root, This
 
 from crdsync.spec.paths import PathSyntaxError, compile_path
-from crdsync.translate.errors import TranslationError
+from crdsync.translate.errors import TranslationError, json_type
 
 Step = str | int
 Location = tuple[Step, ...]
@@ -139,7 +139,7 @@ def _container_at(root: Any, location: Location, create: bool, path: str) -> Any
         if isinstance(step, str):
             if not isinstance(node, dict):
                 raise TranslationError(
-                    f"cannot write field {step!r}: {_describe(location[:i])} is a {_kind(node)}, not a map", path
+                    f"cannot write field {step!r}: {_describe(location[:i])} is {json_type(node)}, not a map", path
                 )
             if step not in node or node[step] is None:
                 if not create:
@@ -149,22 +149,12 @@ def _container_at(root: Any, location: Location, create: bool, path: str) -> Any
         else:
             if not isinstance(node, list):
                 raise TranslationError(
-                    f"cannot write index {step}: {_describe(location[:i])} is a {_kind(node)}, not a list", path
+                    f"cannot write index {step}: {_describe(location[:i])} is {json_type(node)}, not a list", path
                 )
             if not -len(node) <= step < len(node):
                 raise TranslationError(f"index {step} is past the end of {_describe(location[:i])}", path)
             node = node[step]
     return node
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "map"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def _write(root: Any, location: Location, value: Any, create: bool, path: str) -> None:
@@ -175,13 +165,13 @@ def _write(root: Any, location: Location, value: Any, create: bool, path: str) -
     if isinstance(last, str):
         if not isinstance(parent, dict):
             raise TranslationError(
-                f"cannot write field {last!r}: {_describe(location[:-1])} is a {_kind(parent)}, not a map", path
+                f"cannot write field {last!r}: {_describe(location[:-1])} is {json_type(parent)}, not a map", path
             )
         parent[last] = value
     else:
         if not isinstance(parent, list):
             raise TranslationError(
-                f"cannot write index {last}: {_describe(location[:-1])} is a {_kind(parent)}, not a list", path
+                f"cannot write index {last}: {_describe(location[:-1])} is {json_type(parent)}, not a list", path
             )
         if not -len(parent) <= last < len(parent):
             raise TranslationError(f"index {last} is past the end of {_describe(location[:-1])}", path)

@@ -57,7 +57,7 @@ def test_set_type_mismatch_raises_located_error() -> None:
     with pytest.raises(TranslationError) as info:
         paths.set_value(OBJ, "$.spec.name.inner", 1)
     assert info.value.path == "$.spec.name.inner"
-    assert "$.spec.name is a str, not a map" in str(info.value)
+    assert "$.spec.name is a string, not a map" in str(info.value)
 
 
 def test_set_index_past_end_raises() -> None:
