@@ -1,0 +1,398 @@
+"""The sync engine end to end: `crdsync run` as a real process between the real host and virtual API servers.
+
+One crdsync process serves the module (started once its CRDs exist on the host); tests use their own virtual
+namespaces so they do not see each other's objects. The restart test runs its own process for its own kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.harness import Crdsync, crd, ensure_namespace, get_or_none, host_name_for, install_crd, write_count
+
+pytestmark = pytest.mark.timeout(1800)
+
+GROUP = "e2e.crdsync.io"
+HOST_NS = "vc-e2e"
+VCLUSTER = "e2e"
+Wait = Callable[[Callable[[], bool], float, str], None]
+RestClient = Any
+
+MAPPING = f"""
+apiVersion: crdsync.io/v1alpha1
+kind: SyncConfig
+metadata: {{name: e2e}}
+spec:
+  toHost:
+    - apiVersion: {GROUP}/v1
+      kind: Widget
+      references:
+        - {{path: $.spec.secretName, kind: Secret, apiVersion: v1, follow: fromHost}}
+        - {{path: $.spec.caSecret, kind: Secret, apiVersion: v1, follow: toHost}}
+      patches:
+        toHost:
+          - {{op: set, path: $.spec.options.injected, value: true, when: {{path: $.spec.options, exists: true}}}}
+    - apiVersion: {GROUP}/v1
+      kind: Gizmo
+      selector: {{matchLabels: {{sync: "yes"}}}}
+      namespaceSelector: {{matchLabels: {{team: a}}}}
+      deletion: {{policy: Delete, finalizer: true}}
+    - apiVersion: {GROUP}/v1
+      kind: Latecomer
+    - {{apiVersion: v1, kind: Secret, mode: referenced}}
+  fromHost:
+    - apiVersion: {GROUP}/v1
+      kind: SharedThing
+      scope: Cluster
+      selector: {{matchLabels: {{crdsync.io/shared: "true"}}}}
+    - {{apiVersion: v1, kind: Secret, mode: referenced}}
+"""
+
+
+def widgets(ns: str, name: str = "") -> str:
+    return f"/apis/{GROUP}/v1/namespaces/{ns}/widgets" + (f"/{name}" if name else "")
+
+
+def host_widget_path(ns: str, name: str) -> str:
+    return widgets(HOST_NS, host_name_for(VCLUSTER, HOST_NS, ns, name))
+
+
+def new_widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+@pytest.fixture(scope="module")
+def engine(
+    planes: Any,
+    host_client: RestClient,
+    virtual_client: RestClient,
+    wait_for: Wait,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Crdsync]:
+    for kind, scope in (("Widget", "Namespaced"), ("Gizmo", "Namespaced"), ("SharedThing", "Cluster")):
+        install_crd(host_client, crd(GROUP, kind, scope=scope), wait_for)
+    ensure_namespace(host_client, HOST_NS)
+    directory = tmp_path_factory.mktemp("crdsync")
+    mapping = directory / "mapping.yaml"
+    mapping.write_text(MAPPING)
+    process = Crdsync(
+        mappings=[mapping],
+        host_kubeconfig=planes.kubeconfig("host"),
+        virtual_kubeconfig=planes.kubeconfig("virtual"),
+        host_namespace=HOST_NS,
+        vcluster=VCLUSTER,
+        log_path=directory / "crdsync.log",
+    ).start()
+    process.wait_log(r"syncing .*Widget", 120)
+    wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/widgets") == 200, 60, "Widget in virtual")
+    yield process
+    assert process.stop() == 0, process.log_tail()
+
+
+def test_cr_lifecycle_and_status_round_trip(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ensure_namespace(virtual_client, "life")
+    virtual_client.create(widgets("life"), new_widget("w1", "life", size=1))
+    host_path = host_widget_path("life", "w1")
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "host copy")
+    copy = host_client.get(host_path)
+    assert copy["spec"] == {"size": 1}
+    assert copy["metadata"]["annotations"]["crdsync.io/source-name"] == "w1"
+
+    virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"size": 2}})
+    wait_for(lambda: host_client.get(host_path)["spec"].get("size") == 2, 30, "update on host")
+
+    host_client.merge_patch(host_path + "/status", {"status": {"phase": "Ready", "observed": 2}})
+    wait_for(
+        lambda: virtual_client.get(widgets("life", "w1")).get("status", {}).get("phase") == "Ready",
+        30,
+        "status back in virtual",
+    )
+
+    virtual_client.delete(widgets("life", "w1"))
+    wait_for(lambda: get_or_none(host_client, host_path) is None, 30, "host copy deleted")
+    engine.assert_alive()
+
+
+def test_shared_host_kind_appears_read_only_and_follows_deletion(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    path = f"/apis/{GROUP}/v1/sharedthings"
+    host_client.create(
+        path,
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "SharedThing",
+            "metadata": {"name": "issuer-a", "labels": {"crdsync.io/shared": "true"}},
+            "spec": {"x": 1},
+        },
+    )
+    host_client.create(
+        path, {"apiVersion": f"{GROUP}/v1", "kind": "SharedThing", "metadata": {"name": "private"}, "spec": {"x": 2}}
+    )
+    wait_for(lambda: get_or_none(virtual_client, f"{path}/issuer-a") is not None, 30, "shared object in virtual")
+    virtual_client.merge_patch(f"{path}/issuer-a", {"spec": {"x": 99}})
+    wait_for(lambda: virtual_client.get(f"{path}/issuer-a")["spec"]["x"] == 1, 30, "tenant edit reverted")
+    assert get_or_none(virtual_client, f"{path}/private") is None
+    host_client.delete(f"{path}/issuer-a")
+    wait_for(lambda: get_or_none(virtual_client, f"{path}/issuer-a") is None, 30, "removed with its host source")
+
+
+def test_references_export_import_rotate_and_release(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "refs"
+    ensure_namespace(virtual_client, ns)
+    virtual_client.create(
+        f"/api/v1/namespaces/{ns}/secrets",
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca"}, "data": {"ca.crt": "Y2E="}},
+    )
+    virtual_client.create(widgets(ns), new_widget("w", ns, caSecret="ca", secretName="tls"))
+    host_copy_path = host_widget_path(ns, "w")
+    wait_for(lambda: get_or_none(host_client, host_copy_path) is not None, 30, "host copy")
+    copy = host_client.get(host_copy_path)
+    exported_name = host_name_for(VCLUSTER, HOST_NS, ns, "ca")
+    tls_host_name = host_name_for(VCLUSTER, HOST_NS, ns, "tls")
+    assert copy["spec"]["caSecret"] == exported_name
+    assert copy["spec"]["secretName"] == tls_host_name
+    secrets = f"/api/v1/namespaces/{HOST_NS}/secrets"
+    wait_for(lambda: get_or_none(host_client, f"{secrets}/{exported_name}") is not None, 30, "CA secret exported")
+    assert host_client.get(f"{secrets}/{exported_name}")["data"] == {"ca.crt": "Y2E="}
+
+    # The host operator writes the referenced secret; the tenant sees it under its own name.
+    host_client.create(
+        secrets,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": tls_host_name},
+            "data": {"tls.crt": base64.b64encode(b"v1").decode()},
+        },
+    )
+    tenant_tls = f"/api/v1/namespaces/{ns}/secrets/tls"
+    wait_for(lambda: get_or_none(virtual_client, tenant_tls) is not None, 30, "TLS secret imported")
+    host_client.merge_patch(f"{secrets}/{tls_host_name}", {"data": {"tls.crt": base64.b64encode(b"v2").decode()}})
+    wait_for(
+        lambda: virtual_client.get(tenant_tls)["data"]["tls.crt"] == base64.b64encode(b"v2").decode(),
+        30,
+        "rotation imported",
+    )
+
+    virtual_client.merge_patch(widgets(ns, "w"), {"spec": {"secretName": None, "caSecret": None}})
+    wait_for(lambda: get_or_none(virtual_client, tenant_tls) is None, 30, "import removed when unreferenced")
+    wait_for(
+        lambda: get_or_none(host_client, f"{secrets}/{exported_name}") is None, 30, "export removed when unreferenced"
+    )
+    assert get_or_none(virtual_client, f"/api/v1/namespaces/{ns}/secrets/ca") is not None
+
+
+def test_label_and_namespace_selection_with_finalizer(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ensure_namespace(virtual_client, "team-a", {"team": "a"})
+    ensure_namespace(virtual_client, "team-b", {"team": "b"})
+
+    def gizmos(ns: str, name: str = "") -> str:
+        return f"/apis/{GROUP}/v1/namespaces/{ns}/gizmos" + (f"/{name}" if name else "")
+
+    def host_gizmo(ns: str, name: str) -> str:
+        return gizmos(HOST_NS, host_name_for(VCLUSTER, HOST_NS, ns, name))
+
+    def gizmo(name: str, ns: str, sync: str) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "Gizmo",
+            "metadata": {"name": name, "namespace": ns, "labels": {"sync": sync}},
+            "spec": {},
+        }
+
+    wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/gizmos") == 200, 60, "Gizmo in virtual")
+    virtual_client.create(gizmos("team-a"), gizmo("in", "team-a", "yes"))
+    virtual_client.create(gizmos("team-a"), gizmo("unlabelled", "team-a", "no"))
+    virtual_client.create(gizmos("team-b"), gizmo("other-team", "team-b", "yes"))
+    wait_for(lambda: get_or_none(host_client, host_gizmo("team-a", "in")) is not None, 30, "selected gizmo copied")
+    time.sleep(2)  # give the engine a chance to (wrongly) copy the unselected ones
+    assert get_or_none(host_client, host_gizmo("team-a", "unlabelled")) is None
+    assert get_or_none(host_client, host_gizmo("team-b", "other-team")) is None
+    assert "crdsync.io/host-copy" in virtual_client.get(gizmos("team-a", "in"))["metadata"]["finalizers"]
+
+    # Label change: stops matching, host copy goes (and the finalizer is released).
+    virtual_client.merge_patch(gizmos("team-a", "in"), {"metadata": {"labels": {"sync": "no"}}})
+    wait_for(lambda: get_or_none(host_client, host_gizmo("team-a", "in")) is None, 30, "deselected copy removed")
+    wait_for(
+        lambda: not virtual_client.get(gizmos("team-a", "in"))["metadata"].get("finalizers"), 30, "finalizer released"
+    )
+
+    # Finalizer ordering: the virtual object disappears only after its host copy is gone.
+    virtual_client.create(gizmos("team-a"), gizmo("held", "team-a", "yes"))
+    wait_for(lambda: get_or_none(host_client, host_gizmo("team-a", "held")) is not None, 30, "held copied")
+    virtual_client.delete(gizmos("team-a", "held"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        virtual_obj = get_or_none(virtual_client, gizmos("team-a", "held"))
+        host_obj = get_or_none(host_client, host_gizmo("team-a", "held"))
+        if virtual_obj is None:
+            assert host_obj is None, "virtual object vanished while its host copy still existed"
+            break
+        time.sleep(0.05)
+    assert get_or_none(virtual_client, gizmos("team-a", "held")) is None
+
+
+def test_crd_installed_after_start_is_mirrored_with_all_versions_and_synced(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    engine.wait_log(r"Latecomer.*waiting", 30)
+    install_crd(host_client, crd(GROUP, "Latecomer", versions=("v1", "v2")), wait_for)
+    crd_path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/latecomers.{GROUP}"
+    wait_for(lambda: get_or_none(virtual_client, crd_path) is not None, 60, "CRD mirrored to virtual")
+    versions = [v["name"] for v in virtual_client.get(crd_path)["spec"]["versions"]]
+    assert versions == ["v1", "v2"]
+    wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/latecomers") == 200, 60, "served")
+    ensure_namespace(virtual_client, "late")
+    virtual_client.create(
+        f"/apis/{GROUP}/v1/namespaces/late/latecomers",
+        {"apiVersion": f"{GROUP}/v1", "kind": "Latecomer", "metadata": {"name": "l1"}, "spec": {"a": 1}},
+    )
+    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/latecomers/{host_name_for(VCLUSTER, HOST_NS, 'late', 'l1')}"
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 60, "late kind synced")
+
+
+def test_recreated_object_owns_the_host_copy(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "recreate"
+    ensure_namespace(virtual_client, ns)
+    first = virtual_client.create(widgets(ns), new_widget("w", ns, gen=1))
+    host_path = host_widget_path(ns, "w")
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "host copy")
+    virtual_client.delete(widgets(ns, "w"))
+    second = virtual_client.create(widgets(ns), new_widget("w", ns, gen=2))
+    assert first["metadata"]["uid"] != second["metadata"]["uid"]
+
+    def owned_by_second() -> bool:
+        obj = get_or_none(host_client, host_path)
+        return (
+            obj is not None
+            and obj["metadata"]["annotations"].get("crdsync.io/source-uid") == second["metadata"]["uid"]
+            and obj["spec"].get("gen") == 2
+        )
+
+    wait_for(owned_by_second, 30, "host copy owned by the recreated object")
+
+
+def test_maximum_length_names_translate_and_round_trip(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "n" * 63
+    name = ("a" * 62 + ".") * 4 + "b"  # 253 characters, the longest object name
+    assert len(name) == 253
+    ensure_namespace(virtual_client, ns)
+    virtual_client.create(widgets(ns), new_widget(name, ns, size=5))
+    translated = host_name_for(VCLUSTER, HOST_NS, ns, name)
+    assert len(translated) <= 63
+    wait_for(lambda: get_or_none(host_client, widgets(HOST_NS, translated)) is not None, 30, "long name copied")
+    host_client.merge_patch(widgets(HOST_NS, translated) + "/status", {"status": {"phase": "Long"}})
+    wait_for(
+        lambda: virtual_client.get(widgets(ns, name)).get("status", {}).get("phase") == "Long",
+        30,
+        "status back to the long-named object",
+    )
+
+
+def test_bad_object_becomes_an_event_and_others_keep_syncing(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "bad"
+    ensure_namespace(virtual_client, ns)
+    virtual_client.create(widgets(ns), new_widget("broken", ns, options="not-a-map"))
+    virtual_client.create(widgets(ns), new_widget("fine", ns, options={"mode": "x"}))
+    wait_for(lambda: get_or_none(host_client, host_widget_path(ns, "fine")) is not None, 30, "good object synced")
+    assert host_client.get(host_widget_path(ns, "fine"))["spec"]["options"] == {"mode": "x", "injected": True}
+
+    def event_recorded() -> bool:
+        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
+        return any(e["involvedObject"]["name"] == "broken" and e["type"] == "Warning" for e in events)
+
+    wait_for(event_recorded, 30, "Warning event on the bad object")
+    assert get_or_none(host_client, host_widget_path(ns, "broken")) is None
+
+
+def test_quiet_period_after_convergence_makes_no_writes(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "quiet"
+    ensure_namespace(virtual_client, ns)
+    for i in range(10):
+        virtual_client.create(widgets(ns), new_widget(f"q{i}", ns, i=i))
+    wait_for(lambda: all(get_or_none(host_client, host_widget_path(ns, f"q{i}")) for i in range(10)), 60, "synced")
+    host_client.merge_patch(host_widget_path(ns, "q0") + "/status", {"status": {"phase": "Done"}})
+    wait_for(lambda: virtual_client.get(widgets(ns, "q0")).get("status", {}).get("phase") == "Done", 30, "status")
+    time.sleep(3)  # let the last event round trips finish
+    before = (write_count(host_client), write_count(virtual_client))
+    time.sleep(10)
+    after = (write_count(host_client), write_count(virtual_client))
+    assert after == before, f"writes during a quiet period: host {after[0] - before[0]}, virtual {after[1] - before[1]}"
+    engine.assert_alive()
+
+
+def test_sigkill_mid_sync_and_restart_converges_exactly_once(
+    planes: Any, host_client: RestClient, virtual_client: RestClient, wait_for: Wait, tmp_path: Path
+) -> None:
+    install_crd(host_client, crd(GROUP, "Bulk"), wait_for)
+    host_ns, vcluster = "vc-bulk", "bulk"
+    ensure_namespace(host_client, host_ns)
+    mapping = tmp_path / "bulk.yaml"
+    mapping.write_text(f"""
+apiVersion: crdsync.io/v1alpha1
+kind: SyncConfig
+metadata: {{name: bulk}}
+spec:
+  toHost:
+    - {{apiVersion: {GROUP}/v1, kind: Bulk}}
+""")
+
+    def run() -> Crdsync:
+        return Crdsync(
+            mappings=[mapping],
+            host_kubeconfig=planes.kubeconfig("host"),
+            virtual_kubeconfig=planes.kubeconfig("virtual"),
+            host_namespace=host_ns,
+            vcluster=vcluster,
+            log_path=tmp_path / "crdsync.log",
+        ).start()
+
+    def host_items() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = host_client.get(f"/apis/{GROUP}/v1/namespaces/{host_ns}/bulks")["items"]
+        return items
+
+    first = run()
+    first.wait_log(r"syncing .*Bulk", 120)
+    wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/bulks") == 200, 60, "Bulk in virtual")
+    ensure_namespace(virtual_client, "bulk")
+    path = f"/apis/{GROUP}/v1/namespaces/bulk/bulks"
+    for i in range(200):
+        virtual_client.create(
+            path, {"apiVersion": f"{GROUP}/v1", "kind": "Bulk", "metadata": {"name": f"b{i:03d}"}, "spec": {"i": i}}
+        )
+    wait_for(lambda: len(host_items()) >= 20, 60, "sync under way")
+    first.kill()
+    for i in range(0, 200, 10):  # deleted while crdsync is down
+        virtual_client.delete(f"{path}/b{i:03d}")
+    second = run()
+    expected = {f"b{i:03d}" for i in range(200) if i % 10}
+    wait_for(
+        lambda: {o["metadata"]["annotations"]["crdsync.io/source-name"] for o in host_items()} == expected,
+        120,
+        "exactly the surviving objects on host",
+    )
+    items = host_items()
+    assert len(items) == len(expected)  # nothing duplicated
+    assert all(o["spec"]["i"] == int(o["metadata"]["annotations"]["crdsync.io/source-name"][1:]) for o in items)
+    assert second.stop() == 0
