@@ -53,7 +53,7 @@ from crdsync.translate.bookkeeping import (
 )
 from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.patches import apply_patches, condition_holds
+from crdsync.translate.patches import apply_patches_in_place, condition_holds
 
 __all__ = [
     "SERVER_OWNED_METADATA",
@@ -211,7 +211,27 @@ def _tenant_named(rule: Rule) -> bool:
     return rule.direction is Direction.TO_HOST or rule.mode is SyncMode.REFERENCED
 
 
+# Per config (by identity; the config is kept alive by its entry): reference key -> _Target. Translations run for every
+# event, and finding the target rule is a scan over all rules; the answer only depends on the config and the reference.
+_TARGETS: dict[int, tuple[SyncConfig, dict[tuple[Any, ...], _Target]]] = {}
+_MAX_CONFIGS = 8
+
+
 def _target(config: SyncConfig, ref: Reference, referrer_namespaced: bool) -> _Target:
+    entry = _TARGETS.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_TARGETS) >= _MAX_CONFIGS:
+            _TARGETS.clear()
+        entry = (config, {})
+        _TARGETS[id(config)] = entry
+    key = (ref.api_version, ref.kind, ref.follow, ref.namespace_path is not None, referrer_namespaced)
+    target = entry[1].get(key)
+    if target is None:
+        target = entry[1][key] = _find_target(config, ref, referrer_namespaced)
+    return target
+
+
+def _find_target(config: SyncConfig, ref: Reference, referrer_namespaced: bool) -> _Target:
     gvk = ref.gvk
     candidates = list(config.rules_for_kind(gvk.group, gvk.kind))
     if ref.follow is FollowDirection.TO_HOST:
@@ -304,7 +324,8 @@ def _rewrite_references_to_host(
             raise exc.located(ref.location) from None
     # Locations outside what was copied (status, server metadata) have nothing to rewrite.
     kept = {loc: value for loc, value in writes.items() if paths.value_at(out, loc, _ABSENT) is not _ABSENT}
-    return paths.with_values(out, kept)
+    paths.write_in_place(out, kept)
+    return out
 
 
 _ABSENT = object()
@@ -343,7 +364,8 @@ def _rewrite_references_back(
                         writes[location] = back_ns
         except TranslationError as exc:
             raise exc.located(ref.location) from None
-    return paths.with_values(obj, writes)
+    paths.write_in_place(obj, writes)
+    return obj
 
 
 # --- the translations ------------------------------------------------------------------------------------------------
@@ -367,7 +389,7 @@ def to_host(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], tena
         out = strip_server_fields(virtual_obj)
         out["metadata"] = _copied_metadata(_metadata(virtual_obj))
         out = _rewrite_references_to_host(config, rule, virtual_obj, out, tenant, namespace)
-        out = apply_patches(rule.patches_to_host, out, virtual_obj)
+        apply_patches_in_place(rule.patches_to_host, out, virtual_obj)
         role = ROLE_FOLLOWER if rule.mode is SyncMode.REFERENCED else ROLE_COPY
         return _with_type(
             rule,
@@ -412,7 +434,7 @@ def virtual_status(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping
             },
             "status": projected.get("status", {}),
         }
-        view = apply_patches(rule.patches_to_virtual, view, host_obj)
+        apply_patches_in_place(rule.patches_to_virtual, view, host_obj)
         status = view.get("status")
         if status is None:
             return {}
@@ -461,7 +483,7 @@ def to_virtual(
         if "status" in host_obj:
             out["status"] = copy.deepcopy(host_obj["status"])
         out = _rewrite_references_back(config, rule, out, tenant, resolve)
-        out = apply_patches(rule.patches_to_virtual, out, host_obj)
+        apply_patches_in_place(rule.patches_to_virtual, out, host_obj)
         return _with_type(
             rule,
             _stamp(

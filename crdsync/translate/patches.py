@@ -105,32 +105,37 @@ def _rewrite_label_selector(patch: Patch, value: Any) -> Any:
     return out
 
 
-def _apply_one(patch: Patch, obj: dict[str, Any], other: Mapping[str, Any] | None) -> dict[str, Any]:
+def _apply_one(patch: Patch, obj: dict[str, Any], other: Mapping[str, Any] | None) -> None:
     if patch.op is PatchOp.SET:
-        return paths.set_value(obj, patch.path, patch.value)
-    if patch.op is PatchOp.COPY:
+        paths.set_in_place(obj, patch.path, patch.value)
+    elif patch.op is PatchOp.COPY:
         if patch.from_path is None:
             raise TranslationError("copy patch has no `from` path", patch.path)
         if other is None:
             raise TranslationError("copy patch needs the other side's object, and there is none here", patch.path)
         found = paths.get_all(other, patch.from_path)
-        if not found:
-            return obj
-        return paths.set_value(obj, patch.path, copy.deepcopy(found[0]))
-    if patch.op is PatchOp.REMOVE:
-        return paths.remove(obj, patch.path)
-    if patch.op is PatchOp.REWRITE_LABEL_KEYS:
-        return paths.update_values(obj, patch.path, lambda v: _rewrite_label_keys(patch, v))
-    return paths.update_values(obj, patch.path, lambda v: _rewrite_label_selector(patch, v))
+        if found:
+            paths.set_in_place(obj, patch.path, found[0])
+    elif patch.op is PatchOp.REMOVE:
+        paths.remove_in_place(obj, patch.path)
+    elif patch.op is PatchOp.REWRITE_LABEL_KEYS:
+        paths.update_in_place(obj, patch.path, lambda v: _rewrite_label_keys(patch, v))
+    else:
+        paths.update_in_place(obj, patch.path, lambda v: _rewrite_label_selector(patch, v))
+
+
+def apply_patches_in_place(patches: Sequence[Patch], obj: dict[str, Any], other: Mapping[str, Any] | None) -> None:
+    """Apply `patches` to `obj` itself (for callers patching their own copy); see apply_patches."""
+    for patch in patches:
+        try:
+            if condition_holds(patch.when, obj):
+                _apply_one(patch, obj, other)
+        except TranslationError as exc:
+            raise exc.located(patch.location) from None
 
 
 def apply_patches(patches: Sequence[Patch], obj: Mapping[str, Any], other: Mapping[str, Any] | None) -> dict[str, Any]:
     """A new object: `obj` with `patches` applied in order (inputs untouched)."""
     out = copy.deepcopy(dict(obj))
-    for patch in patches:
-        try:
-            if condition_holds(patch.when, out):
-                out = _apply_one(patch, out, other)
-        except TranslationError as exc:
-            raise exc.located(patch.location) from None
+    apply_patches_in_place(patches, out, other)
     return out

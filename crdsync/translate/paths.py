@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng import JSONPath
-from jsonpath_ng.jsonpath import Child, Fields, Index, Root, This
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root, Slice, This
 
 from crdsync.spec.paths import PathSyntaxError, compile_path
 from crdsync.translate.errors import TranslationError, json_type
@@ -39,6 +40,74 @@ def _compile(path: str) -> JSONPath:
         return compile_path(path)
     except PathSyntaxError as exc:
         raise TranslationError(str(exc), path) from None
+
+
+class _Star:
+    """`[*]` in a simple path: every item of a list."""
+
+
+_STAR = _Star()
+
+
+@lru_cache(maxsize=4096)
+def _simple(path: str) -> tuple[Step | _Star, ...] | None:
+    """The steps of a path that is `$` followed only by single fields, indices and `[*]` (nearly every spec path),
+    else None.
+
+    Such paths are evaluated by walking the data directly: the matches jsonpath-ng finds, at a fraction of the cost
+    (where jsonpath-ng reads `[*]` on a map or scalar as a one-item list, a simple path does not match).
+    """
+    node = _compile(path)
+    steps: list[Step | _Star] = []
+    while isinstance(node, Child):
+        right = node.right
+        if isinstance(right, Fields) and len(right.fields) == 1 and right.fields[0] != "*":
+            steps.append(right.fields[0])
+        elif isinstance(right, Index) and len(right.indices) == 1:
+            steps.append(right.indices[0])
+        elif isinstance(right, Slice) and right.start is None and right.end is None and right.step is None:
+            steps.append(_STAR)
+        else:
+            return None
+        node = node.left
+    if not isinstance(node, Root):
+        return None
+    steps.reverse()
+    return tuple(steps)
+
+
+def _chain(path: str) -> Location | None:
+    """The steps of a plain chain (fields and indices only: a path that names one place), else None."""
+    simple = _simple(path)
+    if simple is None:
+        return None
+    chain: list[Step] = []
+    for step in simple:
+        if isinstance(step, _Star):
+            return None
+        chain.append(step)
+    return tuple(chain)
+
+
+def _walk(obj: Any, steps: tuple[Step | _Star, ...]) -> list[tuple[Location, Any]]:
+    """(normalized location, value) of every match of a simple path, in document order."""
+    found: list[tuple[Location, Any]] = [((), obj)]
+    for step in steps:
+        following: list[tuple[Location, Any]] = []
+        for location, node in found:
+            if isinstance(step, _Star):
+                if isinstance(node, list):
+                    following.extend(((*location, i), item) for i, item in enumerate(node))
+            elif isinstance(step, str):
+                if isinstance(node, dict) and step in node:
+                    following.append(((*location, step), node[step]))
+            elif isinstance(node, list) and -len(node) <= step < len(node):
+                index = step + len(node) if step < 0 else step
+                following.append(((*location, index), node[index]))
+        found = following
+        if not found:
+            break
+    return found
 
 
 def _find(path: str, obj: Any) -> list[Any]:
@@ -86,6 +155,9 @@ def locations(obj: Any, path: str) -> list[Location]:
     Raises when a match is a computed value (jsonpath-ng's arithmetic, `len`, `sub`, ...): those can be read but not
     written, so a write through them must fail loudly rather than land somewhere else.
     """
+    simple = _simple(path)
+    if simple is not None:
+        return [location for location, _ in _walk(obj, simple)]
     out = []
     for datum in _find(path, obj):
         location = _normalize(_location_of(datum, path), obj, path)
@@ -97,36 +169,20 @@ def locations(obj: Any, path: str) -> list[Location]:
 
 def get_all(obj: Any, path: str) -> list[Any]:
     """The values of every match of `path` (the values themselves, not copies)."""
+    simple = _simple(path)
+    if simple is not None:
+        return [value for _, value in _walk(obj, simple)]
     return [d.value for d in _find(path, obj)]
 
 
 def get_first(obj: Any, path: str, default: Any = None) -> Any:
     """The value of the first match of `path`, or `default` when nothing matches."""
-    found = _find(path, obj)
-    return found[0].value if found else default
+    found = get_all(obj, path)
+    return found[0] if found else default
 
 
 def has_match(obj: Any, path: str) -> bool:
-    return bool(_find(path, obj))
-
-
-def _plain_chain(path: str) -> Location | None:
-    """The steps of a path that is only `$` followed by single fields / indices, else None."""
-    node = _compile(path)
-    steps: list[Step] = []
-    while isinstance(node, Child):
-        right = node.right
-        if isinstance(right, Fields) and len(right.fields) == 1 and right.fields[0] != "*":
-            steps.append(right.fields[0])
-        elif isinstance(right, Index) and len(right.indices) == 1:
-            steps.append(right.indices[0])
-        else:
-            return None
-        node = node.left
-    if not isinstance(node, Root):
-        return None
-    steps.reverse()
-    return tuple(steps)
+    return bool(get_all(obj, path))
 
 
 def _describe(location: Location) -> str:
@@ -178,33 +234,32 @@ def _write(root: Any, location: Location, value: Any, create: bool, path: str) -
         parent[last] = value
 
 
-def set_value(obj: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A new object with every match of `path` set to (a copy of) `value`; creates a plain chain that is missing."""
-    out = copy.deepcopy(dict(obj))
-    found = locations(out, path)
+# The *_in_place functions mutate `obj`: they are for callers that work on a deep copy of their own (the patch loop,
+# object translation), so one translation copies its input once instead of once per step.
+
+
+def set_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set every match of `path` in `obj` to (a copy of) `value`; create a plain chain that is missing."""
+    found = locations(obj, path)
     if not found:
-        chain = _plain_chain(path)
+        chain = _chain(path)
         if chain is None:
-            return out
+            return
         found = [chain]
     for location in found:
-        _write(out, location, copy.deepcopy(value), create=True, path=path)
-    return out
+        _write(obj, location, copy.deepcopy(value), create=True, path=path)
 
 
-def update_values(obj: Mapping[str, Any], path: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
-    """A new object with every match of `path` replaced by fn(old value); `fn` sees the old value, never a copy."""
-    out = copy.deepcopy(dict(obj))
-    for location in locations(out, path):
-        old = _container_at(out, location, create=False, path=path)
-        _write(out, location, fn(old), create=False, path=path)
-    return out
+def update_in_place(obj: dict[str, Any], path: str, fn: Callable[[Any], Any]) -> None:
+    """Replace every match of `path` in `obj` by fn(old value)."""
+    for location in locations(obj, path):
+        old = _container_at(obj, location, create=False, path=path)
+        _write(obj, location, fn(old), create=False, path=path)
 
 
-def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """A new object without any match of `path` (absent paths are fine: removing nothing is not an error)."""
-    out = copy.deepcopy(dict(obj))
-    found = locations(out, path)
+def remove_in_place(obj: dict[str, Any], path: str) -> None:
+    """Delete every match of `path` from `obj` (nothing matching is fine)."""
+    found = locations(obj, path)
     if any(len(loc) == 0 for loc in found):
         raise TranslationError("cannot remove the whole object", path)
 
@@ -214,7 +269,7 @@ def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
 
     for location in sorted(set(found), key=order, reverse=True):
         try:
-            parent = _container_at(out, location[:-1], create=False, path=path)
+            parent = _container_at(obj, location[:-1], create=False, path=path)
         except TranslationError:
             continue  # an ancestor was removed already (e.g. `$..x` matching nested fields)
         last = location[-1]
@@ -222,26 +277,52 @@ def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
             parent.pop(last, None)
         elif isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
             del parent[last]
+
+
+def write_in_place(obj: dict[str, Any], writes: Mapping[Location, Any], path: str = "") -> None:
+    """Set each concrete location to (a copy of) its value; the locations must exist up to their parent."""
+    for location, value in writes.items():
+        _write(obj, location, copy.deepcopy(value), create=False, path=path or _describe(location))
+
+
+def set_value(obj: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A new object with every match of `path` set to (a copy of) `value`; creates a plain chain that is missing."""
+    out = copy.deepcopy(dict(obj))
+    set_in_place(out, path, value)
     return out
 
 
-def value_at(obj: Any, location: Location, default: Any = None) -> Any:
-    """The value at a concrete location, or `default` when it does not exist."""
-    node = obj
-    for step in location:
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            return default
-    return node
+def update_values(obj: Mapping[str, Any], path: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
+    """A new object with every match of `path` replaced by fn(old value); `fn` sees the old value, never a copy."""
+    out = copy.deepcopy(dict(obj))
+    update_in_place(out, path, fn)
+    return out
+
+
+def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """A new object without any match of `path` (absent paths are fine: removing nothing is not an error)."""
+    out = copy.deepcopy(dict(obj))
+    remove_in_place(out, path)
+    return out
 
 
 def with_values(obj: Mapping[str, Any], writes: Mapping[Location, Any], path: str = "") -> dict[str, Any]:
     """A new object with each concrete location set to its value; the locations must exist up to their parent."""
     out = copy.deepcopy(dict(obj))
-    for location, value in writes.items():
-        _write(out, location, copy.deepcopy(value), create=False, path=path or _describe(location))
+    write_in_place(out, writes, path)
     return out
+
+
+def value_at(obj: Any, location: Location, default: Any = None) -> Any:
+    """The value at a concrete location (map keys, non-negative list indices), or `default` when it does not exist."""
+    node = obj
+    for step in location:
+        in_map = isinstance(step, str) and isinstance(node, Mapping) and step in node
+        in_list = isinstance(step, int) and isinstance(node, list) and 0 <= step < len(node)
+        if not (in_map or in_list):
+            return default
+        node = node[step]
+    return node
 
 
 def project(obj: Any, selected: list[Location]) -> Any:

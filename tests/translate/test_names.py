@@ -45,6 +45,7 @@ def test_host_name_is_valid_and_fits(triple: tuple[str, str | None, str], naming
         assert is_dns1123_label(result)
 
 
+@settings(deadline=None)
 @given(triples)
 def test_host_name_is_deterministic(triple: tuple[str, str | None, str]) -> None:
     vc, ns, name = triple

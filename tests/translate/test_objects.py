@@ -198,7 +198,7 @@ def host_after_apply(desired: dict[str, Any], status: Any = None) -> dict[str, A
 # --- the laws ---------------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(certificates())
 def test_reverse_restores_every_synced_field(virtual: dict[str, Any]) -> None:
     host = to_host(CONFIG, CERT_RULE, virtual, TENANT)
@@ -273,7 +273,7 @@ def _ours(values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in values.items() if k.startswith(PREFIX)}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(certificates())
 def test_server_fields_never_cross_and_bookkeeping_cannot_be_forged(virtual: dict[str, Any]) -> None:
     host = to_host(CONFIG, CERT_RULE, virtual, TENANT)

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crdsync.spec.model import Condition, Location, Patch, PatchOp
@@ -122,6 +122,7 @@ def test_set_type_mismatch_is_located_at_the_patch() -> None:
     assert "not a map" in str(info.value)
 
 
+@settings(deadline=None)
 @given(
     json_values(), st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=3), json_values()
 )
@@ -135,6 +136,7 @@ def test_set_patch_then_read_back(base: Any, chain: list[str], value: Any) -> No
     assert paths.get_all(out, path) == [value]
 
 
+@settings(deadline=None)
 @given(json_values(), st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=3))
 def test_remove_patch_removes(base: Any, chain: list[str]) -> None:
     path = "$.spec." + ".".join(chain)
@@ -154,6 +156,7 @@ def labels_and_bijection(draw: st.DrawFn) -> tuple[dict[str, str], tuple[tuple[s
     return labels, tuple(zip(renamed, fresh, strict=True))
 
 
+@settings(deadline=None)
 @given(labels_and_bijection())
 def test_rewrite_label_keys_then_inverse_restores(case: tuple[dict[str, str], tuple[tuple[str, str], ...]]) -> None:
     labels, key_map = case

@@ -6,8 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonpath_ng.jsonpath import Index
 
 from crdsync.translate import paths
 from crdsync.translate.errors import TranslationError
@@ -99,6 +100,7 @@ def test_project_keeps_selected_items_in_order() -> None:
     assert paths.project(OBJ, selected) == {"spec": {"things": [{"local": True, "n": 1}, {"local": True, "n": 3}]}}
 
 
+@settings(deadline=None)
 @given(json_values(), st.lists(field_names, min_size=1, max_size=4), json_values())
 def test_set_then_read_back(base: Any, chain: list[str], value: Any) -> None:
     obj = {"root": base}
@@ -112,6 +114,7 @@ def test_set_then_read_back(base: Any, chain: list[str], value: Any) -> None:
     assert paths.get_all(out, path) == [value]
 
 
+@settings(deadline=None)
 @given(json_values(), st.lists(field_names, min_size=1, max_size=3))
 def test_remove_removes(base: Any, chain: list[str]) -> None:
     obj = {"root": base}
@@ -120,3 +123,43 @@ def test_remove_removes(base: Any, chain: list[str]) -> None:
     out = paths.remove(obj, path)
     assert not paths.has_match(out, path)
     assert obj == before
+
+
+path_steps = st.lists(
+    st.one_of(st.sampled_from(["a", "b", "x"]).map(lambda f: "." + f), st.integers(-1, 2).map(lambda i: f"[{i}]")),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(deadline=None)
+@given(json_values(max_leaves=20), path_steps)
+def test_simple_paths_match_jsonpath_ng(data: Any, steps: list[str]) -> None:
+    # Plain chains are walked directly instead of through jsonpath-ng; both must find the same values in the same order.
+    from crdsync.spec.paths import compile_path
+
+    path = "$.root" + "".join(steps)
+    obj = {"root": data}
+    try:
+        found = compile_path(path).find(obj)
+    except (IndexError, KeyError, TypeError):
+        found = []  # jsonpath-ng crashes on an index into a map or past the start of a list: no match there
+
+    def indexes_lists_only(datum: Any) -> bool:
+        # jsonpath-ng also indexes into strings ("ab"[0]); in a Kubernetes object only lists have items.
+        while datum.context is not None:
+            if isinstance(datum.path, Index) and not isinstance(datum.context.value, list):
+                return False
+            datum = datum.context
+        return True
+
+    expected = [d.value for d in found if indexes_lists_only(d)]
+    assert paths.get_all(obj, path) == expected
+
+
+def test_list_wildcard_walks_lists_only() -> None:
+    obj = {"spec": {"l": [{"n": 1}, {"m": 2}, {"n": 3}], "m": {"n": 4}}}
+    assert paths.get_all(obj, "$.spec.l[*].n") == [1, 3]
+    assert paths.locations(obj, "$.spec.l[*].n") == [("spec", "l", 0, "n"), ("spec", "l", 2, "n")]
+    # jsonpath-ng would read a map under [*] as a one-item list; a simple path does not match it.
+    assert paths.get_all(obj, "$.spec.m[*].n") == []
