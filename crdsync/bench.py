@@ -1,0 +1,146 @@
+"""`crdsync bench`: sync performance as ratios to the apiserver's own write limit, measured side by side in one run.
+
+By default it starts fresh local planes in a temporary directory (building the binaries on first use); with
+`--host-kubeconfig` and `--virtual-kubeconfig` it runs on a pair of clusters you give it (it creates a CRD
+`items.bench.crdsync.io`, host namespaces `<host-namespace>` and `<host-namespace>-raw`, and virtual namespaces
+`bench-*`; `--cleanup` removes the namespaces afterwards). crdsync runs as a child process so its CPU and memory can be
+read from /proc. The phases and the exact definition of every figure are in crdsync/benchmark/runner.py.
+
+Prints a table (targets with verdicts, then the figures) on stdout and writes the full results as JSON.
+Exit codes: 0 when the run completed (whether or not targets were met: it is a measurement, not a test), 1 when a
+phase failed (the message names it, with crdsync's log tail), 2 for bad arguments. No traceback for any of these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from crdsync.benchmark.report import render_table
+from crdsync.benchmark.runner import Bench, BenchFailed, Clusters, Options
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be zero or more")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=_positive_int, default=5000, help="objects per bulk/live phase (default 5000)")
+    parser.add_argument("--json", type=Path, default=Path("crdsync-bench.json"), metavar="FILE",
+                        help="where to write the results (default ./crdsync-bench.json)")
+    parser.add_argument("--host-kubeconfig", type=Path, metavar="K", help="run on this host cluster (with --virtual-)")
+    parser.add_argument("--host-context", metavar="C")
+    parser.add_argument("--virtual-kubeconfig", type=Path, metavar="K", help="... and this virtual cluster")
+    parser.add_argument("--virtual-context", metavar="C")
+    parser.add_argument("--host-namespace", default="vc-bench", metavar="NS",
+                        help="the tenant's host namespace (default vc-bench)")
+    parser.add_argument("--workers", type=_positive_int, metavar="W", help="crdsync run --workers (default: its own)")
+    parser.add_argument("--samples", type=_positive_int, default=200, help="latency samples per kind (default 200)")
+    parser.add_argument("--quiet-seconds", type=_seconds, default=60.0, help="length of the quiet window (default 60)")
+    parser.add_argument("--dir", type=Path, help="working directory for planes, logs and profiles (default: temp)")
+    parser.add_argument("--keep-dir", action="store_true", help="keep the working directory (logs, profiles)")
+    parser.add_argument("--profile", action="store_true",
+                        help="record crdsync with py-spy in each phase (needs py-spy and ptrace rights)")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="on given clusters: delete the benchmark's namespaces afterwards")
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    given = (args.host_kubeconfig is not None, args.virtual_kubeconfig is not None)
+    if any(given) and not all(given):
+        return "--host-kubeconfig and --virtual-kubeconfig go together"
+    for flag, path in (("--host-kubeconfig", args.host_kubeconfig), ("--virtual-kubeconfig", args.virtual_kubeconfig)):
+        if path is not None and not path.is_file():
+            return f"{flag} {path}: no such file"
+    if args.json.parent and not args.json.parent.exists():
+        return f"--json {args.json}: directory {args.json.parent} does not exist"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _check(args)
+    if problem:
+        print(f"crdsync bench: {problem}", file=sys.stderr)
+        return 2
+    options = Options(
+        n=args.n,
+        samples=args.samples,
+        quiet_seconds=args.quiet_seconds,
+        workers=args.workers,
+        host_namespace=args.host_namespace,
+        profile=args.profile,
+        cleanup=args.cleanup,
+    )
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="crdsync-bench-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    failure: str | None = None
+    try:
+        if args.host_kubeconfig is not None:
+            clusters = Clusters(args.host_kubeconfig, args.virtual_kubeconfig, args.host_context,
+                                args.virtual_context)
+            bench = Bench(clusters, options, directory)
+            results = bench.results
+            bench.run()
+        else:
+            results, failure = _on_local_planes(options, directory)
+    except BenchFailed as exc:
+        failure = str(exc)
+    finally:
+        if results:
+            results["failed"] = failure
+            args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        if args.dir is None and not args.keep_dir and failure is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if results:
+        print(render_table(results))
+        print(f"results written to {args.json}", file=sys.stderr)
+    if failure is not None:
+        print(f"crdsync bench: {failure}", file=sys.stderr)
+        print(f"crdsync bench: logs kept in {directory}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _on_local_planes(options: Options, directory: Path) -> tuple[dict[str, Any], str | None]:
+    from crdsync.devplane.build import BuildError
+    from crdsync.devplane.launcher import PlanesError, local_planes
+
+    results: dict[str, Any] = {}
+    try:
+        with local_planes(directory / "planes") as planes:
+            clusters = Clusters(planes.kubeconfig("host"), planes.kubeconfig("virtual"), plane_pids=planes.pids,
+                                local=True)
+            bench = Bench(clusters, options, directory)
+            results = bench.results
+            try:
+                bench.run()
+            except BenchFailed as exc:
+                dead = planes.dead()
+                extra = f"\nplanes that died: {', '.join(dead)}\n{planes.log_tails(20)}" if dead else ""
+                return results, f"{exc}{extra}"
+            results["plane_ready_s"] = dict(planes.ready_seconds)
+    except (BuildError, PlanesError) as exc:
+        return results, f"local planes did not start: {exc}"
+    return results, None
