@@ -1,0 +1,269 @@
+"""The real cert-manager controller on the host plane: issuers become Ready and Certificates get real key pairs.
+
+Only the `host` plane is used. The controller is built from the pinned module (minutes on a cold cache) and its CRDs
+come from the same module; both steps fail the test with their output rather than skipping.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from crdsync.devplane.build import BuildError
+from crdsync.devplane.certmanager import CertManager, CertManagerError, install_crds, load_crds, run_cert_manager
+from crdsync.devplane.launcher import Planes
+
+RestClient = Any  # e2e/conftest.py's RestClient, reached through fixtures
+Wait = Callable[[Callable[[], bool], float, str], None]
+
+CM = "/apis/cert-manager.io/v1"
+ISSUE_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="module")
+def cert_manager(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertManager]:
+    log_path = tmp_path_factory.mktemp("cert-manager") / "cert-manager.log"
+    try:
+        install_crds(planes.kubeconfig("host"))
+        with run_cert_manager(planes.kubeconfig("host"), log_path) as running:
+            yield running
+    except (BuildError, CertManagerError) as exc:
+        pytest.fail(f"cert-manager did not start on the host plane: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def namespace(host_client: RestClient, cert_manager: CertManager) -> str:
+    name = f"cm-e2e-{uuid.uuid4().hex[:8]}"
+    host_client.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    return name
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in obj.get("status", {}).get("conditions", []):
+        if condition.get("type") == kind:
+            return dict(condition)
+    return None
+
+
+def _wait_ready(client: RestClient, path: str, wait_for: Wait, cert_manager: CertManager, what: str) -> dict[str, Any]:
+    """Poll until the object at `path` has Ready=True; on timeout fail with its conditions and the controller log."""
+    last: dict[str, Any] = {}
+
+    def ready() -> bool:
+        nonlocal last
+        last = client.get(path)
+        condition = _condition(last, "Ready")
+        return condition is not None and condition.get("status") == "True"
+
+    try:
+        wait_for(ready, ISSUE_TIMEOUT, what)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; status: {last.get('status')}\n--- cert-manager log ---\n{cert_manager.log_tail(60)}"
+        ) from None
+    return last
+
+
+def _secret_pem(client: RestClient, namespace: str, name: str) -> dict[str, bytes]:
+    secret = client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    return {key: base64.b64decode(value) for key, value in secret.get("data", {}).items()}
+
+
+def _public_bytes(key: Any) -> bytes:
+    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _certificate(name: str, namespace: str, issuer: dict[str, str], dns_name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"secretName": f"{name}-tls", "dnsNames": [dns_name], "issuerRef": issuer},
+    }
+
+
+def _ca_secret(name: str, namespace: str, common_name: str) -> tuple[dict[str, Any], x509.Certificate]:
+    """A kubernetes.io/tls Secret holding a fresh self-signed CA, and the CA certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {
+            "tls.crt": base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
+            "tls.key": base64.b64encode(key_pem).decode(),
+        },
+    }
+    return secret, cert
+
+
+def _issued(client: RestClient, namespace: str, name: str) -> tuple[x509.Certificate, dict[str, bytes]]:
+    data = _secret_pem(client, namespace, f"{name}-tls")
+    assert {"tls.crt", "tls.key", "ca.crt"} <= set(data), f"secret {name}-tls has keys {sorted(data)}"
+    leaf = x509.load_pem_x509_certificates(data["tls.crt"])[0]
+    key = serialization.load_pem_private_key(data["tls.key"], password=None)
+    assert _public_bytes(leaf.public_key()) == _public_bytes(key.public_key()), "tls.key does not match tls.crt"
+    return leaf, data
+
+
+def _sans(cert: x509.Certificate) -> list[str]:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return list(san.get_values_for_type(x509.DNSName))
+
+
+def test_crds_come_from_the_pinned_module_and_reinstall_cleanly(
+    planes: Planes, host_client: RestClient, cert_manager: CertManager
+) -> None:
+    names = {crd["metadata"]["name"] for crd in load_crds()}
+    assert {
+        "certificates.cert-manager.io",
+        "certificaterequests.cert-manager.io",
+        "issuers.cert-manager.io",
+        "clusterissuers.cert-manager.io",
+    } <= names
+    install_crds(planes.kubeconfig("host"))  # idempotent: applying the same files again neither fails nor conflicts
+    for name in names:
+        crd = host_client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        managers = {entry["manager"] for entry in crd["metadata"]["managedFields"]}
+        assert "crdsync-devplane" in managers, (name, managers)
+    assert cert_manager.alive()
+
+
+def test_selfsigned_clusterissuer_issues_a_certificate(
+    host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
+) -> None:
+    issuer = f"selfsigned-{namespace}"
+    host_client.create(
+        f"{CM}/clusterissuers",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": issuer},
+            "spec": {"selfSigned": {}},
+        },
+    )
+    _wait_ready(host_client, f"{CM}/clusterissuers/{issuer}", wait_for, cert_manager, f"ClusterIssuer {issuer} Ready")
+
+    host_client.create(
+        f"{CM}/namespaces/{namespace}/certificates",
+        _certificate(
+            "app", namespace, {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}, "app.example.test"
+        ),
+    )
+    certificate = _wait_ready(
+        host_client, f"{CM}/namespaces/{namespace}/certificates/app", wait_for, cert_manager, "Certificate app Ready"
+    )
+    assert certificate["status"].get("notAfter"), certificate["status"]
+
+    leaf, _ = _issued(host_client, namespace, "app")
+    assert _sans(leaf) == ["app.example.test"]
+    assert leaf.issuer == leaf.subject  # self-signed: its own issuer
+    leaf.verify_directly_issued_by(leaf)
+    usages = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usages.digital_signature
+
+
+def test_ca_issuer_issues_a_certificate_that_verifies_against_the_ca(
+    host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
+) -> None:
+    secret, ca = _ca_secret("ca-key-pair", namespace, "crdsync e2e CA")
+    host_client.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
+    host_client.create(
+        f"{CM}/namespaces/{namespace}/issuers",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": namespace},
+            "spec": {"ca": {"secretName": "ca-key-pair"}},
+        },
+    )
+    _wait_ready(host_client, f"{CM}/namespaces/{namespace}/issuers/ca", wait_for, cert_manager, "Issuer ca Ready")
+
+    host_client.create(
+        f"{CM}/namespaces/{namespace}/certificates",
+        _certificate("web", namespace, {"name": "ca", "kind": "Issuer"}, "web.example.test"),
+    )
+    _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/web", wait_for, cert_manager, "web Ready")
+
+    leaf, data = _issued(host_client, namespace, "web")
+    assert leaf.issuer == ca.subject
+    leaf.verify_directly_issued_by(ca)  # raises InvalidSignature if the CA did not sign it
+    assert x509.load_pem_x509_certificate(data["ca.crt"]) == ca
+    assert _sans(leaf) == ["web.example.test"]
+    basic = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert basic.ca is False
+
+
+def test_ca_clusterissuer_reads_its_secret_from_the_cluster_resource_namespace(
+    host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
+) -> None:
+    secret_name = f"ca-{namespace}"
+    secret, ca = _ca_secret(secret_name, cert_manager.namespace, "crdsync e2e cluster CA")
+    host_client.create(f"/api/v1/namespaces/{cert_manager.namespace}/secrets", secret)
+    issuer = f"ca-{namespace}"
+    host_client.create(
+        f"{CM}/clusterissuers",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": issuer},
+            "spec": {"ca": {"secretName": secret_name}},
+        },
+    )
+    _wait_ready(host_client, f"{CM}/clusterissuers/{issuer}", wait_for, cert_manager, f"ClusterIssuer {issuer} Ready")
+
+    host_client.create(
+        f"{CM}/namespaces/{namespace}/certificates",
+        _certificate("api", namespace, {"name": issuer, "kind": "ClusterIssuer"}, "api.example.test"),
+    )
+    _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/api", wait_for, cert_manager, "api Ready")
+    leaf, _ = _issued(host_client, namespace, "api")
+    leaf.verify_directly_issued_by(ca)
+
+
+def test_controller_stays_up_with_bounded_memory(cert_manager: CertManager) -> None:
+    rss = cert_manager.rss_bytes()
+    assert cert_manager.alive(), cert_manager.log_tail()
+    assert rss is not None
+    print(f"cert-manager controller RSS: {rss / 2**20:.1f} MiB")
+    assert rss < 512 * 2**20, f"controller RSS {rss / 2**20:.0f} MiB"
