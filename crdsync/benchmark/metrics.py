@@ -166,6 +166,28 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def busy_until(samples: Sequence[tuple[float, int]], after: float, gap: float) -> float | None:
+    """When a process stopped working: the last time its CPU ticks grew before the first idle stretch of `gap` seconds
+    that starts at or after `after`.
+
+    `samples` are (monotonic time, cumulative ticks) in time order. None when no such idle stretch was sampled.
+    """
+    last_growth: float | None = None
+    previous: int | None = None
+    for at, ticks in samples:
+        grew = previous is not None and ticks > previous
+        previous = ticks
+        if at < after:
+            continue
+        if last_growth is None:
+            last_growth = after
+        if grew:
+            last_growth = at
+        elif at - last_growth >= gap:
+            return last_growth
+    return None
+
+
 def cpu_percent(ticks: int, seconds: float, ticks_per_second: int) -> float:
     """CPU used over a wall-clock interval as a percentage of one core."""
     if seconds <= 0:

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,34 @@ class CpuMeter:
             return cpu_ticks(pid)
         except ProcessDied:
             return 0
+
+
+class CpuSampler:
+    """Samples a process's cumulative CPU ticks every `interval` seconds on a thread, as (monotonic time, ticks)."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"cpu-sampler-{pid}", daemon=True)
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.monotonic(), cpu_ticks(self.pid)))
+            except ProcessDied:
+                return
+            self._stop.wait(self.interval)
 
 
 class CrdsyncProcess:
@@ -250,9 +279,11 @@ class Profiler:
     """
 
     def __init__(self, pid: int, output: Path, *, rate: int = 100) -> None:
+        # --nonblocking: never pause the target, so a profiled run's timings stay close to an unprofiled one.
         self.output = output
         self._command = [
             "py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nolineno",
+            "--nonblocking",
             "--output", str(output),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None

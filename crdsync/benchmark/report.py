@@ -89,8 +89,8 @@ def fmt(value: Any, digits: int = 2) -> str:
     number = _number(value)
     if number is None:
         return "n/a" if value is None else str(value)
-    if number == int(number) and abs(number) < 1e15 and not isinstance(value, float):
-        return str(int(number))
+    if isinstance(value, int):
+        return str(value)
     return f"{number:.{digits}f}"
 
 
@@ -126,7 +126,8 @@ def render_table(results: Results) -> str:
     """The human-readable report: targets with verdicts, then the raw figures, then the machine."""
     verdicts = evaluate(results)
     target_rows = [
-        (v.target.label, fmt(v.value), f"{v.target.op} {fmt(v.target.limit)}", v.status) for v in verdicts
+        (v.target.label, fmt(lookup(results, v.target.path)), f"{v.target.op} {fmt(v.target.limit)}", v.status)
+        for v in verdicts
     ]
     lines = _table(("target", "measured", "limit", "verdict"), target_rows)
     lines.append("")
@@ -134,14 +135,22 @@ def render_table(results: Results) -> str:
     machine = results.get("machine") or {}
     versions = results.get("versions") or {}
     lines.append("")
+    load = machine.get("load_avg")
+    busy = f"; load average {fmt(load.get('start'))} at start, {fmt(load.get('end'))} at end" if load else ""
     lines.append(
-        f"machine: {machine.get('cores', '?')} cores, {fmt(machine.get('memory_gb'), 1)} GB, "
+        f"machine: {machine.get('cores', '?')} cores, {fmt(machine.get('memory_gb'), 1)} GB{busy}, "
         f"Python {machine.get('python', '?')}, {machine.get('platform', '?')}; "
         f"crdsync {versions.get('crdsync', '?')}, kube-apiserver {versions.get('kube-apiserver', '?')}"
     )
-    missed = [v for v in verdicts if v.status == "MISS"]
-    lines.append(f"{len(verdicts) - len(missed)} of {len(verdicts)} targets met" + (
-        "; missed: " + ", ".join(v.target.path for v in missed) if missed else ""))  # fmt: skip
+    met = sum(v.status == "ok" for v in verdicts)
+    missed = [v.target.path for v in verdicts if v.status == "MISS"]
+    unmeasured = [v.target.path for v in verdicts if v.status == "n/a"]
+    summary = f"{met} of {len(verdicts)} targets met"
+    if missed:
+        summary += "; missed: " + ", ".join(missed)
+    if unmeasured:
+        summary += f"; not measured: {len(unmeasured)}"
+    lines.append(summary)
     return "\n".join(lines)
 
 

@@ -54,10 +54,11 @@ from crdsync.benchmark.cluster import (
     require_resource,
     run_concurrently,
 )
-from crdsync.benchmark.metrics import RequestKey, parse_meminfo_total_kb, write_delta
+from crdsync.benchmark.metrics import RequestKey, busy_until, parse_meminfo_total_kb, write_delta
 from crdsync.benchmark.procs import (
     CLOCK_TICKS,
     CpuMeter,
+    CpuSampler,
     CrdsyncProcess,
     ProcessDied,
     Profiler,
@@ -169,6 +170,8 @@ class Bench:
                     raise BenchFailed(f"phase {name}: {exc}") from exc
         finally:
             self.teardown()
+            if "machine" in self.results:
+                self.results["machine"]["load_avg"]["end"] = round(os.getloadavg()[0], 2)
         return self.results
 
     def teardown(self) -> None:
@@ -277,7 +280,7 @@ class Bench:
         try:
             yield
         finally:
-            self.results.setdefault("cpu_s", {})[phase] = meter.stop()
+            self.results.setdefault("cpu_s", {})[phase] = {**meter.stop(), "load1": round(os.getloadavg()[0], 2)}
             if profiler is not None:
                 text = profiler.stop()
                 if text:
@@ -453,12 +456,17 @@ class Bench:
         before = self._writes()
         stop_s = self._stop_crdsync()
         proc = self._start_crdsync()
+        sampler = CpuSampler(proc.pid).start()
         with self._phase_cpu("restart", proc):
             complete = proc.wait_log(COMPLETE, options.wait_s)
-        time.sleep(2.0)  # anything the restart still writes lands in the count
+        time.sleep(2.0)  # anything the restart still writes lands in the count; the sampler sees the idle stretch
+        samples = sampler.stop()
         writes, rows = self._write_figures(before, self._writes())
         converge = complete.wall - proc.started_wall
         announce = proc.wait_log(ANNOUNCE, 5)
+        announced_mono = proc.started_mono + (announce.wall - proc.started_wall)
+        # The engine logs completion from a thread that looks every 2 s; CPU going idle shows when the work ended.
+        drained = busy_until(samples, announced_mono, gap=0.5)
         self.results["restart"] = {
             "converge_s": round(converge, 3),
             "writes": writes,
@@ -467,6 +475,7 @@ class Bench:
             "list_sequential_s": round(sequential_s, 3),
             "startup_s": round(proc.lines()[0].wall - proc.started_wall, 3),
             "lists_done_s": round(announce.wall - proc.started_wall, 3),
+            "drain_cpu_s": None if drained is None else round(drained - proc.started_mono, 3),
             "stop_s": stop_s,
             "by_request": rows,
         }
@@ -551,6 +560,7 @@ def machine() -> JSONDict:
         "memory": f"{memory_gb} GB" if memory_gb is not None else None,
         "memory_gb": memory_gb,
         "python": platform.python_version(),
+        "load_avg": {"start": round(os.getloadavg()[0], 2)},
         "platform": platform.platform(),
     }
 
