@@ -13,11 +13,11 @@ rejects those first: 1 <= hash_length <= MAX_HASH_LENGTH and hash_length + 2 <= 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from crdsync.spec.model import Naming
 
@@ -48,13 +48,21 @@ def is_dns1123_subdomain(s: str) -> bool:
     return 0 < len(s) <= MAX_NAME_LENGTH and _SUBDOMAIN_RE.fullmatch(s) is not None
 
 
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
 def name_hash(vcluster: str, namespace: str | None, name: str, length: int) -> str:
-    """Lowercase base32 of SHA-256 over an unambiguous encoding of the triple (JSON: null marks cluster scope)."""
+    """The first `length` characters of lowercase base32 (RFC 4648 alphabet) of SHA-256 over an unambiguous encoding
+    of the triple (JSON: null marks cluster scope, so no namespace string can stand for it)."""
     if not 1 <= length <= MAX_HASH_LENGTH:
         raise ValueError(f"naming.hashLength must be between 1 and {MAX_HASH_LENGTH}, not {length}")
     encoded = json.dumps([vcluster, namespace, name], separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(encoded.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:length]
+    # Only a prefix is needed: take the leading length*5 bits as one integer (base64.b32encode is pure Python and
+    # would encode all 256 bits every time).
+    bits = length * 5
+    value = int.from_bytes((digest + b"\0")[: (bits + 7) // 8], "big") >> ((8 - bits % 8) % 8)
+    return "".join(_B32[(value >> shift) & 31] for shift in range(bits - 5, -1, -5))
 
 
 def _readable(vcluster: str, namespace: str | None, name: str) -> str:
@@ -63,12 +71,13 @@ def _readable(vcluster: str, namespace: str | None, name: str) -> str:
     return _NOT_LABEL_CHAR.sub("-", SEPARATOR.join(parts).lower())
 
 
+@lru_cache(maxsize=16384)
 def host_name(tenant: Tenant, namespace: str | None, name: str, naming: Naming) -> str:
     """The host name of virtual `name` in `namespace` (None: cluster-scoped) for `tenant`.
 
     Always ends in "-" + hash (or is the hash alone when nothing readable fits); always at most naming.max_length
     characters of [a-z0-9-], starting and ending alphanumeric: a DNS-1123 label when max_length <= 63, a subdomain
-    otherwise.
+    otherwise. Cached: the engine asks for the same names on every resync.
     """
     max_length, hash_length = naming.max_length, naming.hash_length
     if not hash_length + 2 <= max_length <= MAX_NAME_LENGTH:

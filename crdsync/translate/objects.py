@@ -25,7 +25,6 @@ patch error.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,10 +103,14 @@ class FollowRef:
 
 def strip_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of `obj` without status and without server-owned metadata."""
-    out = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
     meta = obj.get("metadata")
+    out = {
+        k: paths.clone(v)
+        for k, v in obj.items()
+        if k != "status" and not (k == "metadata" and isinstance(meta, Mapping))
+    }
     if isinstance(meta, Mapping):
-        out["metadata"] = {k: copy.deepcopy(v) for k, v in meta.items() if k not in SERVER_OWNED_METADATA}
+        out["metadata"] = {k: paths.clone(v) for k, v in meta.items() if k not in SERVER_OWNED_METADATA}
     return out
 
 
@@ -160,7 +163,7 @@ def _with_type(rule: Rule, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copied_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in meta.items() if k in _COPIED_METADATA}
+    out: dict[str, Any] = {k: paths.clone(v) for k, v in meta.items() if k in _COPIED_METADATA}
     for key in ("labels", "annotations"):
         value = meta.get(key)
         if value is not None and not isinstance(value, Mapping):
@@ -270,9 +273,7 @@ def _referenced_namespace(
             if value is None or value == "":
                 continue
             if not isinstance(value, str):
-                raise TranslationError(
-                    f"a namespace must be a string, found {json_type(value)}", ref.namespace_path
-                )
+                raise TranslationError(f"a namespace must be a string, found {json_type(value)}", ref.namespace_path)
             return value
     if referrer_namespace is None:
         raise TranslationError(
@@ -428,7 +429,7 @@ def virtual_status(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping
             "apiVersion": virtual_obj.get("apiVersion", rule.gvk.api_version),
             "kind": virtual_obj.get("kind", rule.gvk.kind),
             "metadata": {
-                k: copy.deepcopy(v)
+                k: paths.clone(v)
                 for k, v in (meta if isinstance(meta, Mapping) else {}).items()
                 if k in _COPIED_METADATA
             },
@@ -481,7 +482,7 @@ def to_virtual(
         out = strip_server_fields(host_obj)
         out["metadata"] = _copied_metadata(_metadata(host_obj))
         if "status" in host_obj:
-            out["status"] = copy.deepcopy(host_obj["status"])
+            out["status"] = paths.clone(host_obj["status"])
         out = _rewrite_references_back(config, rule, out, tenant, resolve)
         apply_patches_in_place(rule.patches_to_virtual, out, host_obj)
         return _with_type(

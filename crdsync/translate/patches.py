@@ -12,7 +12,6 @@ same key (which would silently drop a label).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,9 +79,7 @@ def _rewrite_label_selector(patch: Patch, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise TranslationError(
-            f"rewriteLabelSelector needs a label selector, found {json_type(value)}", patch.path
-        )
+        raise TranslationError(f"rewriteLabelSelector needs a label selector, found {json_type(value)}", patch.path)
     out = dict(value)
     labels = value.get("matchLabels")
     if labels is not None:
@@ -136,6 +133,6 @@ def apply_patches_in_place(patches: Sequence[Patch], obj: dict[str, Any], other:
 
 def apply_patches(patches: Sequence[Patch], obj: Mapping[str, Any], other: Mapping[str, Any] | None) -> dict[str, Any]:
     """A new object: `obj` with `patches` applied in order (inputs untouched)."""
-    out = copy.deepcopy(dict(obj))
+    out = paths.clone_object(obj)
     apply_patches_in_place(patches, out, other)
     return out

@@ -42,6 +42,23 @@ def _compile(path: str) -> JSONPath:
         raise TranslationError(str(exc), path) from None
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data as plain dicts and lists; several times faster than copy.deepcopy (no memo, no
+    per-type dispatch). Anything that is not JSON is handed to copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
+
+
+def clone_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of an object (see clone)."""
+    return {k: clone(v) for k, v in obj.items()}
+
+
 class _Star:
     """`[*]` in a simple path: every item of a list."""
 
@@ -247,7 +264,7 @@ def set_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
             return
         found = [chain]
     for location in found:
-        _write(obj, location, copy.deepcopy(value), create=True, path=path)
+        _write(obj, location, clone(value), create=True, path=path)
 
 
 def update_in_place(obj: dict[str, Any], path: str, fn: Callable[[Any], Any]) -> None:
@@ -282,33 +299,33 @@ def remove_in_place(obj: dict[str, Any], path: str) -> None:
 def write_in_place(obj: dict[str, Any], writes: Mapping[Location, Any], path: str = "") -> None:
     """Set each concrete location to (a copy of) its value; the locations must exist up to their parent."""
     for location, value in writes.items():
-        _write(obj, location, copy.deepcopy(value), create=False, path=path or _describe(location))
+        _write(obj, location, clone(value), create=False, path=path or _describe(location))
 
 
 def set_value(obj: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A new object with every match of `path` set to (a copy of) `value`; creates a plain chain that is missing."""
-    out = copy.deepcopy(dict(obj))
+    out = clone_object(obj)
     set_in_place(out, path, value)
     return out
 
 
 def update_values(obj: Mapping[str, Any], path: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
     """A new object with every match of `path` replaced by fn(old value); `fn` sees the old value, never a copy."""
-    out = copy.deepcopy(dict(obj))
+    out = clone_object(obj)
     update_in_place(out, path, fn)
     return out
 
 
 def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
     """A new object without any match of `path` (absent paths are fine: removing nothing is not an error)."""
-    out = copy.deepcopy(dict(obj))
+    out = clone_object(obj)
     remove_in_place(out, path)
     return out
 
 
 def with_values(obj: Mapping[str, Any], writes: Mapping[Location, Any], path: str = "") -> dict[str, Any]:
     """A new object with each concrete location set to its value; the locations must exist up to their parent."""
-    out = copy.deepcopy(dict(obj))
+    out = clone_object(obj)
     write_in_place(out, writes, path)
     return out
 
@@ -331,7 +348,7 @@ def project(obj: Any, selected: list[Location]) -> Any:
     `$.status.conditions[?(@.type == 'Ready')]` projects to {"status": {"conditions": [<the Ready condition>]}}.
     """
     if any(len(loc) == 0 for loc in selected):
-        return copy.deepcopy(obj)
+        return clone(obj)
     groups: dict[Step, list[Location]] = {}
     for loc in selected:
         groups.setdefault(loc[0], []).append(loc[1:])
@@ -339,4 +356,4 @@ def project(obj: Any, selected: list[Location]) -> Any:
         return {k: project(obj[k], groups[k]) for k in obj if k in groups}
     if isinstance(obj, list):
         return [project(obj[i], groups[i]) for i in range(len(obj)) if i in groups]
-    return copy.deepcopy(obj)
+    return clone(obj)

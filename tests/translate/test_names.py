@@ -114,3 +114,15 @@ def test_impossible_naming_raises_value_error(max_length: int, hash_length: int)
 def test_dns_predicates(value: str, label: bool, subdomain: bool) -> None:
     assert is_dns1123_label(value) is label
     assert is_dns1123_subdomain(value) is subdomain
+
+
+@settings(deadline=None)
+@given(triples, st.integers(1, MAX_HASH_LENGTH))
+def test_name_hash_is_the_base32_prefix_of_sha256(triple: tuple[str, str | None, str], length: int) -> None:
+    import base64
+    import hashlib
+    import json
+
+    encoded = json.dumps(list(triple), separators=(",", ":"), ensure_ascii=False).encode()
+    expected = base64.b32encode(hashlib.sha256(encoded).digest()).decode().lower()[:length]
+    assert name_hash(*triple, length) == expected
