@@ -1,9 +1,8 @@
 """JSONPath compilation shared by the spec loader (to validate) and the translate layer (to evaluate).
 
 Every path in a mapping spec is a jsonpath-ng "ext" expression rooted at `$` (the whole object), e.g.
-`$.spec.issuerRef.name` or `$.spec.things[?(@.local == true)]`. Compiling is slow compared to evaluating, so compiled
-paths are cached per expression string; the cache is safe to share between threads because compiled paths are never
-mutated by jsonpath-ng's find/update.
+`$.spec.issuerRef.name` or `$.spec.things[?(@.local == true)]`. Compiled paths are cached per expression string; the
+cache is safe to share between threads because compiled paths are never mutated by jsonpath-ng's find/update.
 
 Failure modes: `compile_path` raises `PathSyntaxError` (a ValueError) with a one-line message for any expression that
 does not parse or is not rooted at `$`; `path_error` returns that message instead of raising. Neither ever lets a
@@ -12,10 +11,11 @@ parser-internal exception escape.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
-from jsonpath_ng.ext import parse as _ext_parse
+from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
 
 class PathSyntaxError(ValueError):
@@ -28,6 +28,16 @@ def _clean(message: str) -> str:
     return first.rstrip(".!")
 
 
+# jsonpath_ng.ext.parse() regenerates the PLY parse tables on every call (~40 ms); one parser instance is reused
+# instead. PLY keeps parse stacks on the instance, hence the lock.
+_parser_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    return ExtendedJsonPathParser()
+
+
 @lru_cache(maxsize=4096)
 def _compile(expr: str) -> Any:
     stripped = expr.strip()
@@ -36,7 +46,8 @@ def _compile(expr: str) -> Any:
     if not stripped.startswith("$"):
         raise PathSyntaxError(f"JSONPath {expr!r} must start at the object root '$', e.g. $.{stripped.lstrip('.')}")
     try:
-        return _ext_parse(stripped)
+        with _parser_lock:
+            return _parser().parse(stripped)
     except Exception as exc:  # the parser raises assorted types (lexer, parser, plain Exception)
         raise PathSyntaxError(f"invalid JSONPath {expr!r}: {_clean(str(exc)) or type(exc).__name__}") from None
 
