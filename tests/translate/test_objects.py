@@ -562,3 +562,22 @@ def test_translation_error_str_and_pickle() -> None:
     assert str(TranslationError("bad")) == "bad"
     again = pickle.loads(pickle.dumps(err))
     assert (again.message, again.path, again.location) == ("bad", "$.spec.x", HERE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(certificates(), st.sampled_from([None, "imported"]))
+def test_to_virtual_drops_server_fields_keeps_status_and_cannot_be_forged(
+    host_obj: dict[str, Any], virtual_namespace: str | None
+) -> None:
+    rule = Rule(Direction.FROM_HOST, CERT, host=HostSelection(virtual_namespace=virtual_namespace))
+    before = copy.deepcopy(host_obj)
+    out = to_virtual(CONFIG, rule, host_obj, TENANT)
+    assert host_obj == before
+    meta, source = out["metadata"], host_obj["metadata"]
+    assert set(meta) <= {"name", "namespace", "labels", "annotations"}
+    assert (meta["namespace"], meta["name"]) == (virtual_namespace or source["namespace"], source["name"])
+    assert out.get("status") == host_obj.get("status")
+    assert out["spec"] == host_obj["spec"]  # no references, no patches: the spec is copied as it is
+    assert _ours(meta["labels"]) == {LABEL_MANAGED_BY: MANAGER, LABEL_VCLUSTER: "vc1", LABEL_ROLE: "copy"}
+    assert _ours(meta["annotations"])[ANN_SOURCE_SIDE] == "host"
+    assert _ours(meta["annotations"])[ANN_SOURCE_NAME] == source["name"]
