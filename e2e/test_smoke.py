@@ -65,7 +65,7 @@ WIDGET_CRD: dict[str, Any] = {
 
 def _established(client: RestClient) -> bool:
     crd = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
-    conditions = crd.get("status", {}).get("conditions", [])
+    conditions = (crd.get("status") or {}).get("conditions") or []  # null until the controller first looks
     if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
         return False
     # Established is reported a moment before the new resource is served.
@@ -289,26 +289,32 @@ def test_dev_up_detach_then_down_leaves_nothing_behind(
     assert not (directory / "planes.json").exists()
 
 
-def test_dev_up_in_the_foreground_stops_everything_on_sigterm(tmp_path: Path, planes: Planes, wait_for: Wait) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_dev_up_in_the_foreground_leaves_nothing_behind_when_signalled(
+    tmp_path: Path, planes: Planes, signum: signal.Signals, wait_for: Wait
+) -> None:
     directory = tmp_path / "fg"
     proc = subprocess.Popen(
         [sys.executable, "-m", "crdsync", "dev", "up", "--dir", str(directory), "--plane", "solo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As typed at a terminal: Ctrl-C must work even if whoever started pytest ignores SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # printed once ready
         assert line.strip() == f"solo={directory / 'solo.kubeconfig'}"
         assert len(_our_processes(directory)) == 2
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        proc.send_signal(signum)
+        # SIGKILL gives Python no chance to clean up: the kernel's parent-death signal must stop the children.
+        assert proc.wait(timeout=60) == (-signal.SIGKILL if signum == signal.SIGKILL else 0)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert _our_processes(directory) == []
+    wait_for(lambda: _our_processes(directory) == [], 10, "etcd and the apiserver to stop")
 
 
 def test_an_exception_inside_local_planes_stops_every_process(tmp_path: Path, planes: Planes) -> None:

@@ -21,6 +21,7 @@ from crdsync.devplane.launcher import (
     Planes,
     PlanesError,
     local_planes,
+    read_state,
     start_detached,
     stop_detached,
 )
@@ -96,9 +97,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    recorded = read_state(args.dir)
     stopped = stop_detached(args.dir)
     if stopped:
         print(f"crdsync: stopped {', '.join(stopped)}", file=sys.stderr)
+    elif recorded:
+        print(f"crdsync: the planes recorded in {args.dir} had already stopped; record cleared", file=sys.stderr)
     else:
         print(f"crdsync: no running planes recorded in {args.dir}", file=sys.stderr)
     return 0

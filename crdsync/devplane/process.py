@@ -28,7 +28,9 @@ _PR_SET_PDEATHSIG = 1
 def _parent_death_signal(parent_pid: int) -> Callable[[], None]:
     def preexec() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # SIGKILL, not SIGTERM: with the parent gone nobody waits for a graceful exit, and an apiserver told to
+        # terminate at the same moment as its etcd can hang for a long time retrying storage during shutdown.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # The parent may have died between fork and prctl; then no signal would ever come.
         if os.getppid() != parent_pid:
             os._exit(1)

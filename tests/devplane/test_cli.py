@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from crdsync.devplane import cli
+from crdsync.devplane.render import ProcessRecord, render_state
 
 
 def main(argv: Sequence[str]) -> int:
@@ -63,3 +65,11 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 def test_duplicate_planes_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", "up", "--dir", str(tmp_path), "--plane", "a", "--plane", "a"]) == 2
     assert "distinct" in capsys.readouterr().err
+
+
+def test_down_after_the_planes_died_clears_the_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dead = ProcessRecord("etcd", 2**22 + 1, 1, "http://127.0.0.1:1")
+    (tmp_path / "planes.json").write_text(json.dumps(render_state([dead])))
+    assert main(["dev", "down", "--dir", str(tmp_path)]) == 0
+    assert "had already stopped" in capsys.readouterr().err
+    assert not (tmp_path / "planes.json").exists()
