@@ -145,7 +145,8 @@ def _run_go_build(name: str, module_dir: Path, package: str, ldflags: str, outpu
     def heartbeat() -> None:
         # -v names each package as go compiles it; a count every so often shows a cold build is moving.
         while not finished.wait(_HEARTBEAT_SECONDS):
-            _progress(f"  still building {name}: {compiled} packages compiled, {time.monotonic() - started:.0f}s")
+            step = f"{compiled} packages compiled" if compiled else "compiling or linking"
+            _progress(f"  still building {name}: {step}, {time.monotonic() - started:.0f}s")
 
     process = subprocess.Popen(
         command,
