@@ -149,12 +149,15 @@ def _log_tails(directory: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def planes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planes]:
+def planes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planes]:
     """Running host and virtual planes for the whole session (built on first use; a cold build takes minutes)."""
     directory = tmp_path_factory.mktemp("planes")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
     with ExitStack() as stack:
         try:
-            running = stack.enter_context(local_planes(directory))
+            # Build and start-up progress goes straight to the terminal: minutes of silence look like a hang.
+            with capture.global_and_fixture_disabled() if capture else ExitStack():
+                running = stack.enter_context(local_planes(directory))
         except (BuildError, PlanesError) as exc:
             pytest.fail(f"local control planes did not start: {exc}\n\n{_log_tails(directory)}", pytrace=False)
         yield running

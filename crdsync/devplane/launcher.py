@@ -162,7 +162,7 @@ class Planes:
         etcd_binary = find_binary("etcd")
         self._apiserver_binary = find_binary("kube-apiserver")
         self.directory.mkdir(parents=True, exist_ok=True)
-        # Fresh data on every start: leftovers of an earlier run would carry objects signed by another CA's tokens.
+        # Fresh data on every start: each run is an empty cluster, whatever an earlier run in this directory left.
         for stale in ("data", "pki", "certs"):
             shutil.rmtree(self.directory / stale, ignore_errors=True)
         self._pki = pki.write_pki(self.directory / "pki")
@@ -203,17 +203,25 @@ class Planes:
 
     def _start_apiservers(self, names: list[str]) -> None:
         pending = names
-        for attempt in range(_PORT_RETRIES):
-            # Started together: their start-up work overlaps, so two planes are ready in about the time of one.
-            for name in pending:
-                config = self._apiserver_config(name)
-                self._spawn(name, apiserver_args(config), config.url)
-            clashed = self._wait_ready(pending, retry_port_clash=attempt + 1 < _PORT_RETRIES)
-            for name in clashed:
-                self._forget(name, self._members[name])
-            if not clashed:
-                break
-            pending = clashed
+        try:
+            for attempt in range(_PORT_RETRIES):
+                # Started together: their start-up work overlaps, so two planes are ready in about the time of one.
+                for name in pending:
+                    config = self._apiserver_config(name)
+                    self._spawn(name, apiserver_args(config), config.url)
+                clashed = self._wait_ready(pending, retry_port_clash=attempt + 1 < _PORT_RETRIES)
+                for name in clashed:
+                    self._forget(name, self._members[name])
+                if not clashed:
+                    break
+                pending = clashed
+        except BaseException:
+            # A failed add_apiserver must not leave a half-started plane among the running ones.
+            for name in names:
+                if name in self._members:
+                    self._forget(name, self._members[name])
+            self._write_state()
+            raise
         for name in names:
             self._write_kubeconfig(name)
         self._write_state()

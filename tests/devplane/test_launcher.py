@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,35 @@ def test_a_hanging_process_times_out_and_is_stopped(tmp_path: Path, fake_binarie
     ):
         pytest.fail("planes must not start")
     assert process.start_time(int(pid_file.read_text())) is None  # stopped, not leaked
+
+
+FAKE_ETCD = """#!{python}
+# Answers etcd's health check on the client URL it is given, like the real one, and records its pid.
+import http.server, sys
+url = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--listen-client-urls="))
+open({pid_file!r}, "w").write(str(__import__("os").getpid()))
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{{"health":"true"}}')
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(url.rsplit(":", 1)[1])), Health).serve_forever()
+"""
+
+
+def test_a_failing_apiserver_fails_the_start_and_stops_etcd(tmp_path: Path, fake_binaries: Path) -> None:
+    pid_file = tmp_path / "etcd.pid"
+    etcd = fake_binaries / "etcd"
+    etcd.write_text(FAKE_ETCD.format(python=sys.executable, pid_file=str(pid_file)))
+    etcd.chmod(0o755)
+    _script(fake_binaries / "kube-apiserver", "echo 'E0101 run.go: invalid flag --bogus' >&2; exit 1")
+    with (
+        pytest.raises(PlanesError, match=r"(?s)(host|virtual) exited with status 1.*invalid flag --bogus"),
+        local_planes(tmp_path / "planes"),
+    ):
+        pytest.fail("planes must not start")
+    assert process.start_time(int(pid_file.read_text())) is None
+    assert read_state(tmp_path / "planes") == []
 
 
 def test_detached_start_failure_stops_what_it_started(tmp_path: Path, fake_binaries: Path) -> None:
