@@ -522,3 +522,21 @@ def test_loaded_config_is_immutable_plain_values() -> None:
     patch = result.raise_for_errors().rules[0].patches_to_host[0]
     assert patch.value == {"k": [1, 2.5, True, None]}
     assert type(patch.value) is dict and type(patch.value["k"]) is list
+
+
+def test_missing_schema_is_a_located_error_not_a_crash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from crdsync.spec import schema
+
+    caches = (schema._cached_schema, schema.validator, schema.defined_pattern)
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setattr(schema, "schema_candidates", lambda: (tmp_path / "nowhere.json",))
+    try:
+        (error,) = load_text(spec("toHost: [{apiVersion: v1, kind: ConfigMap}]")).errors
+        assert error.location.file == "mapping.schema.json"
+        assert "not found (looked in:" in error.message and "nowhere.json" in error.message
+    finally:
+        monkeypatch.undo()
+        for cache in caches:
+            cache.cache_clear()
+    assert load_text(spec("toHost: [{apiVersion: v1, kind: ConfigMap}]")).ok

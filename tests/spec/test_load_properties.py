@@ -4,6 +4,7 @@ are caught where they were made."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,7 @@ from crdsync.spec.model import (
     SyncMode,
 )
 from crdsync.spec.source import FieldPath, format_field_path
-from tests.spec.strategies import SCHEMA, from_mapping_schema, to_yaml, valid_specs
+from tests.spec.strategies import JSON_VALUES, SCHEMA, from_mapping_schema, to_yaml, valid_specs
 from tests.spec.textpos import where
 
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -32,7 +33,7 @@ SCHEMA_VALIDATOR = Draft202012Validator(SCHEMA)
 
 def assert_located(result: LoadResult, text: str) -> None:
     assert (result.config is None) == bool(result.errors)
-    lines = text.count("\n") + 1
+    lines = len(re.split("\r\n|[\n\r\x85\u2028\u2029]", text))  # every YAML line break
     for error in result.errors:
         assert error.location.file == "gen.yaml"
         assert 1 <= error.location.line <= lines, error
@@ -237,3 +238,20 @@ def test_a_wrong_type_is_reported_at_the_value(spec: dict[str, Any], data: st.Da
     matching = [e for e in result.errors if e.field_path == field]
     assert matching, f"no error for {field}:\n" + "\n".join(map(str, result.errors)) + "\n" + text
     assert any((e.location.line, e.location.column) == where(text, "zzWrongType") for e in matching), matching
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Arbitrary input
+
+
+@PROPERTY_SETTINGS
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    assert_located(load_text(text, "gen.yaml"), text)
+
+
+@PROPERTY_SETTINGS
+@given(JSON_VALUES)
+def test_arbitrary_yaml_data_never_raises(data: Any) -> None:
+    text = to_yaml(data)
+    assert_located(load_text(text, "gen.yaml"), text)
