@@ -1,1 +1,7 @@
-"""crdsync.spec"""
+"""crdsync.spec: the mapping spec - its model, and loading it from YAML with located errors.
+
+model (the frozen values everything consumes; owned by the lead), paths (JSONPath compiling shared with translate),
+source (YAML -> plain data + positions), schema (the JSON Schema and its explained errors), checks (semantic checks),
+build (data -> model), load (the public entry points: load_files, load_text, LoadResult), validate_cmd (the CLI).
+Nothing is imported here, so importing the model stays cheap.
+"""
