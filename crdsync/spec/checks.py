@@ -75,12 +75,6 @@ class RawRule:
     def location(self) -> Location:
         return self.document.positions.value(self.path)
 
-    def at(self, *relative: str | int) -> Location:
-        return self.document.positions.value((*self.path, *relative))
-
-    def key_at(self, *relative: str | int) -> Location:
-        return self.document.positions.key((*self.path, *relative))
-
     def problem(self, relative: FieldPath, message: str, at_key: bool = False) -> Problem:
         path = (*self.path, *relative)
         where = self.document.positions.key(path) if at_key else self.document.positions.value(path)
