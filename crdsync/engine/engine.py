@@ -252,8 +252,7 @@ class Engine:
             if not self._mirror_crd(runtime, host_res):
                 self._set_waiting(runtime, "the virtual cluster does not serve this kind and it is not a host CRD")
                 return False
-            self.virtual.invalidate_discovery()
-            virtual_res = self.virtual.resource_for(gvk)
+            virtual_res = self._await_virtual_kind(gvk)
             if virtual_res is None:
                 self._set_waiting(runtime, "CRD copied to the virtual cluster; waiting for it to be served")
                 return False
@@ -280,6 +279,17 @@ class Engine:
             log.info("%s: available now; syncing", gvk)
         runtime.waiting_reason = ""
         return True
+
+    def _await_virtual_kind(self, gvk: GroupVersionKind, timeout: float = 10.0) -> Resource | None:
+        """A freshly mirrored CRD is served within a second or two; waiting here saves a whole poll interval."""
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            self.virtual.invalidate_discovery()
+            res = self.virtual.resource_for(gvk)
+            if res is not None or time.monotonic() > deadline:
+                return res
+            self._stop.wait(0.25)
+        return None
 
     def _on_gone(self, runtime: KindRuntime) -> None:
         log.warning("%s: no longer served on one side (CRD removed?); stopping this kind", runtime.gvk)

@@ -171,6 +171,11 @@ class Reconciler:
         host_obj = self._current("host", runtime, host_ns, name)
 
         if exported:
+            source = source_of(virtual_obj) if virtual_obj is not None else None
+            if source is not None and source.side == "host":
+                # A Secret we imported from the host (an issued CA, say) already exists there under this very name:
+                # exporting it back would fight the host operator over its own object.
+                return Outcome.ok()
             wanted = virtual_obj is not None and not _deleting(virtual_obj) and bool(self.index.referrers(key))
         else:
             wanted = (
