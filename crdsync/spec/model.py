@@ -123,8 +123,9 @@ class Condition:
     """
 
     path: str
-    in_: tuple[JSON, ...] | None = None
-    not_in: tuple[JSON, ...] | None = None
+    # JSON values may be dicts or lists (unhashable): compared, never hashed.
+    in_: tuple[JSON, ...] | None = field(default=None, hash=False)
+    not_in: tuple[JSON, ...] | None = field(default=None, hash=False)
     exists: bool | None = None
     location: Location = UNKNOWN_LOCATION
 
@@ -141,7 +142,7 @@ class PatchOp(enum.Enum):
 class Patch:
     op: PatchOp
     path: str  # JSONPath (jsonpath-ng syntax, wildcards and filters allowed)
-    value: JSON = None  # for SET
+    value: JSON = field(default=None, hash=False)  # for SET; any JSON value, so compared but never hashed
     from_path: str | None = None  # for COPY
     key_map: tuple[tuple[str, str], ...] = ()  # for the rewrite ops: exact key -> new key
     key_prefix: str | None = None  # for the rewrite ops: prefix added to every key not in key_map
