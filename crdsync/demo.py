@@ -72,13 +72,18 @@ def wait(what: str, check: Callable[[], Any], timeout: float, log: Path | None =
 def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir or Path(tempfile.mkdtemp(prefix="crdsync-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
+    from crdsync.devplane.build import BuildError
+    from crdsync.devplane.certmanager import CertManagerError
+    from crdsync.devplane.launcher import PlanesError
+
     try:
         report = _demo(directory, args)
-    except DemoFailed as exc:
+    except (DemoFailed, BuildError, CertManagerError, PlanesError) as exc:
         print(f"crdsync demo: {exc}", file=sys.stderr)
+        print(f"crdsync demo: logs are in {directory}", file=sys.stderr)
         return 1
     print(report)
-    if args.dir is None and not args.keep:
+    if args.dir is None:
         shutil.rmtree(directory, ignore_errors=True)
     return 0
 
