@@ -45,6 +45,8 @@ spec:
       deletion: {{policy: Delete, finalizer: true}}
     - apiVersion: {GROUP}/v1
       kind: Latecomer
+    - apiVersion: {GROUP}/v1
+      kind: Ephemeral
     - {{apiVersion: v1, kind: Secret, mode: referenced}}
   fromHost:
     - apiVersion: {GROUP}/v1
@@ -396,3 +398,82 @@ spec:
     assert len(items) == len(expected)  # nothing duplicated
     assert all(o["spec"]["i"] == int(o["metadata"]["annotations"]["crdsync.io/source-name"][1:]) for o in items)
     assert second.stop() == 0
+
+
+def test_crd_removed_at_runtime_stops_only_that_kind(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    install_crd(host_client, crd(GROUP, "Ephemeral"), wait_for)
+    wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/ephemerals") == 200, 60, "mirrored")
+    ensure_namespace(virtual_client, "eph")
+    virtual_client.create(
+        f"/apis/{GROUP}/v1/namespaces/eph/ephemerals",
+        {"apiVersion": f"{GROUP}/v1", "kind": "Ephemeral", "metadata": {"name": "e1"}, "spec": {}},
+    )
+    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/ephemerals/{host_name_for(VCLUSTER, HOST_NS, 'eph', 'e1')}"
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "ephemeral synced")
+
+    host_client.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ephemerals.{GROUP}")
+    engine.wait_log(r"Ephemeral.*no longer served", 60)
+    # The other kinds keep syncing.
+    ensure_namespace(virtual_client, "after-removal")
+    virtual_client.create(widgets("after-removal"), new_widget("still", "after-removal"))
+    wait_for(lambda: get_or_none(host_client, host_widget_path("after-removal", "still")) is not None, 30, "widget")
+
+    # The kind comes back with its CRD: the tenant's object, still in virtual, is synced again.
+    install_crd(host_client, crd(GROUP, "Ephemeral"), wait_for)
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 60, "ephemeral synced after the CRD returned")
+    engine.assert_alive()
+
+
+def test_leader_election_one_replica_syncs_and_hands_over(
+    planes: Any, host_client: RestClient, virtual_client: RestClient, wait_for: Wait, tmp_path: Path
+) -> None:
+    install_crd(host_client, crd(GROUP, "Elect"), wait_for)
+    host_ns, vcluster = "vc-elect", "elect"
+    ensure_namespace(host_client, host_ns)
+    mapping = tmp_path / "elect.yaml"
+    mapping.write_text(f"""
+apiVersion: crdsync.io/v1alpha1
+kind: SyncConfig
+metadata: {{name: elect}}
+spec:
+  toHost:
+    - {{apiVersion: {GROUP}/v1, kind: Elect}}
+""")
+
+    def replica(name: str) -> Crdsync:
+        return Crdsync(
+            mappings=[mapping],
+            host_kubeconfig=planes.kubeconfig("host"),
+            virtual_kubeconfig=planes.kubeconfig("virtual"),
+            host_namespace=host_ns,
+            vcluster=vcluster,
+            log_path=tmp_path / f"{name}.log",
+            extra=["--leader-elect"],
+        ).start()
+
+    def synced(name: str) -> bool:
+        path = f"/apis/{GROUP}/v1/namespaces/{host_ns}/elects/{host_name_for(vcluster, host_ns, 'el', name)}"
+        return get_or_none(host_client, path) is not None
+
+    first = replica("first")
+    first.wait_log(r"leading as", 60)
+    second = replica("second")
+    try:
+        wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/elects") == 200, 60, "Elect in virtual")
+        ensure_namespace(virtual_client, "el")
+        elects = f"/apis/{GROUP}/v1/namespaces/el/elects"
+        virtual_client.create(elects, {"apiVersion": f"{GROUP}/v1", "kind": "Elect", "metadata": {"name": "a"}})
+        wait_for(lambda: synced("a"), 30, "synced by the leader")
+        lease = host_client.get(f"/apis/coordination.k8s.io/v1/namespaces/{host_ns}/leases/crdsync-{vcluster}")
+        assert lease["spec"]["holderIdentity"].endswith(str(first.process.pid if first.process else ""))
+        assert "leading as" not in second.log_path.read_text()
+
+        assert first.stop() == 0  # releases the Lease: the standby takes over without waiting out its duration
+        second.wait_log(r"leading as", 30)
+        virtual_client.create(elects, {"apiVersion": f"{GROUP}/v1", "kind": "Elect", "metadata": {"name": "b"}})
+        wait_for(lambda: synced("b"), 30, "synced by the new leader")
+    finally:
+        second.stop()
+        first.stop()

@@ -78,7 +78,7 @@ class Engine:
         *,
         workers: int = 8,
         kinds_poll_seconds: float = 5.0,
-        crd_refresh_seconds: float = 30.0,
+        crd_refresh_seconds: float = 10.0,
         field_manager: str = "crdsync",
         informer_factory: Callable[..., Informer] = Informer,
     ) -> None:
@@ -226,6 +226,9 @@ class Engine:
                 if runtime.gone:
                     self._stop_informers(runtime)
                     runtime.gone = False
+                    # Discovery caches hits; without a refresh the vanished kind would look served again.
+                    self.host.invalidate_discovery()
+                    self.virtual.invalidate_discovery()
                 if runtime.active:
                     self._refresh_crd(runtime)
                     continue

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
-import time
 from types import FrameType
 
 from crdsync.engine.engine import Engine
 from crdsync.kube.client import KubeClient
+from crdsync.kube.errors import ConfigError
+from crdsync.kube.lease import LeaderElector
 from crdsync.spec.load import load_files
 from crdsync.spec.model import SyncConfig
 from crdsync.translate.names import Tenant, is_dns1123_label
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         virtual = KubeClient.from_kubeconfig(
             args.virtual_kubeconfig, args.virtual_context, field_manager=args.field_manager
         )
-    except Exception as exc:  # kubeconfig problems come in many exception types; all mean the same to the user
+    except ConfigError as exc:
         print(f"crdsync run: cannot load kubeconfig: {exc}", file=sys.stderr)
         return 1
 
@@ -100,11 +103,6 @@ def _run_as_leader(
     args: argparse.Namespace,
     stop: threading.Event,
 ) -> int:
-    import os
-    import socket
-
-    from crdsync.kube.lease import LeaderElector
-
     identity = f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(host, tenant.host_namespace, f"crdsync-{tenant.vcluster}", identity)
     engine: Engine | None = None
@@ -122,5 +120,4 @@ def _run_as_leader(
     if engine is not None:
         engine.stop()
     elector.release()
-    time.sleep(0)
     return 0
