@@ -19,10 +19,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crdsync.benchmark.report import render_table
-from crdsync.benchmark.runner import Bench, BenchFailed, Clusters, Options
+if TYPE_CHECKING:
+    from crdsync.benchmark.runner import Options
+
+# The runner (and through it the kube client, spec loader and translation core) is imported only when the command
+# runs: the CLI imports every command module to build its parser, and `crdsync run` should not pay for this one.
 
 
 def _positive_int(text: str) -> int:
@@ -83,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"crdsync bench: {problem}", file=sys.stderr)
         return 2
+    from crdsync.benchmark.report import render_table
+    from crdsync.benchmark.runner import Bench, BenchFailed, Clusters, Options
+
     options = Options(
         n=args.n,
         samples=args.samples,
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _on_local_planes(options: Options, directory: Path) -> tuple[dict[str, Any], str | None]:
+    from crdsync.benchmark.runner import Bench, BenchFailed, Clusters
     from crdsync.devplane.build import BuildError
     from crdsync.devplane.launcher import PlanesError, local_planes
 

@@ -233,6 +233,12 @@ def test_profile_recursion_counts_once_per_stack_inclusively() -> None:
     assert [(s.frame, s.samples) for s in summary.inclusive_top] == [("walk (a.py)", 4)]
 
 
+def test_profile_stacks_without_python_frames_are_skipped() -> None:
+    summary = summarize_collapsed(" 1\nprocess 1:\"python\" 2\nf (a.py) 3\n")
+    assert summary.samples == 3
+    assert [(s.frame, s.samples) for s in summary.self_top] == [("f (a.py)", 3)]
+
+
 def test_profile_line_without_count_is_located() -> None:
     with pytest.raises(ProfileError, match="line 2"):
         summarize_collapsed("a (x.py) 1\nb (y.py)\n")

@@ -123,7 +123,7 @@ class CpuSampler:
 
 
 class CrdsyncProcess:
-    """`python -m crdsync -v run ...` as a child process in its own session, its output appended to `log_path`."""
+    """`python -m crdsync run ...` as a child process in its own session, its output appended to `log_path`."""
 
     def __init__(
         self,
@@ -134,14 +134,17 @@ class CrdsyncProcess:
         host_namespace: str,
         vcluster: str,
         log_path: Path,
-        extra: Sequence[str] = (),
+        extra: Sequence[str] | None = None,
+        verbosity: Sequence[str] = (),
     ) -> None:
+        """`verbosity` are crdsync's global flags (e.g. ["-v"]); the default level already logs the INFO lines the
+        benchmark times ("syncing ...", "initial sync complete ..."), and more would time the logging too."""
         self.log_path = log_path
         self.command = [
-            sys.executable, "-m", "crdsync", "-v", "run",
+            sys.executable, "-m", "crdsync", *verbosity, "run",
             *[arg for m in mappings for arg in ("--mapping", str(m))],
             "--host-kubeconfig", str(host_kubeconfig), "--virtual-kubeconfig", str(virtual_kubeconfig),
-            "--host-namespace", host_namespace, "--vcluster", vcluster, *extra,
+            "--host-namespace", host_namespace, "--vcluster", vcluster, *(extra or ()),
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.started_wall = 0.0  # epoch seconds just before the spawn
@@ -280,10 +283,11 @@ class Profiler:
 
     def __init__(self, pid: int, output: Path, *, rate: int = 100) -> None:
         # --nonblocking: never pause the target, so a profiled run's timings stay close to an unprofiled one.
+        # --gil: only the thread holding the GIL, i.e. where crdsync's Python CPU goes, not threads waiting on IO.
         self.output = output
         self._command = [
             "py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nolineno",
-            "--nonblocking",
+            "--nonblocking", "--gil",
             "--output", str(output),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None

@@ -4,7 +4,8 @@ py-spy's `--format raw` writes this form; frames read "function (file)" or "func
 per frame, the samples where it was the leaf (self time: where the CPU actually went) and the samples where it was
 anywhere on the stack (inclusive time, counted once per stack even under recursion).
 
-Failure modes: a line whose last field is not a count raises ProfileError naming the line; blank lines are skipped.
+Failure modes: a line whose last field is not a count raises ProfileError naming the line; blank lines and stacks
+without a Python frame are skipped.
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ def summarize_collapsed(text: str, top: int = 15) -> ProfileSummary:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        stack, _, count_text = line.rstrip().rpartition(" ")
-        if not stack or not count_text.isdigit():
+        stack, _, count_text = line.strip().rpartition(" ")
+        if not count_text.isdigit():
             raise ProfileError(f"profile line {number}: expected 'frame;frame;... COUNT', got {line[:120]!r}")
         count = int(count_text)
         frames = [f for f in stack.split(";") if f and not _is_bookkeeping(f)]
         if not frames:
-            continue
+            continue  # py-spy caught a thread with no Python frame on its stack
         total += count
         own[frames[-1]] = own.get(frames[-1], 0) + count
         for frame in set(frames):

@@ -65,7 +65,7 @@ from crdsync.benchmark.procs import (
     ProfilerUnavailable,
     WaitTimeout,
 )
-from crdsync.benchmark.profile import summarize_collapsed
+from crdsync.benchmark.profile import ProfileError, summarize_collapsed
 from crdsync.benchmark.report import latency_summary, memory_figures
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError, ConfigError
@@ -284,7 +284,10 @@ class Bench:
             if profiler is not None:
                 text = profiler.stop()
                 if text:
-                    self._profiles[phase] = summarize_collapsed(text).as_json()
+                    try:
+                        self._profiles[phase] = summarize_collapsed(text).as_json()
+                    except ProfileError as exc:
+                        self._profiles[phase] = {"error": str(exc)}
                     self.results["profiles"] = self._profiles
                     self.results.setdefault("profile_files", {})[phase] = str(profiler.output)
 
