@@ -129,6 +129,17 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _count_dependencies(go: str, module_dir: Path, package: str) -> str:
+    """`/N`, N being how many packages the build needs at most (std included); "" if go cannot say."""
+    try:
+        listed = subprocess.run(
+            [go, "list", "-deps", package], cwd=module_dir, capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"/{len(listed.stdout.split())}" if listed.returncode == 0 else ""
+
+
 def _run_go_build(name: str, module_dir: Path, package: str, ldflags: str, output: Path) -> None:
     go = shutil.which("go")
     if go is None:
@@ -143,9 +154,12 @@ def _run_go_build(name: str, module_dir: Path, package: str, ldflags: str, outpu
     finished = threading.Event()
 
     def heartbeat() -> None:
-        # -v names each package as go compiles it; a count every so often shows a cold build is moving.
+        # -v names each package as go compiles it; a count every so often shows a cold build is moving. The total
+        # is looked up only once a build proves slow, so quick (cached) builds do not pay for it.
+        total = ""
         while not finished.wait(_HEARTBEAT_SECONDS):
-            step = f"{compiled} packages compiled" if compiled else "compiling or linking"
+            total = total or _count_dependencies(go, module_dir, package)
+            step = f"{compiled}{total} packages compiled" if compiled else "compiling or linking"
             _progress(f"  still building {name}: {step}, {time.monotonic() - started:.0f}s")
 
     process = subprocess.Popen(
