@@ -35,6 +35,7 @@ from crdsync.benchmark.report import (
     lookup,
     memory_figures,
     render_table,
+    server_cost,
 )
 from crdsync.cli import build_parser
 
@@ -339,6 +340,19 @@ def test_table_renders_a_partial_document() -> None:
     table = render_table({"n": 10, "failed": "phase raw: boom"})
     assert "0 of 12 targets met; not measured: 12" in table
     assert "n/a" in table
+
+
+def test_server_cost_is_host_and_etcd_cpu_per_object() -> None:
+    cpu = {
+        "raw_create": {"host": 16.0, "etcd": 2.0, "bench": 6.0, "wall_s": 30.0},
+        "raw_apply": {"host": 21.0, "etcd": 3.0},
+        "bulk": {"host": 24.0, "etcd": 4.0, "crdsync": 10.0},
+        "quiet": {"host": 1.0},
+    }
+    cost = server_cost(cpu, 5000)
+    assert cost["ms_per_object"] == {"raw_create": 3.6, "raw_apply": 4.8, "bulk": 5.6}
+    assert cost["bulk_ratio"] == pytest.approx(3.6 / 5.6, abs=0.001)
+    assert server_cost({"bulk": {"crdsync": 1.0}}, 10) == {"ms_per_object": {}, "bulk_ratio": None}
 
 
 def test_memory_figures_extrapolate_linearly_to_10k() -> None:

@@ -114,6 +114,8 @@ def figures(results: Results) -> list[tuple[str, str]]:
         ("  of which start-up / lists / copies", " / ".join(
             fmt(lookup(results, f"bulk_breakdown.{k}")) for k in ("startup_s", "lists_s", "copies_s")) + " s"),
         ("live sync N (first create → all on host)", f"{fmt(results.get('live_sync_s'))} s"),
+        ("host apiserver+etcd CPU ms/object: create / apply / bulk", " / ".join(
+            fmt(lookup(results, f"server_cpu.ms_per_object.{k}")) for k in ("raw_create", "raw_apply", "bulk"))),
         ("restart converge / list both sides", f"{fmt(lookup(results, 'restart.converge_s'))} s / "
                                                f"{fmt(lookup(results, 'restart.list_s'))} s"),
         ("RSS with N / 2N", f"{fmt(lookup(results, 'rss_mb.n'), 1)} MB / {fmt(lookup(results, 'rss_mb.2n'), 1)} MB"),
@@ -152,6 +154,23 @@ def render_table(results: Results) -> str:
         summary += f"; not measured: {len(unmeasured)}"
     lines.append(summary)
     return "\n".join(lines)
+
+
+def server_cost(cpu_s: Mapping[str, Mapping[str, float]], n: int) -> dict[str, Any]:
+    """Host apiserver + etcd CPU per object (ms) in each write phase, and raw create's cost over bulk sync's.
+
+    Wall-clock ratios move with whatever else the machine runs; the servers' own CPU per object does not, so this is
+    the steadier comparison of what a bulk sync asks of the host (local planes only, where those pids are known).
+    """
+    per_object: dict[str, float] = {}
+    for phase in ("raw_create", "raw_apply", "bulk", "live"):
+        used = cpu_s.get(phase) or {}
+        if "host" in used and n > 0:
+            per_object[phase] = round(1000 * (used["host"] + used.get("etcd", 0.0)) / n, 2)
+    ratio = None
+    if per_object.get("raw_create") and per_object.get("bulk"):
+        ratio = round(per_object["raw_create"] / per_object["bulk"], 3)
+    return {"ms_per_object": per_object, "bulk_ratio": ratio}
 
 
 def latency_summary(samples_ms: list[float], prefix: str) -> dict[str, float]:

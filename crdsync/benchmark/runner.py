@@ -66,7 +66,7 @@ from crdsync.benchmark.procs import (
     WaitTimeout,
 )
 from crdsync.benchmark.profile import ProfileError, summarize_collapsed
-from crdsync.benchmark.report import latency_summary, memory_figures
+from crdsync.benchmark.report import latency_summary, memory_figures, server_cost
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError, ConfigError
 from crdsync.spec.load import load_text
@@ -551,6 +551,8 @@ class Bench:
         self.results["rss_mb"] = memory_figures(self._rss_n_kb, rss_2n_kb, options.n)
         self.results["rss_extra_mb"]["peak"] = round(proc.memory_kb("VmHWM") / 1024, 1)
         self.results["crdsync_stop_s"] = self._stop_crdsync()
+        if self.clusters.plane_pids:
+            self.results["server_cpu"] = server_cost(self.results["cpu_s"], options.n)
 
 
 def machine() -> JSONDict:
