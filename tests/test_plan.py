@@ -127,6 +127,30 @@ spec: {secretName: web-tls, issuerRef: {name: ca}}
     assert cert["spec"]["issuerRef"]["name"] == issuer["metadata"]["name"] == hashed("apps", "ca")
 
 
+@pytest.mark.parametrize(
+    ("issuer_ref", "renamed"),
+    [
+        ("{name: ca}", True),
+        ("{name: ca, kind: Issuer, group: cert-manager.io}", True),
+        ("{name: ca, kind: '', group: ''}", True),  # cert-manager reads empty as unset
+        ("{name: ca, kind: Issuer, group: example.com}", False),  # an external issuer whose kind is "Issuer"
+        ("{name: ca, kind: AWSPCAClusterIssuer, group: awspca.cert-manager.io}", False),
+        ("{name: ca, kind: ClusterIssuer}", False),  # shared by name
+    ],
+)
+def test_issuer_reference_is_renamed_only_for_cert_managers_own_issuer(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, issuer_ref: str, renamed: bool
+) -> None:
+    objects = (
+        "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: web, namespace: apps}\n"
+        f"spec: {{secretName: web-tls, issuerRef: {issuer_ref}}}\n"
+    )
+    code, out, err = plan(capsys, monkeypatch, objects)
+    assert code == 0, err
+    cert = documents(out)[0]
+    assert cert["spec"]["issuerRef"]["name"] == (hashed("apps", "ca") if renamed else "ca")
+
+
 def test_exported_secret_not_in_input_is_a_marked_stub(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

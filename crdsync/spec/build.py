@@ -2,8 +2,9 @@
 
 Only called once every document passed the schema and the semantic checks, so the data has the documented shape;
 this module maps camelCase YAML to the snake_case model, fills the documented defaults, attaches source locations and
-resolves omitted reference apiVersions. Values written by `set` patches and condition operands stay plain JSON
-(dict/list), exactly what the translate layer writes into objects.
+resolves omitted reference apiVersions. A `when` written as one condition mapping becomes a one-item tuple, exactly
+like the same condition written as a one-item list. Values written by `set` patches and condition operands stay plain
+JSON (dict/list), exactly what the translate layer writes into objects.
 
 Failure modes: none by design. A shape the checks should have rejected raises KeyError/TypeError/ValueError; the
 loader catches that and reports it as an internal error located at the rule, never a traceback.
@@ -54,9 +55,7 @@ def _selector(data: dict[str, Any] | None) -> LabelSelector | None:
     )
 
 
-def _condition(data: dict[str, Any] | None, positions: Positions, path: FieldPath) -> Condition | None:
-    if data is None:
-        return None
+def _condition(data: dict[str, Any], positions: Positions, path: FieldPath) -> Condition:
     return Condition(
         path=data["path"],
         in_=tuple(copy.deepcopy(data["in"])) if "in" in data else None,
@@ -64,6 +63,15 @@ def _condition(data: dict[str, Any] | None, positions: Positions, path: FieldPat
         exists=data.get("exists"),
         location=positions.value(path),
     )
+
+
+def _conditions(data: Any, positions: Positions, path: FieldPath) -> tuple[Condition, ...]:
+    """`when` as written: absent, one condition mapping, or a list of them (each located at its own mapping)."""
+    if data is None:
+        return ()
+    if isinstance(data, dict):
+        return (_condition(data, positions, path),)
+    return tuple(_condition(item, positions, (*path, i)) for i, item in enumerate(data))
 
 
 def _patch(data: dict[str, Any], positions: Positions, path: FieldPath) -> Patch:
@@ -74,7 +82,7 @@ def _patch(data: dict[str, Any], positions: Positions, path: FieldPath) -> Patch
         from_path=data.get("from"),
         key_map=tuple((str(k), str(v)) for k, v in data.get("keyMap", {}).items()),
         key_prefix=data.get("keyPrefix"),
-        when=_condition(data.get("when"), positions, (*path, "when")),
+        when=_conditions(data.get("when"), positions, (*path, "when")),
         location=positions.value(path),
     )
 
@@ -93,7 +101,7 @@ def _reference(
         api_version=api_version,
         follow=FollowDirection(follow),
         namespace_path=data.get("namespacePath"),
-        when=_condition(data.get("when"), positions, (*path, "when")),
+        when=_conditions(data.get("when"), positions, (*path, "when")),
         location=positions.value(path),
     )
 

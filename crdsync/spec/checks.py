@@ -1,6 +1,7 @@
 """Semantic checks the JSON Schema cannot express, reported as located Problems like schema errors.
 
-Checks within one rule: every JSONPath compiles; naming leaves room for the hash; status paths stay under `$.status`;
+Checks within one rule: every JSONPath compiles (each condition of a `when`, written as one mapping or a list, is
+checked and located on its own); naming leaves room for the hash; status paths stay under `$.status`;
 fields that only make sense in one direction (`host`, `readOnly` and `deletion.finalizer`, `status`, virtual
 namespace selection, `patches.toHost`) or one mode (`host` with `mode: all`, `naming` for renamed objects) are not
 used elsewhere. Checks across all rules of all loaded files: one rule per kind and direction (any version); a kind
@@ -118,6 +119,15 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def iter_conditions(when: Any) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
+    """(path relative to `when`, condition mapping) of each condition in a `when`: one mapping or a list of them."""
+    if isinstance(when, dict):
+        yield (), when
+    for i, condition in enumerate(_list(when)):
+        if isinstance(condition, dict):
+            yield (i,), condition
+
+
 def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
     """(relative field path, value) of every place in a rule where a JSONPath is accepted."""
     patches = _dict(rule.get("patches"))
@@ -127,18 +137,19 @@ def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
             for key in ("path", "from"):
                 if key in patch:
                     yield ("patches", side, j, key), patch[key]
-            when = _dict(patch.get("when"))
-            if "path" in when:
-                yield ("patches", side, j, "when", "path"), when["path"]
+            for relative, condition in iter_conditions(patch.get("when")):
+                if "path" in condition:
+                    yield ("patches", side, j, "when", *relative, "path"), condition["path"]
     for k, ref in enumerate(_list(rule.get("references"))):
         ref = _dict(ref)
         for key in ("path", "namespacePath"):
             if key in ref:
                 yield ("references", k, key), ref[key]
-        when = _dict(ref.get("when"))
-        if "path" in when:
-            yield ("references", k, "when", "path"), when["path"]
-    for m, status_path in enumerate(_list(_dict(rule.get("status")).get("paths"))):
+        for relative, condition in iter_conditions(ref.get("when")):
+            if "path" in condition:
+                yield ("references", k, "when", *relative, "path"), condition["path"]
+    status = _dict(rule.get("status"))
+    for m, status_path in enumerate(_list(status.get("paths"))):
         yield ("status", "paths", m), status_path
 
 

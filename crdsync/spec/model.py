@@ -116,10 +116,10 @@ class LabelSelector:
 
 @dataclass(frozen=True)
 class Condition:
-    """A guard on a patch or reference: holds when the value at `path` (first match, None when absent) satisfies it.
+    """One guard on a patch or reference: holds when the value at `path` (first match, None when absent) satisfies it.
 
     Exactly the set fields are checked, all must hold: `in_` (value is one of), `not_in` (value is none of),
-    `exists` (path has a match or not).
+    `exists` (path has a match or not). A `when` is a tuple of these, all of which must hold (empty: always).
     """
 
     path: str
@@ -146,7 +146,7 @@ class Patch:
     from_path: str | None = None  # for COPY
     key_map: tuple[tuple[str, str], ...] = ()  # for the rewrite ops: exact key -> new key
     key_prefix: str | None = None  # for the rewrite ops: prefix added to every key not in key_map
-    when: Condition | None = None
+    when: tuple[Condition, ...] = ()  # all must hold; empty: always
     location: Location = UNKNOWN_LOCATION
 
 
@@ -159,7 +159,7 @@ class Reference:
     api_version: str  # resolved by the loader when the spec leaves it out and the kind is unambiguous
     follow: FollowDirection = FollowDirection.NONE
     namespace_path: str | None = None  # JSONPath to the referenced object's namespace; default: the referrer's
-    when: Condition | None = None
+    when: tuple[Condition, ...] = ()  # all must hold; empty: always
     location: Location = UNKNOWN_LOCATION
 
     @property

@@ -79,6 +79,23 @@ _TYPE_NAMES = {
 }
 
 
+def _json_type_is(value: Any, json_type: str) -> bool:
+    """True when `value` (parsed YAML/JSON) is of the JSON Schema type `json_type`."""
+    if json_type == "object":
+        return isinstance(value, dict)
+    if json_type == "array":
+        return isinstance(value, list)
+    if json_type == "string":
+        return isinstance(value, str)
+    if json_type == "boolean":
+        return isinstance(value, bool)
+    if json_type == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if json_type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return json_type == "null" and value is None
+
+
 def describe(value: Any) -> str:
     """A short, YAML-flavoured description of a value for messages."""
     if value is None:
@@ -212,10 +229,32 @@ class _Explainer:
         if keyword == "oneOf":
             yield from self._explain_one_of(error, path, schema, instance)
             return
-        if keyword == "anyOf" and custom:
-            yield self.at_value(path, custom)
+        if keyword == "anyOf":
+            yield from self._explain_any_of(error, path, schema, instance, custom)
             return
         yield self.at_value(path, error.message if len(error.message) <= 200 else error.message[:197] + "...")
+
+    def _explain_any_of(
+        self, error: ValidationError, path: FieldPath, schema: dict[str, Any], instance: Any, custom: Any
+    ) -> Iterator[Problem]:
+        # Alternatives told apart by type (`when`: one condition or a list of them): explain the one the value's type
+        # chose, so a typo inside a condition is reported at the typo, not as "matches no alternative".
+        branches = [self._resolve(b) for b in schema.get("anyOf", [])]
+        types = [b.get("type") for b in branches]
+        chosen = [i for i, t in enumerate(types) if isinstance(t, str) and _json_type_is(instance, t)]
+        if len(chosen) == 1:
+            found = False
+            for sub in error.context or ():
+                if sub.relative_schema_path and sub.relative_schema_path[0] == chosen[0]:
+                    found = True
+                    yield from self.explain(sub)
+            if found:
+                return
+        if any(isinstance(t, str) for t in types) and not chosen:
+            wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
+            yield self.at_value(path, f"{custom or f'expected {wanted}'}, got {describe(instance)}")
+            return
+        yield self.at_value(path, custom if isinstance(custom, str) else error.message[:200])
 
     def _explain_one_of(
         self, error: ValidationError, path: FieldPath, schema: dict[str, Any], instance: Any

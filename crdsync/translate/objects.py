@@ -14,8 +14,9 @@ the spec's patches, so patches cannot break the way back either.
 References are rewritten by the naming rule of the referenced kind: tenant naming (names.host_name in the tenant's host
 namespace) when the referenced kind's rule in the follow direction (any rule of the kind for follow none) is toHost or
 mode referenced, and also when no rule covers the kind at all (the hashed name cannot point at a host object the tenant
-does not own); identity when it is a fromHost mode-all rule. Where several references match the same field, the first
-whose `when` holds wins.
+does not own); identity when it is a fromHost mode-all rule. A reference applies when every condition of its `when`
+holds (an empty `when` always does); where several references match the same field, the first that applies wins, and
+a field no applicable reference matches is copied unchanged.
 
 Failure modes: TranslationError (located at the rule, reference or patch; str() is one line) for objects without
 metadata.name, namespaced objects without a namespace, a rule of the wrong direction or kind, reference fields that
@@ -52,7 +53,7 @@ from crdsync.translate.bookkeeping import (
 )
 from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.patches import apply_patches_in_place, condition_holds
+from crdsync.translate.patches import apply_patches_in_place, conditions_hold
 
 __all__ = [
     "SERVER_OWNED_METADATA",
@@ -308,7 +309,7 @@ def _rewrite_references_to_host(
     writes: dict[paths.Location, Any] = {}
     for ref in rule.references:
         try:
-            if not condition_holds(ref.when, source):
+            if not conditions_hold(ref.when, source):
                 continue
             target = _target(config, ref, rule.namespaced)
             found = [(loc, name) for loc, name in _name_locations(source, ref) if loc not in writes]
@@ -345,7 +346,7 @@ def _rewrite_references_back(
     writes: dict[paths.Location, Any] = {}
     for ref in rule.references:
         try:
-            if not condition_holds(ref.when, obj):
+            if not conditions_hold(ref.when, obj):
                 continue
             target = _target(config, ref, rule.namespaced)
             if not target.tenant_naming:
@@ -549,7 +550,7 @@ def followers(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], te
         if ref.follow is FollowDirection.NONE:
             continue
         try:
-            if not condition_holds(ref.when, virtual_obj):
+            if not conditions_hold(ref.when, virtual_obj):
                 continue
             target = _target(config, ref, rule.namespaced)
             names = _name_locations(virtual_obj, ref)

@@ -1,8 +1,9 @@
 """Spec patches applied to a translated object, and the conditions that guard patches and references.
 
-apply_patches runs patches in order on a deep copy; each patch's `when` is checked against the object as patched so
-far. COPY reads its `from` path in `other` (the other side's object: the virtual source for toHost patches, the host
-object for toVirtual patches) and copies the first match; when nothing matches there, the target is left alone.
+apply_patches runs patches in order on a deep copy; a patch applies when every condition of its `when` holds on the
+object as patched so far (an empty `when` always does). COPY reads its `from` path in `other` (the other side's
+object: the virtual source for toHost patches, the host object for toVirtual patches) and copies the first match; when
+nothing matches there, the target is left alone.
 The rewrite ops rename keys: an exact `keyMap` entry wins, otherwise `keyPrefix` is prepended, otherwise the key stays.
 
 Failure modes, all TranslationError located at the patch: bad paths and type mismatches (see translate.paths), COPY
@@ -33,6 +34,15 @@ def _deep_equal(a: Any, b: Any) -> bool:
     if isinstance(a, Mapping | list) or isinstance(b, Mapping | list):
         return False
     return json_equal(a, b)
+
+
+def conditions_hold(when: Sequence[Condition], obj: Mapping[str, Any]) -> bool:
+    """True when every condition of `when` holds on `obj` (an empty `when` always holds).
+
+    Checked in order and stopping at the first that fails, so a later condition may guard against shapes an earlier
+    one rules out; an error is located at the condition that raised it.
+    """
+    return all(condition_holds(cond, obj) for cond in when)
 
 
 def condition_holds(cond: Condition | None, obj: Mapping[str, Any]) -> bool:
@@ -125,7 +135,7 @@ def apply_patches_in_place(patches: Sequence[Patch], obj: dict[str, Any], other:
     """Apply `patches` to `obj` itself (for callers patching their own copy); see apply_patches."""
     for patch in patches:
         try:
-            if condition_holds(patch.when, obj):
+            if conditions_hold(patch.when, obj):
                 _apply_one(patch, obj, other)
         except TranslationError as exc:
             raise exc.located(patch.location) from None

@@ -98,6 +98,8 @@ def schema_strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(schema["enum"])
     if "oneOf" in schema:
         return st.one_of([schema_strategy(branch) for branch in schema["oneOf"]])
+    if "anyOf" in schema and "type" not in schema:  # alternatives by type (`when`: a condition or a list of them)
+        return st.one_of([schema_strategy(branch) for branch in schema["anyOf"]])
     kind = schema.get("type")
     if kind == "object":
         return _object(schema)
@@ -165,6 +167,11 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
     return condition
 
 
+def whens() -> st.SearchStrategy[Any]:
+    """A `when` as written: one condition mapping, or a list of them (empty included: always holds)."""
+    return st.one_of(conditions(), st.lists(conditions(), max_size=3))
+
+
 @st.composite
 def patches(draw: st.DrawFn) -> dict[str, Any]:
     op = draw(st.sampled_from(["set", "copy", "remove", "rewriteLabelKeys", "rewriteLabelSelector"]))
@@ -180,7 +187,7 @@ def patches(draw: st.DrawFn) -> dict[str, Any]:
         if which != "keyMap":
             patch["keyPrefix"] = draw(st.sampled_from(["vc.crdsync.io/", "tenant-"]))
     if draw(st.booleans()):
-        patch["when"] = draw(conditions())
+        patch["when"] = draw(whens())
     return patch
 
 
@@ -270,7 +277,7 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 reference["namespacePath"] = draw(st.sampled_from(VALID_PATHS))
             if draw(st.booleans()):
-                reference["when"] = draw(conditions())
+                reference["when"] = draw(whens())
             references.append(reference)
         rule["references"] = references
 

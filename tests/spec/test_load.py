@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crdsync.spec.load import LoadResult, SpecLoadError, load_files, load_schema, load_text
 from crdsync.spec.model import (
+    Condition,
     ConflictPolicy,
     DeletionPolicy,
     Direction,
@@ -86,10 +88,17 @@ def test_cert_manager_mapping_content() -> None:
     assert refs[("$.spec.secretName", "Secret")].follow is FollowDirection.FROM_HOST
     issuer_ref = refs[("$.spec.issuerRef.name", "Issuer")]
     assert issuer_ref.follow is FollowDirection.NONE
-    assert issuer_ref.when is not None and issuer_ref.when.in_ == ("Issuer", None)
+    # Kind AND group: an external issuer whose kind happens to be "Issuer" is not cert-manager's.
+    assert [(c.path, c.in_) for c in issuer_ref.when] == [
+        ("$.spec.issuerRef.kind", ("Issuer", "", None)),
+        ("$.spec.issuerRef.group", ("cert-manager.io", "", None)),
+    ]
     cluster_ref = refs[("$.spec.issuerRef.name", "ClusterIssuer")]
     assert cluster_ref.follow is FollowDirection.NONE
-    assert cluster_ref.when is not None and cluster_ref.when.in_ == ("ClusterIssuer",)
+    assert [(c.path, c.in_) for c in cluster_ref.when] == [
+        ("$.spec.issuerRef.kind", ("ClusterIssuer",)),
+        ("$.spec.issuerRef.group", ("cert-manager.io", "", None)),
+    ]
     for keystore in ("jks", "pkcs12"):
         assert refs[(f"$.spec.keystores.{keystore}.passwordSecretRef.name", "Secret")].follow is FollowDirection.TO_HOST
 
@@ -395,6 +404,16 @@ def test_omitted_reference_api_version() -> None:
         ("references: [{path: '$.a b', kind: ConfigMap}]", "'$.a b'", "references[0].path"),
         ("references: [{path: $.a, kind: ConfigMap, namespacePath: '$.[x'}]", "'$.[x'", "references[0].namespacePath"),
         ("references: [{path: $.a, kind: ConfigMap, when: {path: '$.(', in: []}}]", "'$.('", "references[0].when.path"),
+        (
+            "references: [{path: $.a, kind: ConfigMap, when: [{path: $.b, exists: true}, {path: '$.(', in: []}]}]",
+            "'$.('",
+            "references[0].when[1].path",
+        ),
+        (
+            "patches: {toVirtual: [{op: remove, path: $.a, when: [{path: '$.[', exists: true}]}]}",
+            "'$.['",
+            "patches.toVirtual[0].when[0].path",
+        ),
         ("status: {paths: [$.status.x, '$.status[']}", "'$.status['", "status.paths[1]"),
     ],
 )
@@ -404,6 +423,83 @@ def test_invalid_json_paths_everywhere(snippet: str, needle: str, field: str) ->
     assert at(error) == where(text, needle)
     assert error.field_path == f"spec.toHost[0].{field}"
     assert "JSONPath" in error.message
+
+
+WHEN_RULE = """\
+toHost:
+  - apiVersion: v1
+    kind: ConfigMap
+    references:
+      - path: $.a
+        kind: ConfigMap
+        when: %s
+    patches:
+      toHost:
+        - {op: remove, path: $.b, when: %s}
+"""
+
+
+def test_when_is_one_condition_or_a_list_of_them() -> None:
+    single = "{path: $.k, in: [x, null]}"
+    listed = "[{path: $.k, in: [x, null]}, {path: $.g, notIn: [other]}, {path: $.e, exists: true}]"
+    text = spec(WHEN_RULE % (single, listed))
+    (rule,) = load_text(text, "t.yaml").raise_for_errors().rules
+    (condition,) = rule.references[0].when
+    assert (condition.path, condition.in_, condition.not_in, condition.exists) == ("$.k", ("x", None), None, None)
+    assert (condition.location.line, condition.location.column) == where(text, single)
+    assert [(c.path, c.in_, c.not_in, c.exists) for c in rule.patches_to_host[0].when] == [
+        ("$.k", ("x", None), None, None),
+        ("$.g", None, ("other",), None),
+        ("$.e", None, None, True),
+    ]
+    # Each condition of a list is located at its own mapping.
+    assert [(c.location.line, c.location.column) for c in rule.patches_to_host[0].when] == [
+        where(text, "{path: $.k, in: [x, null]}, {path: $.g"),
+        where(text, "{path: $.g"),
+        where(text, "{path: $.e"),
+    ]
+
+
+def _tests(when: tuple[Condition, ...]) -> list[tuple[Any, ...]]:
+    return [(c.path, c.in_, c.not_in, c.exists) for c in when]
+
+
+def test_single_condition_means_the_same_as_a_one_item_list() -> None:
+    one = load_text(spec(WHEN_RULE % ("{path: $.k, in: [x]}", "{path: $.k, exists: false}")), "t.yaml")
+    listed = load_text(spec(WHEN_RULE % ("[{path: $.k, in: [x]}]", "[{path: $.k, exists: false}]")), "t.yaml")
+    one_rule, listed_rule = one.raise_for_errors().rules[0], listed.raise_for_errors().rules[0]
+    assert _tests(one_rule.references[0].when) == [("$.k", ("x",), None, None)]
+    assert _tests(one_rule.references[0].when) == _tests(listed_rule.references[0].when)
+    assert _tests(one_rule.patches_to_host[0].when) == _tests(listed_rule.patches_to_host[0].when)
+
+
+def test_absent_and_empty_when_always_hold() -> None:
+    text = spec(WHEN_RULE % ("[]", "[]"))
+    (rule,) = load_text(text, "t.yaml").raise_for_errors().rules
+    assert rule.references[0].when == () and rule.patches_to_host[0].when == ()
+    plain = load_text(spec("toHost: [{apiVersion: v1, kind: ConfigMap, references: [{path: $.a, kind: ConfigMap}]}]"))
+    assert plain.raise_for_errors().rules[0].references[0].when == ()
+
+
+@pytest.mark.parametrize(
+    ("when", "needle", "field", "message"),
+    [
+        ("x", "x\n", "when", "expected a condition (a mapping with path and in, notIn or exists) or a list of "
+         "conditions, got 'x'"),
+        ("[{path: $.k, in: [x]}, 7]", "7]", "when[1]", "expected a mapping, got the number 7"),
+        ("[{path: $.k, in: [x]}, {path: $.j}]", "{path: $.j}", "when[1]",
+         "a condition needs at least one test: in, notIn or exists"),
+        ("[{path: $.k, in: [x]}, {path: $.j, in: [y], exits: true}]", "exits", "when[1].exits",
+         "unknown key 'exits'; did you mean 'exists'?"),
+        ("{path: $.k, in: x}", "x}", "when.in", "expected a list, got 'x'"),
+    ],
+)
+def test_bad_when_is_reported_at_the_condition(when: str, needle: str, field: str, message: str) -> None:
+    text = spec(WHEN_RULE % (when, "[]"))
+    error = only_error(text)
+    assert error.field_path == f"spec.toHost[0].references[0].{field}"
+    assert error.message == message
+    assert at(error) == where(text, needle)
 
 
 def test_empty_path_is_reported_once() -> None:

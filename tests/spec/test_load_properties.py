@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from crdsync.spec.load import LoadResult, load_text
 from crdsync.spec.model import (
+    Condition,
     ConflictPolicy,
     DeletionPolicy,
     Direction,
@@ -70,8 +71,25 @@ def _expected_selector(data: dict[str, Any] | None) -> Any:
     return (tuple(data.get("matchLabels", {}).items()), expressions)
 
 
+def _when_tuple(when: tuple[Condition, ...]) -> list[tuple[Any, ...]]:
+    return [(c.path, c.in_, c.not_in, c.exists) for c in when]
+
+
+def _expected_when(when: Any) -> list[tuple[Any, ...]]:
+    # One mapping means the same as a one-item list.
+    written = [] if when is None else [when] if isinstance(when, dict) else when
+    return [
+        (
+            c["path"],
+            tuple(c["in"]) if "in" in c else None,
+            tuple(c["notIn"]) if "notIn" in c else None,
+            c.get("exists"),
+        )
+        for c in written
+    ]
+
+
 def _patch_tuple(patch: Any) -> tuple[Any, ...]:
-    when = patch.when
     return (
         patch.op.value,
         patch.path,
@@ -79,12 +97,11 @@ def _patch_tuple(patch: Any) -> tuple[Any, ...]:
         patch.from_path,
         dict(patch.key_map),
         patch.key_prefix,
-        None if when is None else (when.path, when.in_, when.not_in, when.exists),
+        _when_tuple(patch.when),
     )
 
 
 def _expected_patch(data: dict[str, Any]) -> tuple[Any, ...]:
-    when = data.get("when")
     return (
         data["op"],
         data["path"],
@@ -92,14 +109,7 @@ def _expected_patch(data: dict[str, Any]) -> tuple[Any, ...]:
         data.get("from"),
         data.get("keyMap", {}),
         data.get("keyPrefix"),
-        None
-        if when is None
-        else (
-            when["path"],
-            tuple(when["in"]) if "in" in when else None,
-            tuple(when["notIn"]) if "notIn" in when else None,
-            when.get("exists"),
-        ),
+        _expected_when(data.get("when")),
     )
 
 
@@ -139,7 +149,7 @@ def assert_rule_reflects(rule: Rule, direction: str, data: dict[str, Any]) -> No
         assert reference.namespace_path == expected.get("namespacePath")
         if "apiVersion" in expected:
             assert reference.api_version == expected["apiVersion"]
-        assert (reference.when is None) == ("when" not in expected)
+        assert _when_tuple(reference.when) == _expected_when(expected.get("when"))
 
 
 def assert_reflects(config: SyncConfig, spec: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from crdsync.spec.model import Condition, Direction, GroupVersionKind, Patch, Pa
 
 
 def test_rules_with_json_valued_patches_and_conditions_hash_and_compare() -> None:
-    when = Condition(path="$.spec.mode", in_=({"a": [1]}, None))
+    when = (Condition(path="$.spec.mode", in_=({"a": [1]}, None)), Condition(path="$.spec.n", not_in=([],)))
     patch = Patch(op=PatchOp.SET, path="$.spec.x", value={"nested": [1, 2]}, when=when)
     rule = Rule(direction=Direction.TO_HOST, gvk=GroupVersionKind("g", "v1", "K"), patches_to_host=(patch,))
     twin = Rule(direction=Direction.TO_HOST, gvk=GroupVersionKind("g", "v1", "K"), patches_to_host=(patch,))

@@ -189,3 +189,27 @@ def test_enum_const_pattern_range_and_selector_messages() -> None:
     assert got[where(text, "[v]")] == "Exists and DoesNotExist take no values"
     assert got[where(text, "{path: $.b}")] == "a condition needs at least one test: in, notIn or exists"
     assert len(got) == 10
+
+
+def test_when_alternatives_are_explained_by_the_type_written() -> None:
+    # `when` is one condition or a list of them: a mistake inside either is explained in the shape the author chose.
+    text = HEADER + (
+        "spec:\n  toHost:\n    - apiVersion: v1\n      kind: Secret\n      references:\n"
+        "        - {path: $.a, kind: Secret, when: {path: $.b, in: [z], inn: [x]}}\n"
+        "        - {path: $.a, kind: Secret, when: [{path: $.b, in: [x]}, {path: 3, in: [y]}]}\n"
+        "        - {path: $.a, kind: Secret, when: true}\n"
+    )
+    assert explain(text) == [
+        (*where(text, "inn"), "spec.toHost[0].references[0].when.inn", "unknown key 'inn'; did you mean 'in'?"),
+        (
+            *where(text, "3, in"),
+            "spec.toHost[0].references[1].when[1].path",
+            'expected a string, got the number 3 (quote it: "3")',
+        ),
+        (
+            *where(text, "true}"),
+            "spec.toHost[0].references[2].when",
+            "expected a condition (a mapping with path and in, notIn or exists) or a list of conditions, got true",
+        ),
+    ]
+    assert [resolve(b)["type"] for b in DEFS["when"]["anyOf"]] == ["object", "array"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -79,13 +80,19 @@ CERT_RULE = Rule(
             "$.spec.issuerRef.name",
             "Issuer",
             "cert-manager.io/v1",
-            when=Condition("$.spec.issuerRef.kind", in_=("Issuer", None)),
+            when=(
+                Condition("$.spec.issuerRef.kind", in_=("Issuer", "", None)),
+                Condition("$.spec.issuerRef.group", in_=("cert-manager.io", "", None)),
+            ),
         ),
         Reference(
             "$.spec.issuerRef.name",
             "ClusterIssuer",
             "cert-manager.io/v1",
-            when=Condition("$.spec.issuerRef.kind", in_=("ClusterIssuer",)),
+            when=(
+                Condition("$.spec.issuerRef.kind", in_=("ClusterIssuer",)),
+                Condition("$.spec.issuerRef.group", in_=("cert-manager.io", "", None)),
+            ),
         ),
         Reference(
             "$.spec.otherRef.name",
@@ -118,6 +125,17 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+# issuerRef kinds and groups: cert-manager's own (written, empty or absent) and external issuers, including one whose
+# kind is literally "Issuer" in another group.
+ISSUER_KINDS = [None, "", "Issuer", "ClusterIssuer", "AWSPCAIssuer"]
+ISSUER_GROUPS = [None, "", "cert-manager.io", "example.com", "awspca.cert-manager.io"]
+
+
+def names_own_issuer(issuer_ref: dict[str, Any]) -> bool:
+    """cert-manager reads an empty or absent kind as Issuer and group as cert-manager.io."""
+    return issuer_ref.get("kind") in ("Issuer", "", None) and issuer_ref.get("group") in ("cert-manager.io", "", None)
+
+
 @st.composite
 def certificates(draw: st.DrawFn) -> dict[str, Any]:
     """A virtual Certificate with every kind of reference, forged bookkeeping, server fields and a status."""
@@ -134,11 +152,12 @@ def certificates(draw: st.DrawFn) -> dict[str, Any]:
         **({"labels": labels} if labels or draw(st.booleans()) else {}),
         **({"annotations": annotations} if annotations else {}),
     }
-    issuer_kind = draw(st.sampled_from([None, "Issuer", "ClusterIssuer"]))
+    issuer_kind = draw(st.sampled_from(ISSUER_KINDS))
+    issuer_group = draw(st.sampled_from(ISSUER_GROUPS))
     spec = _without_none(
         {
             "secretName": draw(st.one_of(st.none(), names)),
-            "issuerRef": _without_none({"name": draw(names), "kind": issuer_kind, "group": "cert-manager.io"}),
+            "issuerRef": _without_none({"name": draw(names), "kind": issuer_kind, "group": issuer_group}),
             "otherRef": draw(
                 st.one_of(
                     st.none(),
@@ -169,7 +188,7 @@ def resolver_for(virtual: dict[str, Any]) -> Any:
     if "secretName" in spec:
         known.append((SECRET, namespace, spec["secretName"]))
     known += [(SECRET, namespace, s) for s in spec.get("caSecrets", [])]
-    if spec["issuerRef"].get("kind", "Issuer") == "Issuer":
+    if names_own_issuer(spec["issuerRef"]):
         known.append((ISSUER, namespace, spec["issuerRef"]["name"]))
     if "otherRef" in spec:
         known.append((CONFIGMAP, spec["otherRef"].get("namespace", namespace), spec["otherRef"]["name"]))
@@ -313,6 +332,23 @@ def test_followers_agree_with_rewritten_references(virtual: dict[str, Any]) -> N
     )
 
 
+@settings(max_examples=100, deadline=None)
+@given(certificates())
+def test_issuer_reference_is_renamed_iff_kind_and_group_both_say_cert_manager_issuer(virtual: dict[str, Any]) -> None:
+    issuer_ref = virtual["spec"]["issuerRef"]
+    written = to_host(CONFIG, CERT_RULE, virtual, TENANT)["spec"]["issuerRef"]
+    hashed = host_name(TENANT, virtual["metadata"]["namespace"], issuer_ref["name"], Naming())
+    assert written["name"] == (hashed if names_own_issuer(issuer_ref) else issuer_ref["name"])
+    assert {k: v for k, v in written.items() if k != "name"} == {k: v for k, v in issuer_ref.items() if k != "name"}
+    # The same answer as the conjunction of single-condition references: renamed iff each condition alone renames.
+    (issuer,) = [r for r in CERT_RULE.references if r.kind == "Issuer"]
+    alone = []
+    for condition in issuer.when:
+        rule = Rule(Direction.TO_HOST, CERT, references=(dataclasses.replace(issuer, when=(condition,)),))
+        alone.append(to_host(CONFIG, rule, virtual, TENANT)["spec"]["issuerRef"]["name"] == hashed)
+    assert names_own_issuer(issuer_ref) is all(alone)
+
+
 # --- examples ---------------------------------------------------------------------------------------------------------
 
 
@@ -342,6 +378,18 @@ def test_namespace_path_is_rewritten_and_names_use_the_target_rule_naming() -> N
     assert followers(CONFIG, CERT_RULE, cert(otherRef={"name": "cfg", "namespace": "shared"}), TENANT) == (
         FollowRef(CONFIGMAP, FollowDirection.TO_HOST, "shared", "cfg", "vc-vc1-host", host["spec"]["otherRef"]["name"]),
     )
+
+
+def test_external_issuer_names_are_left_as_written() -> None:
+    for issuer_ref in (
+        {"name": "ca", "kind": "Issuer", "group": "example.com"},  # kind "Issuer", but not cert-manager's
+        {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"},
+        {"name": "public", "kind": "ClusterIssuer", "group": "example.com"},
+    ):
+        host = to_host(CONFIG, CERT_RULE, cert(issuerRef=issuer_ref), TENANT)
+        assert host["spec"]["issuerRef"] == issuer_ref
+    own = to_host(CONFIG, CERT_RULE, cert(issuerRef={"name": "ca", "kind": "", "group": ""}), TENANT)
+    assert own["spec"]["issuerRef"]["name"] == host_name(TENANT, "apps", "ca", Naming())
 
 
 def test_reference_to_a_kind_without_rule_is_tenant_named() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from crdsync.spec.model import Condition, Location, Patch, PatchOp
 from crdsync.translate import paths
 from crdsync.translate.errors import TranslationError
-from crdsync.translate.patches import apply_patches, condition_holds
+from crdsync.translate.patches import apply_patches, condition_holds, conditions_hold
 from tests.translate.strategies import json_values, label_keys, label_values
 
 HERE = Location("m.yaml", 7, 9)
@@ -76,11 +76,77 @@ def test_condition_holds(cond: Condition | None, holds: bool) -> None:
     assert condition_holds(cond, OBJ) is holds
 
 
+# Small domains, so generated conditions hold and fail about equally often.
+_FIELDS = ("$.spec.kind", "$.spec.group", "$.spec.missing")
+_VALUES = ("Issuer", "cert-manager.io", "", None)
+
+
+@st.composite
+def small_conditions(draw: st.DrawFn) -> Condition:
+    tests = draw(st.sets(st.sampled_from(["in", "notIn", "exists"]), min_size=1))
+    values = st.lists(st.sampled_from(_VALUES), min_size=1, max_size=2).map(tuple)
+    return Condition(
+        draw(st.sampled_from(_FIELDS)),
+        in_=draw(values) if "in" in tests else None,
+        not_in=draw(values) if "notIn" in tests else None,
+        exists=draw(st.booleans()) if "exists" in tests else None,
+    )
+
+
+small_objects = st.fixed_dictionaries(
+    {},
+    optional={"kind": st.sampled_from(_VALUES), "group": st.sampled_from(_VALUES)},
+).map(lambda spec: {"spec": spec})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(small_conditions(), max_size=4), small_objects)
+def test_a_conjunction_holds_iff_each_condition_holds_alone(when: list[Condition], obj: dict[str, Any]) -> None:
+    conjunction = conditions_hold(tuple(when), obj)
+    assert conjunction is all(conditions_hold((c,), obj) for c in when)
+    assert conjunction is conditions_hold(tuple(reversed(when)), obj)  # order never changes the outcome
+    # ... and as patch guards: the guarded patch applies iff every singly-guarded patch would.
+    patched = apply_patches((Patch(PatchOp.SET, "$.hit", value=True, when=tuple(when)),), obj, None)
+    alone = [apply_patches((Patch(PatchOp.SET, "$.hit", value=True, when=(c,)),), obj, None) for c in when]
+    assert ("hit" in patched) is conjunction is all("hit" in out for out in alone)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(small_conditions(), max_size=3), st.lists(small_conditions(), max_size=3), small_objects)
+def test_conjunctions_compose(first: list[Condition], second: list[Condition], obj: dict[str, Any]) -> None:
+    both = conditions_hold((*first, *second), obj)
+    assert both is (conditions_hold(tuple(first), obj) and conditions_hold(tuple(second), obj))
+
+
+def test_empty_when_always_holds() -> None:
+    assert conditions_hold((), OBJ) is True
+    assert conditions_hold((), {}) is True
+
+
+def test_kind_and_group_together() -> None:
+    when = (Condition("$.kind", in_=("Issuer", "", None)), Condition("$.group", in_=("cert-manager.io", "", None)))
+    assert conditions_hold(when, {"name": "x"})
+    assert conditions_hold(when, {"kind": "Issuer", "group": "cert-manager.io"})
+    assert conditions_hold(when, {"kind": "", "group": ""})
+    assert not conditions_hold(when, {"kind": "Issuer", "group": "example.com"})  # an external "Issuer"
+    assert not conditions_hold(when, {"kind": "ClusterIssuer"})
+
+
+def test_conditions_stop_at_the_first_that_fails_and_errors_are_located_at_their_condition() -> None:
+    bad = Condition("$.x[?(@.a > 1)]", exists=True, location=HERE)  # comparing a list with 1 cannot be evaluated
+    obj = {"x": [{"a": [1]}], "k": "v"}
+    # The first condition fails, so the broken one is never evaluated.
+    assert conditions_hold((Condition("$.k", in_=("other",)), bad), obj) is False
+    with pytest.raises(TranslationError, match="cannot evaluate") as info:
+        conditions_hold((Condition("$.k", in_=("v",)), bad), obj)
+    assert info.value.location == HERE
+
+
 def test_when_guards_a_patch_against_the_object_patched_so_far() -> None:
     patches = (
         Patch(PatchOp.SET, "$.spec.y", value="b"),
-        Patch(PatchOp.SET, "$.spec.hit", value=True, when=Condition("$.spec.y", in_=("b",))),
-        Patch(PatchOp.SET, "$.spec.miss", value=True, when=Condition("$.spec.y", in_=("a",))),
+        Patch(PatchOp.SET, "$.spec.hit", value=True, when=(Condition("$.spec.y", in_=("b",)),)),
+        Patch(PatchOp.SET, "$.spec.miss", value=True, when=(Condition("$.spec.y", in_=("a",)),)),
     )
     out = apply_patches(patches, OBJ, None)
     assert out["spec"]["hit"] is True
