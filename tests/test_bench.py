@@ -23,6 +23,7 @@ from crdsync.benchmark.metrics import (
     parse_request_totals,
     parse_status_kb,
     percentile,
+    request_delta,
     write_delta,
 )
 from crdsync.benchmark.profile import ProfileError, summarize_collapsed
@@ -125,6 +126,11 @@ def test_write_delta_groups_by_request_and_drops_unchanged_rows() -> None:
     after[RequestKey("LIST", "", "namespaces", "", "200")] += 4  # a read
     assert write_delta(before, after) == {"APPLY bench.crdsync.io/items/status": 3}
     assert write_delta(before, before) == {}
+    assert request_delta(before, after) == {
+        "APPLY bench.crdsync.io/items/status": 3,
+        "LIST namespaces": 4,
+        "PUT coordination.k8s.io/leases": 50,
+    }
 
 
 @pytest.mark.parametrize(

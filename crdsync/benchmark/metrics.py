@@ -81,9 +81,16 @@ def count_writes(metrics_text: str) -> int:
 
 def write_delta(before: Mapping[RequestKey, float], after: Mapping[RequestKey, float]) -> dict[str, int]:
     """Writes between two snapshots, per `VERB group/resource[/subresource]` (codes summed); zero rows left out."""
+    return request_delta(before, after, writes_only=True)
+
+
+def request_delta(
+    before: Mapping[RequestKey, float], after: Mapping[RequestKey, float], *, writes_only: bool = False
+) -> dict[str, int]:
+    """Requests between two snapshots, per `VERB group/resource[/subresource]` (codes summed); zero rows left out."""
     delta: dict[str, int] = {}
     for key, value in after.items():
-        if not key.is_write:
+        if writes_only and not key.is_write:
             continue
         grown = int(value - before.get(key, 0.0))
         if grown:

@@ -54,7 +54,7 @@ from crdsync.benchmark.cluster import (
     require_resource,
     run_concurrently,
 )
-from crdsync.benchmark.metrics import RequestKey, busy_until, parse_meminfo_total_kb, write_delta
+from crdsync.benchmark.metrics import RequestKey, busy_until, parse_meminfo_total_kb, request_delta, write_delta
 from crdsync.benchmark.procs import (
     CLOCK_TICKS,
     CpuMeter,
@@ -402,9 +402,14 @@ class Bench:
         self.results["virtual_seed_s"] = round(seconds, 3)
 
         done = self.host_copies.expect_count(options.n, f"{options.n} host copies")
+        before = self._writes()
         proc = self._start_crdsync()
         with self._phase_cpu("bulk", proc):
             at = self._await(done)
+        after = self._writes()
+        if before is not None and after is not None:
+            # Every request of the phase, reads too: what the sync asked of each apiserver besides the N writes.
+            self.results["bulk_requests"] = {side: request_delta(before[side], after[side]) for side in after}
         bulk_s = at - proc.started_mono
         self.results["bulk_sync_s"] = round(bulk_s, 3)
         self.results["bulk_ratio"] = round(self.results["raw_create_s"] / bulk_s, 3)
