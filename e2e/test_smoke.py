@@ -326,3 +326,19 @@ def test_an_exception_inside_local_planes_stops_every_process(tmp_path: Path, pl
     time.sleep(0.1)
     assert all(process.start_time(pid) is None for pid in pids.values())
     assert os.path.exists(tmp_path / "exc" / "solo.log")
+
+
+def test_planes_never_closed_are_stopped_when_python_exits(tmp_path: Path, planes: Planes) -> None:
+    script = (
+        "import sys; from pathlib import Path; from crdsync.devplane.launcher import local_planes\n"
+        f"manager = local_planes(Path({str(tmp_path / 'open')!r}), names=('solo',))\n"
+        "planes = manager.__enter__()\n"
+        "print(len(planes.pids), flush=True)\n"
+        "sys.exit(0)  # without leaving the with block: atexit must stop them\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert _our_processes(tmp_path / "open") == []
+    # Removed by an orderly close at exit (the parent-death signal alone would have left it).
+    assert not (tmp_path / "open" / "planes.json").exists()
