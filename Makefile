@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install demo test lint unit e2e bench
+.PHONY: install demo test lint unit binaries e2e bench
 
 install:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[test]'
@@ -17,10 +17,14 @@ lint: install
 unit: install
 	$(PYTHON) -m pytest tests
 
-e2e: install
+# A cold build of the Go binaries takes many minutes: do it before pytest, with progress, outside test timeouts.
+binaries: install
+	$(PYTHON) -m crdsync dev build
+
+e2e: binaries
 	$(PYTHON) -m pytest e2e
 
-test: lint
+test: lint binaries
 	$(PYTHON) -m pytest tests e2e
 
 bench: install
