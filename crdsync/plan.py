@@ -12,6 +12,9 @@ host source in bookkeeping. Every follower carries the annotation `crdsync.io/pl
 `crdsync.io/plan-stub` saying what the real object would hold.
 --from host: each object is matched against the fromHost rules (mode all) and its virtual copy is printed.
 
+A host copy records the input object's metadata.generation, when it has one, in `crdsync.io/source-generation`, as
+`crdsync run` does for the observedGeneration the status flowing back reports.
+
 Namespaced objects without a namespace are taken to be in `--namespace` (default "default", like kubectl). Rules with
 a namespaceSelector see the labels of Namespace objects given in the input (a Namespace that no rule syncs is only
 used as such context); a namespace not given has no labels.

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 
 from crdsync.cli import main
 from crdsync.spec.model import Naming
-from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, ANN_SOURCE_NAMESPACE, LABEL_ROLE
+from crdsync.translate.bookkeeping import ANN_SOURCE_GENERATION, ANN_SOURCE_NAME, ANN_SOURCE_NAMESPACE, LABEL_ROLE
 from crdsync.translate.names import Tenant, host_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,20 @@ spec: {secretName: web-tls, issuerRef: {name: ca}}
     assert exported["data"] == {"tls.key": "a2V5"}
     assert "crdsync.io/plan-stub" not in exported["metadata"]["annotations"]
     assert cert["spec"]["issuerRef"]["name"] == issuer["metadata"]["name"] == hashed("apps", "ca")
+
+
+def test_host_copy_records_the_virtual_generation_for_observed_generation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_generation = CERTIFICATE.replace('  resourceVersion: "812"\n', '  resourceVersion: "812"\n  generation: 3\n')
+    code, out, err = plan(capsys, monkeypatch, with_generation)
+    assert code == 0, err
+    host_cert = documents(out)[0]
+    assert host_cert["metadata"]["annotations"][ANN_SOURCE_GENERATION] == "3"
+    assert "generation" not in host_cert["metadata"]  # server-owned: the host assigns its own
+    code, out, err = plan(capsys, monkeypatch, CERTIFICATE)  # no generation yet (never stored): nothing recorded
+    assert code == 0, err
+    assert ANN_SOURCE_GENERATION not in documents(out)[0]["metadata"]["annotations"]
 
 
 @pytest.mark.parametrize(

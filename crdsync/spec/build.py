@@ -145,6 +145,9 @@ def build_rule(
         status=StatusSync(
             enabled=status.get("sync", True),
             paths=tuple(status["paths"]) if "paths" in status else _DEFAULT_STATUS.paths,
+            observed_generation_paths=tuple(status["observedGenerationPaths"])
+            if "observedGenerationPaths" in status
+            else _DEFAULT_STATUS.observed_generation_paths,
         ),
         references=tuple(
             _reference(r, positions, (*path, "references", i), rules) for i, r in enumerate(data.get("references", ()))

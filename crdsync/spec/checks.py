@@ -1,7 +1,8 @@
 """Semantic checks the JSON Schema cannot express, reported as located Problems like schema errors.
 
 Checks within one rule: every JSONPath compiles (each condition of a `when`, written as one mapping or a list, is
-checked and located on its own); naming leaves room for the hash; status paths stay under `$.status`;
+checked and located on its own); naming leaves room for the hash; status paths and observedGeneration paths stay
+under `$.status`;
 fields that only make sense in one direction (`host`, `readOnly` and `deletion.finalizer`, `status`, virtual
 namespace selection, `patches.toHost`) or one mode (`host` with `mode: all`, `naming` for renamed objects) are not
 used elsewhere. Checks across all rules of all loaded files: one rule per kind and direction (any version); a kind
@@ -149,8 +150,9 @@ def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
             if "path" in condition:
                 yield ("references", k, "when", *relative, "path"), condition["path"]
     status = _dict(rule.get("status"))
-    for m, status_path in enumerate(_list(status.get("paths"))):
-        yield ("status", "paths", m), status_path
+    for key in ("paths", "observedGenerationPaths"):
+        for m, status_path in enumerate(_list(status.get(key))):
+            yield ("status", key, m), status_path
 
 
 def top_field(expr: str) -> str | None:
@@ -189,9 +191,17 @@ def _rule_local_problems(
         error = path_error(value)
         if error is not None:
             problems.append(problem(relative, error))
-        elif relative[0] == "status" and not is_under_status(value):
+        elif relative[:2] == ("status", "paths") and not is_under_status(value):
             problems.append(
                 problem(relative, f"status path {value!r} is outside $.status: only status flows back, e.g. $.status")
+            )
+        elif relative[:2] == ("status", "observedGenerationPaths") and not is_under_status(value):
+            problems.append(
+                problem(
+                    relative,
+                    f"observedGeneration path {value!r} is outside $.status: only status flows back, e.g. "
+                    "$.status.observedGeneration",
+                )
             )
 
     naming = rule.get("naming")

@@ -179,12 +179,20 @@ class Naming:
     hash_length: int = 10
 
 
+DEFAULT_OBSERVED_GENERATION_PATHS = ("$.status.observedGeneration", "$.status.conditions[*].observedGeneration")
+
+
 @dataclass(frozen=True)
 class StatusSync:
-    """Which status paths flow back from the host copy to the virtual object (toHost rules)."""
+    """Which status paths flow back from the host copy to the virtual object (toHost rules).
+
+    `observed_generation_paths` name the observedGeneration values among them that are mapped from the host copy's
+    generations to the virtual object's (see translate.objects.virtual_status); empty: values flow back verbatim.
+    """
 
     enabled: bool = True
     paths: tuple[str, ...] = ("$.status",)
+    observed_generation_paths: tuple[str, ...] = DEFAULT_OBSERVED_GENERATION_PATHS
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ ANN_SOURCE_NAMESPACE = PREFIX + "source-namespace"  # absent for a cluster-scope
 ANN_SOURCE_NAME = PREFIX + "source-name"
 ANN_SOURCE_UID = PREFIX + "source-uid"  # absent when the source had no uid yet (offline `plan`)
 ANN_SOURCE_KIND = PREFIX + "source-kind"  # "<group>/<kind>", e.g. "cert-manager.io/Certificate", "/Secret"
+# On host copies of toHost rules that sync status: the virtual object's metadata.generation the copy was written from
+# (decimal), so observedGeneration values can be mapped back (translate.objects.virtual_status).
+ANN_SOURCE_GENERATION = PREFIX + "source-generation"
 
 # Written by tools into every applied object; copying it would make `kubectl apply` on the other side diff against the
 # wrong configuration.
@@ -135,6 +138,15 @@ def bookkeeping_annotations(
     if uid:
         ann[ANN_SOURCE_UID] = uid
     return ann
+
+
+def source_generation(obj: Mapping[str, Any]) -> int | None:
+    """The ANN_SOURCE_GENERATION recorded on a copy, or None when absent or not a plain non-negative decimal."""
+    value = annotations_of(obj).get(ANN_SOURCE_GENERATION)
+    # metadata.generation is an int64: more than 19 digits is not one of ours (and int() refuses very long strings).
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    return int(value)
 
 
 def without_bookkeeping(obj: Mapping[str, Any]) -> dict[str, Any]:

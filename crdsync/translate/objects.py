@@ -1,7 +1,9 @@
 """Object translation: the desired copy of an object on the other side, and the way back.
 
-- to_host: a virtual object -> its desired host copy (toHost rules, and exported followers of mode-referenced rules).
-- virtual_status: a host copy's status -> the desired status of its virtual source.
+- to_host: a virtual object -> its desired host copy (toHost rules, and exported followers of mode-referenced rules);
+  the copy records the virtual generation it was written from, for observedGeneration.
+- virtual_status: a host copy's status -> the desired status of its virtual source, observedGeneration values mapped
+  from host generations to virtual ones.
 - to_virtual: a host object -> its desired virtual copy (fromHost rules; mode-referenced ones need the engine's target).
 - reverse: a host copy made by to_host -> the synced fields of its virtual source (the round-trip law).
 - followers: the objects named by references of a virtual object that must be exported or imported with it.
@@ -42,12 +44,14 @@ from crdsync.spec.model import (
 )
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_GENERATION,
     ROLE_COPY,
     ROLE_FOLLOWER,
     SIDE_HOST,
     SIDE_VIRTUAL,
     bookkeeping_annotations,
     bookkeeping_labels,
+    source_generation,
     source_of,
     without_ours,
 )
@@ -380,8 +384,46 @@ def _located(rule: Rule, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise exc.located(rule.location) from None
 
 
-def to_host(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], tenant: Tenant) -> dict[str, Any]:
-    """The desired host copy of `virtual_obj` under toHost `rule` (see the module docstring)."""
+def _generation(obj: Mapping[str, Any]) -> int | None:
+    meta = obj.get("metadata")
+    generation = meta.get("generation") if isinstance(meta, Mapping) else None
+    if isinstance(generation, int) and not isinstance(generation, bool) and generation >= 0:
+        return generation
+    return None
+
+
+def _maps_generations(rule: Rule, status_subresource: bool) -> bool:
+    """Whether observedGeneration values of `rule` are mapped back, and so whether to_host records the generation.
+
+    Not without a status subresource: there every status write bumps metadata.generation, so a mapped value written
+    back would itself make the next one differ (a write loop). Not for exported followers (mode referenced): their
+    status never flows back.
+    """
+    return (
+        status_subresource
+        and rule.mode is SyncMode.ALL
+        and rule.status.enabled
+        and bool(rule.status.observed_generation_paths)
+    )
+
+
+def to_host(
+    config: SyncConfig,
+    rule: Rule,
+    virtual_obj: Mapping[str, Any],
+    tenant: Tenant,
+    *,
+    status_subresource: bool = True,
+) -> dict[str, Any]:
+    """The desired host copy of `virtual_obj` under toHost `rule` (see the module docstring).
+
+    When the rule maps observedGeneration values back (status sync on, observedGenerationPaths not empty, mode all,
+    and `status_subresource`: the kind has a status subresource on both sides), the copy records the virtual object's
+    metadata.generation in the ANN_SOURCE_GENERATION annotation. With a status subresource the generation changes
+    only when the virtual object's spec (anything but metadata and status) does, which rewrites the copy anyway, so
+    recording it costs a write only when the spec change leaves the host copy's own fields unchanged (e.g. a field a
+    patch removes); without that write the mapped values would stay one generation behind for good.
+    """
 
     def build() -> dict[str, Any]:
         if rule.direction is not Direction.TO_HOST:
@@ -393,6 +435,10 @@ def to_host(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], tena
         out = _rewrite_references_to_host(config, rule, virtual_obj, out, tenant, namespace)
         apply_patches_in_place(rule.patches_to_host, out, virtual_obj)
         role = ROLE_FOLLOWER if rule.mode is SyncMode.REFERENCED else ROLE_COPY
+        annotations = bookkeeping_annotations(SIDE_VIRTUAL, rule.gvk, namespace, name, _uid(virtual_obj))
+        generation = _generation(virtual_obj)
+        if generation is not None and _maps_generations(rule, status_subresource):
+            annotations[ANN_SOURCE_GENERATION] = str(generation)
         return _with_type(
             rule,
             _stamp(
@@ -400,19 +446,57 @@ def to_host(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], tena
                 tenant.host_namespace if rule.namespaced else None,
                 host_name(tenant, namespace, name, rule.naming),
                 bookkeeping_labels(tenant.vcluster, role),
-                bookkeeping_annotations(SIDE_VIRTUAL, rule.gvk, namespace, name, _uid(virtual_obj)),
+                annotations,
             ),
         )
 
     return _located(rule, build)
 
 
-def virtual_status(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping[str, Any]) -> dict[str, Any] | None:
+def _map_observed_generations(rule: Rule, view: dict[str, Any], host_obj: Mapping[str, Any]) -> None:
+    recorded = source_generation(host_obj)
+    host_generation = _generation(host_obj)
+    if recorded is None or host_generation is None:
+        return  # a copy written before generations were recorded, or no server generation: nothing to map with
+    writes: dict[paths.Location, Any] = {}
+    for path in rule.status.observed_generation_paths:
+        for location in paths.locations(view, path):
+            if not location or location[0] != "status":
+                raise TranslationError("observedGeneration paths must select fields inside $.status", path)
+            value = paths.value_at(view, location)
+            if isinstance(value, int) and not isinstance(value, bool):
+                writes[location] = recorded if value == host_generation else max(recorded - 1, 0)
+    paths.write_in_place(view, writes)
+
+
+def virtual_status(
+    rule: Rule,
+    host_obj: Mapping[str, Any],
+    virtual_obj: Mapping[str, Any],
+    *,
+    status_subresource: bool = True,
+) -> dict[str, Any] | None:
     """The desired `status` of the virtual source of `host_obj` (toHost `rule`), or None when status sync is off.
 
     rule.status.paths are taken from host_obj (list items a filter selects keep their order, unselected ones are left
-    out); rule.patches_to_virtual then run on a view {apiVersion, kind, metadata of virtual_obj, status}, with host_obj
-    as the other side for COPY. Only the host's status is read, so nothing to_host writes can feed back into it.
+    out). Then observedGeneration values are mapped from host generations to virtual ones (below), and
+    rule.patches_to_virtual run on a view {apiVersion, kind, metadata of virtual_obj, status}, with host_obj as the
+    other side for COPY.
+
+    observedGeneration: let S be the virtual generation recorded on host_obj by to_host (ANN_SOURCE_GENERATION) and H
+    host_obj's metadata.generation. Every integer at rule.status.observed_generation_paths becomes S when it equals H
+    (the operator has seen the spec to_host wrote for virtual generation S, or one identical to it), and max(S - 1, 0)
+    otherwise (the operator has not seen it yet; which older virtual generation it did see is not recorded anywhere,
+    but any value below S reads as stale, and S - 1 is the largest, so the value never goes down while the host spec
+    changes only through crdsync). A tenant's tool comparing status with metadata.generation thus sees "current"
+    exactly when the host operator has caught up with the virtual spec (and the copy is up to date: S is the virtual
+    object's generation whenever to_host has been applied). Values are left as they
+    are when the annotation or H is missing or malformed, for non-integers, and when mapping is off
+    (observedGenerationPaths empty, or `status_subresource` False: without a status subresource every status write
+    bumps the generation, so no mapped value could ever settle).
+
+    Reads only host_obj's status, its metadata.generation and the recorded generation; to_host writes nothing else
+    that this reads (and reads no status itself), so the two cannot feed each other.
     """
     if not rule.status.enabled:
         return None
@@ -436,6 +520,8 @@ def virtual_status(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping
             },
             "status": projected.get("status", {}),
         }
+        if _maps_generations(rule, status_subresource):
+            _map_observed_generations(rule, view, host_obj)
         apply_patches_in_place(rule.patches_to_virtual, view, host_obj)
         status = view.get("status")
         if status is None:

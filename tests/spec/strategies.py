@@ -234,6 +234,8 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
                     status: dict[str, Any] = {"sync": draw(st.booleans())}
                     if draw(st.booleans()):
                         status["paths"] = draw(st.lists(st.sampled_from(STATUS_PATHS), min_size=1, max_size=2))
+                    if draw(st.booleans()):
+                        status["observedGenerationPaths"] = draw(st.lists(st.sampled_from(STATUS_PATHS), max_size=2))
                     rule["status"] = status
                 if draw(st.booleans()):
                     rule["deletion"] = {

@@ -415,6 +415,7 @@ def test_omitted_reference_api_version() -> None:
             "patches.toVirtual[0].when[0].path",
         ),
         ("status: {paths: [$.status.x, '$.status[']}", "'$.status['", "status.paths[1]"),
+        ("status: {observedGenerationPaths: ['$.status.(']}", "'$.status.('", "status.observedGenerationPaths[0]"),
     ],
 )
 def test_invalid_json_paths_everywhere(snippet: str, needle: str, field: str) -> None:
@@ -534,6 +535,35 @@ def test_status_paths_must_stay_under_status(path: str) -> None:
     assert at(error) == where(text, f"'{path}'")
     assert error.field_path == "spec.toHost[0].status.paths[1]"
     assert "outside $.status" in error.message
+
+
+@pytest.mark.parametrize("path", ["$.metadata.generation", "$..observedGeneration", "$"])
+def test_observed_generation_paths_must_stay_under_status(path: str) -> None:
+    text = spec(
+        f"toHost: [{{apiVersion: v1, kind: ConfigMap, status: {{observedGenerationPaths: [$.status.a, '{path}']}}}}]"
+    )
+    error = only_error(text)
+    assert at(error) == where(text, f"'{path}'")
+    assert error.field_path == "spec.toHost[0].status.observedGenerationPaths[1]"
+    assert error.message.startswith(f"observedGeneration path '{path}' is outside $.status")
+
+
+def test_observed_generation_paths_default_custom_and_off() -> None:
+    text = spec(
+        """
+        toHost:
+          - {apiVersion: v1, kind: ConfigMap}
+          - {apiVersion: v1, kind: Secret, status: {observedGenerationPaths: ['$.status.parts[*].observedGeneration']}}
+          - {apiVersion: example.com/v1, kind: Widget, status: {observedGenerationPaths: []}}
+        """
+    )
+    default, custom, off = load_text(text, "t.yaml").raise_for_errors().rules
+    assert default.status.observed_generation_paths == (
+        "$.status.observedGeneration",
+        "$.status.conditions[*].observedGeneration",
+    )
+    assert custom.status.observed_generation_paths == ("$.status.parts[*].observedGeneration",)
+    assert off.status.observed_generation_paths == ()
 
 
 @pytest.mark.parametrize(

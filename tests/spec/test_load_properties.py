@@ -136,6 +136,8 @@ def assert_rule_reflects(rule: Rule, direction: str, data: dict[str, Any]) -> No
     status = data.get("status", {})
     assert rule.status.enabled is status.get("sync", True)
     assert rule.status.paths == tuple(status.get("paths", ["$.status"]))
+    default_observed = ["$.status.observedGeneration", "$.status.conditions[*].observedGeneration"]
+    assert rule.status.observed_generation_paths == tuple(status.get("observedGenerationPaths", default_observed))
     deletion = data.get("deletion", {})
     assert rule.deletion is DeletionPolicy(deletion.get("policy", "Delete"))
     assert rule.finalizer is deletion.get("finalizer", False)

@@ -70,6 +70,8 @@ def test_model_defaults_are_the_documented_defaults() -> None:
     assert DEFS["naming"]["properties"]["hashLength"]["default"] == model.Naming().hash_length
     assert DEFS["status"]["properties"]["sync"]["default"] is model.StatusSync().enabled
     assert tuple(DEFS["status"]["properties"]["paths"]["default"]) == model.StatusSync().paths
+    observed = DEFS["status"]["properties"]["observedGenerationPaths"]["default"]
+    assert tuple(observed) == model.StatusSync().observed_generation_paths
     assert DEFS["reference"]["properties"]["follow"]["default"] == model.FollowDirection.NONE.value
 
 

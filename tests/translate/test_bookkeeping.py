@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crdsync.spec.model import GroupVersionKind
 from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_GENERATION,
     ANN_SOURCE_KIND,
     ANN_SOURCE_NAME,
     ANN_SOURCE_NAMESPACE,
@@ -18,6 +21,7 @@ from crdsync.translate.bookkeeping import (
     bookkeeping_labels,
     carries_bookkeeping,
     is_managed,
+    source_generation,
     source_kind,
     source_of,
     without_bookkeeping,
@@ -99,3 +103,15 @@ def test_without_bookkeeping_releases_a_copy() -> None:
     released = without_bookkeeping(obj)
     assert released["metadata"] == {"labels": {"app": "x"}}  # type: ignore[comparison-overlap]
     assert source_of(obj) is not None  # input untouched
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("7", 7), ("0", 0), ("9223372036854775807", 2**63 - 1), ("", None), ("-1", None), ("+1", None), (" 1", None),
+     ("1.0", None), ("٣", None), ("1" * 20, None), ("1" * 5000, None), (None, None)],
+)
+def test_source_generation_reads_only_plain_decimals(value: str | None, expected: int | None) -> None:
+    annotations = {} if value is None else {ANN_SOURCE_GENERATION: value}
+    assert source_generation({"metadata": {"annotations": annotations}}) == expected
+    assert source_generation({"metadata": {"annotations": {ANN_SOURCE_GENERATION: 7}}}) is None  # not a string
+    assert ANN_SOURCE_GENERATION.startswith("crdsync.io/")  # so copies never carry a source's forged one
