@@ -243,3 +243,36 @@ def test_two_tenants_with_identical_names_never_collide(
     finally:
         assert second.stop() == 0, second.log_tail()
         planes.stop_apiserver("tenant2")
+
+
+def test_a_private_clusterissuer_cannot_be_used_until_shared(
+    tenant: Crdsync, virtual_client: RestClient, host_client: RestClient, wait_for: Wait
+) -> None:
+    host_client.create(
+        f"{CM}/clusterissuers",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": "private-selfsigned"},
+            "spec": {"selfSigned": {}},
+        },
+    )
+    ns = "sneaky"
+    ensure_namespace(virtual_client, ns)
+    issuer = {"name": "private-selfsigned", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    virtual_client.create(f"{CM}/namespaces/{ns}/certificates", certificate("grab", ns, issuer, "grab.example.test"))
+
+    def refused() -> bool:
+        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
+        return any(e["reason"] == "ReferenceNotShared" and e["involvedObject"]["name"] == "grab" for e in events)
+
+    wait_for(refused, 30, "ReferenceNotShared event on the tenant's Certificate")
+    host_copy = f"{CM}/namespaces/{HOST_NS}/certificates/{host_name_for('cm1', HOST_NS, ns, 'grab')}"
+    assert get_or_none(host_client, host_copy) is None
+
+    # Once the host admin shares it, the same Certificate goes through.
+    host_client.merge_patch(
+        f"{CM}/clusterissuers/private-selfsigned", {"metadata": {"labels": {"crdsync.io/shared": "true"}}}
+    )
+    leaf = wait_issued(virtual_client, ns, "grab", wait_for, tenant)
+    assert dns_sans(leaf) == ["grab.example.test"]

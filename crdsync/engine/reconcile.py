@@ -30,7 +30,7 @@ from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupV
 from crdsync.translate.bookkeeping import PREFIX, source_of
 from crdsync.translate.compare import needs_write
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.objects import TranslationError, to_host, to_virtual, virtual_status
+from crdsync.translate.objects import TranslationError, shared_references, to_host, to_virtual, virtual_status
 from crdsync.translate.selectors import selects_host, selects_virtual
 
 if TYPE_CHECKING:
@@ -187,10 +187,25 @@ class Reconciler:
             return self._retire_host_copy(key, rule, runtime, virtual_obj, host_obj)
         assert virtual_obj is not None
 
+        if not exported:
+            unshared = self._unshared_references(rule, virtual_obj)
+            if unshared:
+                # Names of shared host objects cross unchanged: a name that was not shared with this tenant would
+                # hand it a host object (say, a private ClusterIssuer). No copy until it is shared; retried.
+                self._report(
+                    key,
+                    runtime,
+                    "virtual",
+                    "ReferenceNotShared",
+                    f"{unshared} is not shared with this virtual cluster; the object is not synced",
+                )
+                self._retire_host_copy(key, rule, runtime, None, host_obj)
+                return Outcome.retry()
+
         if rule.finalizer and not exported and FINALIZER not in (_meta(virtual_obj).get("finalizers") or []):
             self._set_finalizer(runtime, virtual_obj, present=True)
 
-        desired = to_host(self.config, rule, virtual_obj, self.tenant)
+        desired = to_host(self.config, rule, virtual_obj, self.tenant, status_subresource=self._status_both(runtime))
         if host_obj is not None:
             source = source_of(host_obj)
             ours = self._is_host_copy_of(host_obj, key)
@@ -215,9 +230,26 @@ class Reconciler:
             self._sync_status_back(runtime, rule, host_obj, virtual_obj)
         return Outcome.ok()
 
+    @staticmethod
+    def _status_both(runtime: KindRuntime) -> bool:
+        """Without a status subresource every status write bumps the generation, so generations cannot be mapped."""
+        return bool(
+            runtime.host_res and runtime.host_res.has_status and runtime.virtual_res and runtime.virtual_res.has_status
+        )
+
+    def _unshared_references(self, rule: Rule, virtual_obj: Obj) -> str:
+        """The first named shared-by-name object that is not in the virtual cluster as a host import, or ""."""
+        for gvk, namespace, name in shared_references(self.config, rule, virtual_obj):
+            runtime = self.kinds.get((gvk.group, gvk.kind))
+            imported = self._current("virtual", runtime, namespace, name) if runtime and runtime.active else None
+            source = source_of(imported) if imported is not None else None
+            if source is None or source.side != "host":
+                return f"{gvk.kind} {namespace + '/' if namespace else ''}{name}"
+        return ""
+
     def _sync_status_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
         assert runtime.virtual_res is not None
-        status = virtual_status(rule, host_obj, virtual_obj)
+        status = virtual_status(rule, host_obj, virtual_obj, status_subresource=self._status_both(runtime))
         if status is None or (not status and not virtual_obj.get("status")):
             return
         meta = _meta(virtual_obj)

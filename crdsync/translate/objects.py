@@ -649,3 +649,36 @@ def followers(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], te
         except TranslationError as exc:
             raise exc.located(ref.location) from None
     return tuple(sorted(found, key=lambda f: (f.direction.value, f.gvk, f.virtual_namespace or "", f.virtual_name)))
+
+
+def shared_references(
+    config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any]
+) -> tuple[tuple[GroupVersionKind, str | None, str], ...]:
+    """(kind, virtual namespace, name) of every object `virtual_obj` names whose kind keeps host names (a fromHost
+    rule with mode all, e.g. a shared ClusterIssuer).
+
+    Such a name crosses to the host unchanged, so it could point a host operator at *any* host object of that kind;
+    the engine lets the copy through only when each named object is one that was shared into the virtual cluster.
+    """
+    try:
+        namespace, _ = _identity(rule, virtual_obj)
+    except TranslationError as exc:
+        raise exc.located(rule.location) from None
+    found: set[tuple[GroupVersionKind, str | None, str]] = set()
+    for ref in rule.references:
+        if ref.follow is not FollowDirection.NONE:
+            continue
+        try:
+            if not conditions_hold(ref.when, virtual_obj):
+                continue
+            target = _target(config, ref, rule.namespaced)
+            if target.tenant_naming:
+                continue
+            names = _name_locations(virtual_obj, ref)
+            if not names:
+                continue
+            ref_namespace = _referenced_namespace(ref, target, virtual_obj, namespace)
+            found.update((ref.gvk, ref_namespace, name) for _, name in names)
+        except TranslationError as exc:
+            raise exc.located(ref.location) from None
+    return tuple(sorted(found, key=lambda f: (f[0], f[1] or "", f[2])))

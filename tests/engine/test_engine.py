@@ -404,3 +404,35 @@ def test_finalizer_holds_the_virtual_object_until_the_host_copy_is_gone(monkeypa
         assert deletes and releases
     finally:
         w.stop()
+
+
+def test_a_name_of_an_unshared_host_object_never_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = widget_rule(references=(Reference(path="$.spec.issuer", kind="SharedThing", api_version="example.com/v1"),))
+    w = World(make_config(widget=rule))
+    monkeypatch.setattr(
+        reconcile_module, "record_event", lambda client, obj, reason, message, **kw: w.events.append((reason, message))
+    )
+    w.host.put(
+        SHAREDS,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "SharedThing",
+            "metadata": {"name": "public", "labels": {"shared": "true"}},
+            "spec": {},
+        },
+    )
+    w.host.put(SHAREDS, {"apiVersion": "example.com/v1", "kind": "SharedThing", "metadata": {"name": "private"}})
+    try:
+        w.start()
+        w.virtual.put(WIDGETS, widget("ok", issuer="public"))
+        w.virtual.put(WIDGETS, widget("sneaky", issuer="private"))
+        # The rejected key keeps retrying (with backoff) until the name is shared, so the engine never idles.
+        deadline = time.monotonic() + 5
+        while not any(reason == "ReferenceNotShared" for reason, _ in w.events) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        copy = w.host_copy("default", "ok")
+        assert copy is not None and copy["spec"]["issuer"] == "public"  # shared names cross unchanged
+        assert w.host_copy("default", "sneaky") is None
+        assert any(reason == "ReferenceNotShared" and "private" in message for reason, message in w.events)
+    finally:
+        w.stop()
