@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="crdsync-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    failure: str | None = None
+    failure: str | None = "interrupted"  # until a run ends one way or the other (Ctrl-C leaves it so in the JSON)
     try:
         if args.host_kubeconfig is not None:
             clusters = Clusters(args.host_kubeconfig, args.virtual_kubeconfig, args.host_context,
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             bench = Bench(clusters, options, directory)
             results = bench.results
             bench.run()
+            failure = None
         else:
             results, failure = _on_local_planes(options, directory)
     except BenchFailed as exc:
