@@ -119,6 +119,11 @@ class WorkQueue(Generic[K]):
             self._delayed.clear()
             self._cond.notify_all()
 
+    def waiting(self) -> set[K]:
+        """The keys queued now (not the delayed or processing ones)."""
+        with self._cond:
+            return set(self._queue)
+
     def __len__(self) -> int:
         with self._cond:
             return len(self._queue)
