@@ -111,6 +111,15 @@ def test_cr_lifecycle_and_status_round_trip(
     virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"size": 2}})
     wait_for(lambda: host_client.get(host_path)["spec"].get("size") == 2, 30, "update on host")
 
+    # A field the tenant drops goes from the copy too, although the copy was created by a plain POST (whose
+    # ownership record is converted to server-side apply before the first update).
+    virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"extra": "x"}})
+    wait_for(lambda: host_client.get(host_path)["spec"].get("extra") == "x", 30, "field added on host")
+    virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"extra": None}})
+    wait_for(lambda: "extra" not in host_client.get(host_path)["spec"], 30, "dropped field removed on host")
+    entries = [e for e in host_client.get(host_path)["metadata"]["managedFields"] if e["manager"] == "crdsync"]
+    assert [e["operation"] for e in entries] == ["Apply"], entries
+
     host_client.merge_patch(host_path + "/status", {"status": {"phase": "Ready", "observed": 2}})
     wait_for(
         lambda: virtual_client.get(widgets("life", "w1")).get("status", {}).get("phase") == "Ready",

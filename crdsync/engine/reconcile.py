@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.kube.client import KubeClient, Resource
-from crdsync.kube.errors import ApiError, Conflict, NotFound
+from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
 from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupVersionKind, Rule, SyncConfig
 from crdsync.translate.bookkeeping import PREFIX, source_of
@@ -222,7 +222,11 @@ class Reconciler:
                 self._delete(self.sides.host, runtime.host_res, host_obj)
                 return Outcome.later(0.2)
 
-        if needs_write(desired, host_obj, self.field_manager):
+        if host_obj is None:
+            host_obj = self._remember("host", runtime, self._create(self.sides.host, runtime.host_res, desired))
+            log.debug("%s: host copy %s created", key, name)
+        elif needs_write(desired, host_obj, self.field_manager):
+            self._adopt_created_fields(self.sides.host, runtime.host_res, host_obj)
             host_obj = self._remember("host", runtime, self.sides.host.apply(runtime.host_res, desired, force=True))
             log.debug("%s: host copy %s written", key, name)
 
@@ -249,6 +253,8 @@ class Reconciler:
 
     def _sync_status_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
         assert runtime.virtual_res is not None
+        if not host_obj.get("status") and not virtual_obj.get("status"):
+            return  # nothing to carry either way (most copies in a bulk sync, before the operator acts)
         status = virtual_status(rule, host_obj, virtual_obj, status_subresource=self._status_both(runtime))
         if status is None or (not status and not virtual_obj.get("status")):
             return
@@ -417,9 +423,70 @@ class Reconciler:
             return
         self._delete(client, res, obj)
 
+    def _create(self, client: KubeClient, res: Resource, desired: Obj) -> Obj:
+        """A new copy by plain POST: the apiserver spends markedly less on a create than on an apply (measured by
+        `crdsync bench`), and most writes of a bulk sync are creates. If it exists after all, apply."""
+        try:
+            return client.create(res, desired)
+        except AlreadyExists:
+            return client.apply(res, desired, force=True)
+
+    def _adopt_created_fields(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
+        """Turn the Update entry a POST left for our manager into an Apply entry before the first apply.
+
+        Server-side apply removes a field we stop setting only when no other entry owns it, and the create's Update
+        entry would keep owning every field we set then (kubectl's csaupgrade does the same conversion). Only the
+        managedFields change, so the apiserver records no new entry for this patch.
+        """
+        meta = _meta(obj)
+        entries = meta.get("managedFields") or []
+        ours = [
+            e
+            for e in entries
+            if e.get("manager") == self.field_manager and e.get("operation") == "Update" and not e.get("subresource")
+        ]
+        if not ours:
+            return
+        applied = next(
+            (
+                e
+                for e in entries
+                if e.get("manager") == self.field_manager and e.get("operation") == "Apply" and not e.get("subresource")
+            ),
+            None,
+        )
+        upgraded: list[Obj] = []
+        for entry in entries:
+            if entry in ours:
+                if applied is None:
+                    upgraded.append({**entry, "operation": "Apply"})
+                # else: its fields are folded into the existing Apply entry below
+            elif applied is not None and entry is applied:
+                fields: dict[str, Any] = dict(applied.get("fieldsV1") or {})
+                for extra in ours:
+                    fields = _merge_fields(fields, extra.get("fieldsV1") or {})
+                upgraded.append({**applied, "fieldsV1": fields})
+            else:
+                upgraded.append(entry)
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
+        ]
+        client.patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
+
     def _delete(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
         meta = _meta(obj)
         client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
+
+
+def _merge_fields(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge_fields(out[key], value)
+        else:
+            out.setdefault(key, value)
+    return out
 
 
 __all__ = ["FINALIZER", "Direction", "Outcome", "Reconciler", "Sides"]

@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--virtual-context", metavar="C")
     parser.add_argument("--host-namespace", required=True, metavar="NS", help="the tenant's namespace in the host")
     parser.add_argument("--vcluster", required=True, metavar="NAME", help="the tenant's name (part of host names)")
-    parser.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
+    parser.add_argument(
+        "--workers", type=int, default=32, help="concurrent reconciles (default 32: writes wait on the apiserver)"
+    )
     parser.add_argument("--field-manager", default="crdsync", help="server-side apply field manager")
     parser.add_argument(
         "--leader-elect", action="store_true", help="hold a Lease in the host namespace; only the leader syncs"
@@ -58,9 +60,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"crdsync run: {flag} {value!r} must be a DNS-1123 label", file=sys.stderr)
             return 1
     try:
-        host = KubeClient.from_kubeconfig(args.host_kubeconfig, args.host_context, field_manager=args.field_manager)
+        # One connection per worker plus one per watch (two kinds per side is typical); a smaller pool makes urllib3
+        # drop and reopen TLS connections under load.
+        pool = args.workers + 16
+        host = KubeClient.from_kubeconfig(
+            args.host_kubeconfig, args.host_context, field_manager=args.field_manager, pool_maxsize=pool
+        )
         virtual = KubeClient.from_kubeconfig(
-            args.virtual_kubeconfig, args.virtual_context, field_manager=args.field_manager
+            args.virtual_kubeconfig, args.virtual_context, field_manager=args.field_manager, pool_maxsize=pool
         )
     except ConfigError as exc:
         print(f"crdsync run: cannot load kubeconfig: {exc}", file=sys.stderr)

@@ -77,8 +77,10 @@ def _walk_fields(fields: Mapping[str, Any], prefix: tuple[str, ...], out: set[tu
 
 
 def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | None = None) -> set[tuple[str, ...]]:
-    """Field paths (map keys from the root) owned by `manager` through server-side apply on `subresource`.
+    """Field paths (map keys from the root) owned by `manager` on `subresource`.
 
+    Apply entries, and Update entries too: an object `manager` created with a plain POST (cheaper for the apiserver
+    than an apply) records its fields under operation Update, and they are just as much ours to remove.
     A path ending at a list stands for the whole list.
     """
     meta = current.get("metadata")
@@ -87,7 +89,9 @@ def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | Non
     if not isinstance(entries, list):
         return out
     for entry in entries:
-        if not isinstance(entry, Mapping) or entry.get("manager") != manager or entry.get("operation") != "Apply":
+        if not isinstance(entry, Mapping) or entry.get("manager") != manager:
+            continue
+        if entry.get("operation") not in ("Apply", "Update"):
             continue
         if (entry.get("subresource") or None) != (subresource or None):
             continue

@@ -94,7 +94,9 @@ def test_owned_paths_parses_fields_v1() -> None:
                         "f:spec": {"f:ports": {'k:{"port":80}': {".": {}, "f:port": {}}}, "f:x": {}},
                     },
                 },
+                # A plain POST by our manager records an Update entry: still ours.
                 {"manager": MANAGER, "operation": "Update", "fieldsV1": {"f:spec": {"f:y": {}}}},
+                {"manager": "someone-else", "operation": "Apply", "fieldsV1": {"f:spec": {"f:z": {}}}},
                 {"manager": MANAGER, "operation": "Apply", "subresource": "status", "fieldsV1": {"f:status": {}}},
                 "garbage",
             ]
@@ -105,6 +107,7 @@ def test_owned_paths_parses_fields_v1() -> None:
         ("metadata", "labels", "crdsync.io/role"),
         ("spec", "ports"),
         ("spec", "x"),
+        ("spec", "y"),
     }
     assert owned_paths(current, MANAGER, "status") == {("status",)}
     assert owned_paths({}, MANAGER) == set()
