@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from crdsync.devplane.build import BuildError
+from crdsync.devplane.certmanager import CertManager, CertManagerError, install_crds, run_cert_manager
 from crdsync.devplane.launcher import Planes, PlanesError, local_planes
 from crdsync.devplane.process import tail
 
@@ -193,3 +194,15 @@ def rest_client() -> type[RestClient]:
 def client_for(planes: Planes) -> Callable[[str], RestClient]:
     """A client for any running plane by name, including planes added later with `planes.add_apiserver`."""
     return lambda name: RestClient.for_plane(planes, name)
+
+
+@pytest.fixture(scope="module")
+def cert_manager(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertManager]:
+    """The real cert-manager controller running against the host plane for one test module (CRDs installed)."""
+    log_path = tmp_path_factory.mktemp("cert-manager") / "cert-manager.log"
+    try:
+        install_crds(planes.kubeconfig("host"))
+        with run_cert_manager(planes.kubeconfig("host"), log_path) as running:
+            yield running
+    except (BuildError, CertManagerError) as exc:
+        pytest.fail(f"cert-manager did not start on the host plane: {exc}", pytrace=False)

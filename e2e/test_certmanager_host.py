@@ -6,38 +6,22 @@ come from the same module; both steps fail the test with their output rather tha
 
 from __future__ import annotations
 
-import base64
-import datetime
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from crdsync.devplane.build import BuildError
-from crdsync.devplane.certmanager import CertManager, CertManagerError, install_crds, load_crds, run_cert_manager
+from crdsync.devplane.certmanager import CertManager, install_crds, load_crds
 from crdsync.devplane.launcher import Planes
+from e2e.certs import ca_secret, dns_sans, issued
 
 RestClient = Any  # e2e/conftest.py's RestClient, reached through fixtures
 Wait = Callable[[Callable[[], bool], float, str], None]
 
 CM = "/apis/cert-manager.io/v1"
 ISSUE_TIMEOUT = 90.0
-
-
-@pytest.fixture(scope="module")
-def cert_manager(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertManager]:
-    log_path = tmp_path_factory.mktemp("cert-manager") / "cert-manager.log"
-    try:
-        install_crds(planes.kubeconfig("host"))
-        with run_cert_manager(planes.kubeconfig("host"), log_path) as running:
-            yield running
-    except (BuildError, CertManagerError) as exc:
-        pytest.fail(f"cert-manager did not start on the host plane: {exc}", pytrace=False)
 
 
 @pytest.fixture
@@ -73,15 +57,6 @@ def _wait_ready(client: RestClient, path: str, wait_for: Wait, cert_manager: Cer
     return last
 
 
-def _secret_pem(client: RestClient, namespace: str, name: str) -> dict[str, bytes]:
-    secret = client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-    return {key: base64.b64decode(value) for key, value in secret.get("data", {}).items()}
-
-
-def _public_bytes(key: Any) -> bytes:
-    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
 def _certificate(name: str, namespace: str, issuer: dict[str, str], dns_name: str) -> dict[str, Any]:
     return {
         "apiVersion": "cert-manager.io/v1",
@@ -91,64 +66,8 @@ def _certificate(name: str, namespace: str, issuer: dict[str, str], dns_name: st
     }
 
 
-def _ca_secret(name: str, namespace: str, common_name: str) -> tuple[dict[str, Any], x509.Certificate]:
-    """A kubernetes.io/tls Secret holding a fresh self-signed CA, and the CA certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/tls",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {
-            "tls.crt": base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
-            "tls.key": base64.b64encode(key_pem).decode(),
-        },
-    }
-    return secret, cert
-
-
-def _issued(client: RestClient, namespace: str, name: str) -> tuple[x509.Certificate, dict[str, bytes]]:
-    data = _secret_pem(client, namespace, f"{name}-tls")
-    assert {"tls.crt", "tls.key", "ca.crt"} <= set(data), f"secret {name}-tls has keys {sorted(data)}"
-    leaf = x509.load_pem_x509_certificates(data["tls.crt"])[0]
-    key = serialization.load_pem_private_key(data["tls.key"], password=None)
-    assert _public_bytes(leaf.public_key()) == _public_bytes(key.public_key()), "tls.key does not match tls.crt"
-    return leaf, data
-
-
-def _sans(cert: x509.Certificate) -> list[str]:
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return list(san.get_values_for_type(x509.DNSName))
+def _issued_in(client: RestClient, namespace: str, name: str) -> tuple[x509.Certificate, dict[str, bytes]]:
+    return issued(client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}-tls"))
 
 
 def test_crds_come_from_the_pinned_module_and_reinstall_cleanly(
@@ -195,8 +114,8 @@ def test_selfsigned_clusterissuer_issues_a_certificate(
     )
     assert certificate["status"].get("notAfter"), certificate["status"]
 
-    leaf, _ = _issued(host_client, namespace, "app")
-    assert _sans(leaf) == ["app.example.test"]
+    leaf, _ = _issued_in(host_client, namespace, "app")
+    assert dns_sans(leaf) == ["app.example.test"]
     assert leaf.issuer == leaf.subject  # self-signed: its own issuer
     leaf.verify_directly_issued_by(leaf)
     usages = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -206,7 +125,7 @@ def test_selfsigned_clusterissuer_issues_a_certificate(
 def test_ca_issuer_issues_a_certificate_that_verifies_against_the_ca(
     host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
 ) -> None:
-    secret, ca = _ca_secret("ca-key-pair", namespace, "crdsync e2e CA")
+    secret, ca = ca_secret("ca-key-pair", namespace, "crdsync e2e CA")
     host_client.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
     host_client.create(
         f"{CM}/namespaces/{namespace}/issuers",
@@ -225,11 +144,11 @@ def test_ca_issuer_issues_a_certificate_that_verifies_against_the_ca(
     )
     _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/web", wait_for, cert_manager, "web Ready")
 
-    leaf, data = _issued(host_client, namespace, "web")
+    leaf, data = _issued_in(host_client, namespace, "web")
     assert leaf.issuer == ca.subject
     leaf.verify_directly_issued_by(ca)  # raises InvalidSignature if the CA did not sign it
     assert x509.load_pem_x509_certificate(data["ca.crt"]) == ca
-    assert _sans(leaf) == ["web.example.test"]
+    assert dns_sans(leaf) == ["web.example.test"]
     basic = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert basic.ca is False
 
@@ -238,7 +157,7 @@ def test_ca_clusterissuer_reads_its_secret_from_the_cluster_resource_namespace(
     host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
 ) -> None:
     secret_name = f"ca-{namespace}"
-    secret, ca = _ca_secret(secret_name, cert_manager.namespace, "crdsync e2e cluster CA")
+    secret, ca = ca_secret(secret_name, cert_manager.namespace, "crdsync e2e cluster CA")
     host_client.create(f"/api/v1/namespaces/{cert_manager.namespace}/secrets", secret)
     issuer = f"ca-{namespace}"
     host_client.create(
@@ -257,7 +176,7 @@ def test_ca_clusterissuer_reads_its_secret_from_the_cluster_resource_namespace(
         _certificate("api", namespace, {"name": issuer, "kind": "ClusterIssuer"}, "api.example.test"),
     )
     _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/api", wait_for, cert_manager, "api Ready")
-    leaf, _ = _issued(host_client, namespace, "api")
+    leaf, _ = _issued_in(host_client, namespace, "api")
     leaf.verify_directly_issued_by(ca)
 
 

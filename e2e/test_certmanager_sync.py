@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from crdsync.devplane.build import BuildError
-from crdsync.devplane.certmanager import CertManager, CertManagerError, install_crds, run_cert_manager
+from crdsync.devplane.certmanager import CertManager
 from crdsync.devplane.launcher import Planes
 from crdsync.spec.load import load_files
 from crdsync.spec.model import DeletionPolicy, Direction, GroupVersionKind
@@ -32,17 +31,6 @@ CM = "/apis/cert-manager.io/v1"
 ISSUE_TIMEOUT = 120.0
 Wait = Callable[[Callable[[], bool], float, str], None]
 RestClient = Any
-
-
-@pytest.fixture(scope="module")
-def cert_manager(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertManager]:
-    log_path = tmp_path_factory.mktemp("cert-manager") / "cert-manager.log"
-    try:
-        install_crds(planes.kubeconfig("host"))
-        with run_cert_manager(planes.kubeconfig("host"), log_path) as running:
-            yield running
-    except (BuildError, CertManagerError) as exc:
-        pytest.fail(f"cert-manager did not start on the host plane: {exc}", pytrace=False)
 
 
 def start_crdsync(planes: Planes, virtual: str, vcluster: str, directory: Path) -> Crdsync:

@@ -41,11 +41,20 @@ def gadget_crd(plural: str, kind: str) -> dict[str, Any]:
             "group": GROUP,
             "scope": "Namespaced",
             "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": open_object,
-                                                                                  "status": open_object}}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": open_object, "status": open_object},
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -98,8 +107,12 @@ def gadgets(host: KubeClient, wait_for: Wait) -> Resource:
 
 
 def gadget(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "Gadget", "metadata": {"name": name, "namespace": namespace},
-            "spec": spec}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Gadget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def test_discovery_and_version(host: KubeClient, gadgets: Resource) -> None:
@@ -141,8 +154,9 @@ def test_writes_and_their_errors(host: KubeClient, gadgets: Resource, namespace:
     assert status["status"] == {"ready": True} and status["spec"] == {"size": 2}
     patched = host.patch(gadgets, namespace, "g1", {"metadata": {"labels": {"x": "y"}}})
     assert patched["metadata"]["labels"] == {"x": "y"}
-    jsonpatched = host.patch(gadgets, namespace, "g1", [{"op": "replace", "path": "/spec/size", "value": 3}],
-                             patch_type="json")
+    jsonpatched = host.patch(
+        gadgets, namespace, "g1", [{"op": "replace", "path": "/spec/size", "value": 3}], patch_type="json"
+    )
     assert jsonpatched["spec"]["size"] == 3
     stale = {**jsonpatched, "metadata": {**jsonpatched["metadata"], "resourceVersion": rv}}
     with pytest.raises(errors.Conflict):
@@ -223,8 +237,13 @@ class FirstWatchTooOld:
 
 def test_informer_end_to_end(host: KubeClient, gadgets: Resource, namespace: str, wait_for: Wait) -> None:
     for i in range(3):
-        host.apply(gadgets, {**gadget(f"i{i}", namespace), "metadata": {
-            "name": f"i{i}", "namespace": namespace, "labels": {"team": "a" if i < 2 else "b"}}})
+        host.apply(
+            gadgets,
+            {
+                **gadget(f"i{i}", namespace),
+                "metadata": {"name": f"i{i}", "namespace": namespace, "labels": {"team": "a" if i < 2 else "b"}},
+            },
+        )
     events: list[tuple[str, str]] = []
     lock = threading.Lock()
 
@@ -243,12 +262,17 @@ def test_informer_end_to_end(host: KubeClient, gadgets: Resource, namespace: str
         # The first watch got 410 and the informer relisted by itself.
         wait_for(lambda: inf.list_count == 2 and inf.running, 30, "the relist after 410")
         assert [o["metadata"]["name"] for o in inf.by_index("team", "a")] == ["i0", "i1"]
-        host.apply(gadgets, {**gadget("i2", namespace), "metadata": {
-            "name": "i2", "namespace": namespace, "labels": {"team": "a"}}})
+        host.apply(
+            gadgets,
+            {**gadget("i2", namespace), "metadata": {"name": "i2", "namespace": namespace, "labels": {"team": "a"}}},
+        )
         host.delete(gadgets, namespace, "i0")
         host.apply(gadgets, gadget("i3", namespace))
-        wait_for(lambda: inf.get(namespace, "i3") is not None and inf.get(namespace, "i0") is None, 30,
-                 "watch events in the store")
+        wait_for(
+            lambda: inf.get(namespace, "i3") is not None and inf.get(namespace, "i0") is None,
+            30,
+            "watch events in the store",
+        )
         assert [o["metadata"]["name"] for o in inf.by_index("team", "a")] == ["i1", "i2"]
         with lock:
             tail = events[-3:]
@@ -266,8 +290,12 @@ def test_informer_reports_deleted_crd(host: KubeClient, wait_for: Wait) -> None:
     host.apply(res, {"apiVersion": f"{GROUP}/v1", "kind": "Widgetz", "metadata": {"name": "w", "namespace": ns}})
     gone = threading.Event()
     deleted: list[str] = []
-    inf = Informer(host, res, on_gone=gone.set,
-                   on_event=lambda kind, key, obj: deleted.append(key[1]) if kind == "DELETED" else None)
+    inf = Informer(
+        host,
+        res,
+        on_gone=gone.set,
+        on_event=lambda kind, key, obj: deleted.append(key[1]) if kind == "DELETED" else None,
+    )
     inf.start()
     try:
         assert inf.wait_for_sync(30)
@@ -336,5 +364,7 @@ def test_throughput_figures(host: KubeClient, namespace: str) -> None:
     items, _ = host.list(cms, namespace, limit=50)
     list_seconds = time.monotonic() - started
     assert len([i for i in items if i["metadata"]["name"].startswith("load-")]) == total
-    print(f"\n[kube-io] {total} creates with 8 threads: {total / create_seconds:.0f}/s; "
-          f"list of {len(items)} in pages of 50: {1000 * list_seconds:.0f}ms")
+    print(
+        f"\n[kube-io] {total} creates with 8 threads: {total / create_seconds:.0f}/s; "
+        f"list of {len(items)} in pages of 50: {1000 * list_seconds:.0f}ms"
+    )

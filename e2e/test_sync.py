@@ -353,31 +353,41 @@ def test_quiet_period_after_convergence_makes_no_writes(
     engine.assert_alive()
 
 
-def test_sigkill_mid_sync_and_restart_converges_exactly_once(
-    planes: Any, host_client: RestClient, virtual_client: RestClient, wait_for: Wait, tmp_path: Path
-) -> None:
-    install_crd(host_client, crd(GROUP, "Bulk"), wait_for)
-    host_ns, vcluster = "vc-bulk", "bulk"
+def single_kind_tenant(
+    planes: Any, host_client: RestClient, wait_for: Wait, directory: Path, *, kind: str, host_ns: str, vcluster: str
+) -> Callable[..., Crdsync]:
+    """Install `kind` on the host and write a one-rule mapping for it; returns `start(log_name, *flags)`, which
+    starts a crdsync process for that tenant (its own kind, so it never touches the module's objects)."""
+    install_crd(host_client, crd(GROUP, kind), wait_for)
     ensure_namespace(host_client, host_ns)
-    mapping = tmp_path / "bulk.yaml"
-    mapping.write_text(f"""
-apiVersion: crdsync.io/v1alpha1
-kind: SyncConfig
-metadata: {{name: bulk}}
-spec:
-  toHost:
-    - {{apiVersion: {GROUP}/v1, kind: Bulk}}
-""")
+    mapping = directory / f"{kind.lower()}.yaml"
+    mapping.write_text(
+        f"apiVersion: crdsync.io/v1alpha1\nkind: SyncConfig\nmetadata: {{name: {kind.lower()}}}\n"
+        f"spec:\n  toHost:\n    - {{apiVersion: {GROUP}/v1, kind: {kind}}}\n"
+    )
 
-    def run() -> Crdsync:
+    def start(log_name: str, *flags: str) -> Crdsync:
         return Crdsync(
             mappings=[mapping],
             host_kubeconfig=planes.kubeconfig("host"),
             virtual_kubeconfig=planes.kubeconfig("virtual"),
             host_namespace=host_ns,
             vcluster=vcluster,
-            log_path=tmp_path / "crdsync.log",
+            log_path=directory / f"{log_name}.log",
+            extra=list(flags),
         ).start()
+
+    return start
+
+
+def test_sigkill_mid_sync_and_restart_converges_exactly_once(
+    planes: Any, host_client: RestClient, virtual_client: RestClient, wait_for: Wait, tmp_path: Path
+) -> None:
+    host_ns = "vc-bulk"
+    start = single_kind_tenant(planes, host_client, wait_for, tmp_path, kind="Bulk", host_ns=host_ns, vcluster="bulk")
+
+    def run() -> Crdsync:
+        return start("crdsync")
 
     def host_items() -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = host_client.get(f"/apis/{GROUP}/v1/namespaces/{host_ns}/bulks")["items"]
@@ -438,29 +448,13 @@ def test_crd_removed_at_runtime_stops_only_that_kind(
 def test_leader_election_one_replica_syncs_and_hands_over(
     planes: Any, host_client: RestClient, virtual_client: RestClient, wait_for: Wait, tmp_path: Path
 ) -> None:
-    install_crd(host_client, crd(GROUP, "Elect"), wait_for)
     host_ns, vcluster = "vc-elect", "elect"
-    ensure_namespace(host_client, host_ns)
-    mapping = tmp_path / "elect.yaml"
-    mapping.write_text(f"""
-apiVersion: crdsync.io/v1alpha1
-kind: SyncConfig
-metadata: {{name: elect}}
-spec:
-  toHost:
-    - {{apiVersion: {GROUP}/v1, kind: Elect}}
-""")
+    start = single_kind_tenant(
+        planes, host_client, wait_for, tmp_path, kind="Elect", host_ns=host_ns, vcluster=vcluster
+    )
 
     def replica(name: str) -> Crdsync:
-        return Crdsync(
-            mappings=[mapping],
-            host_kubeconfig=planes.kubeconfig("host"),
-            virtual_kubeconfig=planes.kubeconfig("virtual"),
-            host_namespace=host_ns,
-            vcluster=vcluster,
-            log_path=tmp_path / f"{name}.log",
-            extra=["--leader-elect"],
-        ).start()
+        return start(name, "--leader-elect")
 
     def synced(name: str) -> bool:
         path = f"/apis/{GROUP}/v1/namespaces/{host_ns}/elects/{host_name_for(vcluster, host_ns, 'el', name)}"
