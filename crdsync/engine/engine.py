@@ -111,7 +111,8 @@ class Engine:
             namespace_labels=self.namespace_labels,
             field_manager=field_manager,
         )
-        self.processed = 0
+        self._counts_lock = threading.Lock()
+        self.processed = 0  # reconciles run, and how many of them ended in an error (for the shutdown log line)
         self.errors = 0
         self._initial_lock = threading.Lock()
         self._initial_keys: set[Key] = set()
@@ -170,9 +171,9 @@ class Engine:
             if self._initial_keys:
                 with self._initial_lock:
                     self._initial_keys.discard(key)
-            self.processed += 1
-            if outcome.error:
-                self.errors += 1
+            with self._counts_lock:
+                self.processed += 1
+                self.errors += outcome.error
             if outcome.backoff:
                 self.queue.add_rate_limited(key)
             else:

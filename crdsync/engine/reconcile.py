@@ -26,7 +26,7 @@ from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
-from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupVersionKind, Rule, SyncConfig
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, GroupVersionKind, Rule, SyncConfig
 from crdsync.translate.bookkeeping import PREFIX, source_of
 from crdsync.translate.compare import needs_write
 from crdsync.translate.names import Tenant, host_name
@@ -488,5 +488,3 @@ def _merge_fields(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str
             out.setdefault(key, value)
     return out
 
-
-__all__ = ["FINALIZER", "Direction", "Outcome", "Reconciler", "Sides"]
