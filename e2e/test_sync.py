@@ -151,6 +151,17 @@ def test_shared_host_kind_appears_read_only_and_follows_deletion(
     wait_for(lambda: get_or_none(virtual_client, f"{path}/issuer-a") is not None, 30, "shared object in virtual")
     virtual_client.merge_patch(f"{path}/issuer-a", {"spec": {"x": 99}})
     wait_for(lambda: virtual_client.get(f"{path}/issuer-a")["spec"]["x"] == 1, 30, "tenant edit reverted")
+    # Additions are edits too: a field and a label the tenant adds are shed again.
+    virtual_client.merge_patch(
+        f"{path}/issuer-a", {"metadata": {"labels": {"mine": "yes"}}, "spec": {"extra": {"a": 1}}}
+    )
+
+    def additions_shed() -> bool:
+        obj = virtual_client.get(f"{path}/issuer-a")
+        return "extra" not in obj["spec"] and "mine" not in (obj["metadata"].get("labels") or {})
+
+    wait_for(additions_shed, 30, "tenant additions removed")
+    assert virtual_client.get(f"{path}/issuer-a")["spec"] == {"x": 1}
     assert get_or_none(virtual_client, f"{path}/private") is None
     host_client.delete(f"{path}/issuer-a")
     wait_for(lambda: get_or_none(virtual_client, f"{path}/issuer-a") is None, 30, "removed with its host source")

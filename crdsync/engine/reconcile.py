@@ -28,7 +28,7 @@ from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
 from crdsync.spec.model import ConflictPolicy, DeletionPolicy, GroupVersionKind, Rule, SyncConfig
 from crdsync.translate.bookkeeping import PREFIX, source_of
-from crdsync.translate.compare import needs_write
+from crdsync.translate.compare import needs_write, stray_paths
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import TranslationError, shared_references, to_host, to_virtual, virtual_status
 from crdsync.translate.selectors import selects_host, selects_virtual
@@ -369,6 +369,8 @@ class Reconciler:
             current = self._remember(
                 "virtual", runtime, self.sides.virtual.apply(runtime.virtual_res, desired, force=True)
             )
+        if rule.read_only and current is not None:
+            current = self._shed_stray_fields(runtime, desired, current)
         if status is not None and runtime.virtual_res.has_status and current is not None:
             body = {"apiVersion": desired["apiVersion"], "kind": desired["kind"], "metadata": dict(desired["metadata"])}
             body["status"] = status
@@ -377,6 +379,21 @@ class Reconciler:
                 written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource="status")
                 self._remember("virtual", runtime, written)
         return Outcome.ok()
+
+    def _shed_stray_fields(self, runtime: KindRuntime, desired: Obj, current: Obj) -> Obj:
+        """Remove what a tenant added to a read-only import. Apply reverts changes to fields we own; a field the
+        tenant added is theirs, so it goes by a precise JSON patch, conditional on the version we judged."""
+        assert runtime.virtual_res is not None
+        stray = stray_paths(desired, current, self.field_manager)
+        if not stray:
+            return current
+        meta = _meta(current)
+        patch: list[Obj] = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")}]
+        patch += [{"op": "remove", "path": _json_pointer(path)} for path in stray]
+        written = self.sides.virtual.patch(
+            runtime.virtual_res, meta.get("namespace"), meta["name"], patch, patch_type="json"
+        )
+        return self._remember("virtual", runtime, written)
 
     def _is_virtual_copy_of(self, virtual_obj: Mapping[str, Any], namespace: str | None, name: str) -> bool:
         source = source_of(virtual_obj)
@@ -479,6 +496,10 @@ class Reconciler:
         client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
 
 
+def _json_pointer(path: tuple[str, ...]) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
+
+
 def _merge_fields(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
@@ -487,4 +508,3 @@ def _merge_fields(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str
         else:
             out.setdefault(key, value)
     return out
-

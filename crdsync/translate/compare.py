@@ -138,3 +138,49 @@ def needs_write(
         if not _ignored(path) and _has_path(current, path) and not _has_path(desired, path):
             return True
     return False
+
+
+def stray_paths(desired: Mapping[str, Any], current: Mapping[str, Any], manager: str) -> list[tuple[str, ...]]:
+    """Fields other managers added to `current` that `desired` does not have: what a read-only copy must shed.
+
+    Only fields someone *wrote* count (managedFields of other managers): server defaults are owned by nobody, so they
+    never show up here and cannot start a write loop. Metadata counts only for labels and annotations (finalizers,
+    owner references and the like are the cluster's business). Each path is the outermost stray one, present in
+    `current`, in a stable order.
+    """
+    meta = current.get("metadata")
+    entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
+    if not isinstance(entries, list):
+        return []
+    foreign: set[tuple[str, ...]] = set()
+    for entry in entries:
+        if not isinstance(entry, Mapping) or entry.get("manager") == manager or entry.get("subresource"):
+            continue
+        fields = entry.get("fieldsV1")
+        if isinstance(fields, Mapping):
+            _walk_fields(fields, (), foreign)
+    stray = sorted(
+        {
+            _outermost_absent(path, desired)
+            for path in foreign
+            if _revertible(path) and _has_path(current, path) and not _has_path(desired, path)
+        }
+    )
+    return [path for path in stray if not any(path[: len(other)] == other for other in stray if other != path)]
+
+
+def _outermost_absent(path: tuple[str, ...], desired: Mapping[str, Any]) -> tuple[str, ...]:
+    """The shortest revertible prefix of `path` that `desired` lacks (so spec.extra goes whole, not just its leaf)."""
+    for end in range(1, len(path)):
+        prefix = path[:end]
+        if _revertible(prefix) and not _has_path(desired, prefix):
+            return prefix
+    return path
+
+
+def _revertible(path: tuple[str, ...]) -> bool:
+    if not path or path[0] == "status":
+        return False
+    if path[0] == "metadata":
+        return len(path) >= 3 and path[1] in ("labels", "annotations")
+    return True

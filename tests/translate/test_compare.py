@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crdsync.translate.compare import is_subset, needs_write, owned_paths
+from crdsync.translate.compare import is_subset, needs_write, owned_paths, stray_paths
 from tests.translate import server
 
 MANAGER = "crdsync"
@@ -118,3 +118,36 @@ def test_owned_paths_accepts_fields_v1_as_json_string() -> None:
         "metadata": {"managedFields": [{"manager": "m", "operation": "Apply", "fieldsV1": '{"f:spec":{"f:a":{}}}'}]}
     }
     assert owned_paths(current, "m") == {("spec", "a")}
+
+
+def test_stray_paths_are_what_other_managers_added_beyond_desired() -> None:
+    current = {
+        "metadata": {
+            "labels": {"ours": "1", "tenant": "x"},
+            "finalizers": ["someone/else"],
+            "managedFields": [
+                {"manager": MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:a": {}}}},
+                {
+                    "manager": "kubectl-edit",
+                    "operation": "Update",
+                    "fieldsV1": {
+                        "f:metadata": {"f:labels": {"f:tenant": {}}, "f:finalizers": {}},
+                        "f:spec": {"f:a": {}, "f:extra": {"f:deep": {}}},
+                    },
+                },
+                {
+                    "manager": "kubectl-edit",
+                    "operation": "Update",
+                    "subresource": "status",
+                    "fieldsV1": {"f:status": {}},
+                },
+            ],
+        },
+        "spec": {"a": 1, "extra": {"deep": True}, "defaulted": 5},
+        "status": {"x": 1},
+    }
+    desired = {"metadata": {"labels": {"ours": "1"}}, "spec": {"a": 1}}
+    # spec.a is in desired (the tenant's change to it is reverted by apply); spec.defaulted is owned by nobody (a
+    # server default); finalizers and status are not ours to shed; the outermost stray path goes whole.
+    assert stray_paths(desired, current, MANAGER) == [("metadata", "labels", "tenant"), ("spec", "extra")]
+    assert stray_paths(current, current, MANAGER) == []
