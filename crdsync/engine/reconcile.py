@@ -213,9 +213,11 @@ class Reconciler:
                 self._report(key, runtime, "virtual", "NameTaken", f"host object {name} belongs to {source}")
                 return Outcome(error=True)
             if not ours:
-                verdict = self._resolve_conflict(key, rule, runtime, "virtual", f"host object {host_ns}/{name}")
+                what = f"host object {host_ns}/{name}"
+                verdict = self._resolve_conflict(key, rule, runtime, "virtual", what, host_obj, desired)
                 if verdict is not None:
                     return verdict
+                host_obj = self._current("host", runtime, host_ns, name)
             elif source is not None and source.uid != _meta(virtual_obj).get("uid"):
                 # The virtual object was deleted and recreated under the same name: the copy belongs to the old one.
                 log.info("%s: host copy belongs to an earlier object (uid %s); replacing it", key, source.uid)
@@ -358,9 +360,11 @@ class Reconciler:
             if source_of(current) is not None:
                 self._report(key, runtime, "host", "NameTaken", f"virtual object belongs to {source_of(current)}")
                 return Outcome(error=True)
-            verdict = self._resolve_conflict(key, rule, runtime, "host", "virtual object")
+            verdict = self._resolve_conflict(key, rule, runtime, "host", "virtual object", current, desired)
             if verdict is not None:
                 return verdict
+            meta = _meta(current)
+            current = self._current("virtual", runtime, meta.get("namespace"), meta["name"])
         namespace = _meta(desired).get("namespace")
         if namespace:
             self._ensure_virtual_namespace(namespace)
@@ -415,9 +419,17 @@ class Reconciler:
 
     # -- shared -------------------------------------------------------------------------------------------------
     def _resolve_conflict(
-        self, key: Key, rule: Rule, runtime: KindRuntime, source_side: str, what: str
+        self,
+        key: Key,
+        rule: Rule,
+        runtime: KindRuntime,
+        source_side: str,
+        what: str,
+        target: Obj,
+        desired: Obj,
     ) -> Outcome | None:
-        """None means: go ahead and write (adopt/overwrite); otherwise the outcome to return."""
+        """An object that is not ours stands where the copy goes. None means: go ahead (Adopt: our apply takes over
+        the fields we set; Overwrite: the object has just been replaced by ours); otherwise the outcome to return."""
         if rule.conflict is ConflictPolicy.ABORT:
             self._report(
                 key,
@@ -427,6 +439,19 @@ class Reconciler:
                 f"{what} exists and is not managed by crdsync; conflict policy Abort leaves it alone",
             )
             return Outcome(error=True)
+        if rule.conflict is ConflictPolicy.OVERWRITE:
+            # A replace drops every field we do not set, whoever wrote it; its Update ownership record is converted
+            # to Apply before our next apply, like a create's.
+            side = "host" if source_side == "virtual" else "virtual"
+            client = self.sides.host if side == "host" else self.sides.virtual
+            res = runtime.host_res if side == "host" else runtime.virtual_res
+            assert res is not None
+            body = {
+                **desired,
+                "metadata": {**desired["metadata"], "resourceVersion": _meta(target).get("resourceVersion")},
+            }
+            self._remember(side, runtime, client.replace(res, body))
+            log.info("%s: %s overwritten (conflict policy Overwrite)", key, what)
         return None
 
     def _release(self, client: KubeClient, res: Resource, rule: Rule, obj: Mapping[str, Any]) -> None:

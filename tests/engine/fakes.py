@@ -144,6 +144,25 @@ class FakeCluster:
             stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
             return self._store(res, stored, "MODIFIED")
 
+    def replace(self, res: Resource, obj: Obj, *, subresource: str | None = None) -> Obj:
+        with self.lock:
+            meta = obj["metadata"]
+            slot = (res.group, res.kind, meta.get("namespace"), meta["name"])
+            current = self.objects.get(slot)
+            if current is None:
+                raise NotFound(404, "NotFound", f"{meta['name']} not found", None)
+            if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
+                raise Conflict(409, "Conflict", "resourceVersion changed", None)
+            self.writes.append(("replace", res.kind, slot[2], slot[3]))
+            stored = copy.deepcopy(obj)
+            if res.has_status:
+                stored.pop("status", None)
+                if "status" in current:
+                    stored["status"] = copy.deepcopy(current["status"])
+            stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
+            self.applied.pop((*slot, None), None)
+            return self._store(res, stored, "MODIFIED")
+
     def patch(
         self,
         res: Resource,

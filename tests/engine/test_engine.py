@@ -436,3 +436,33 @@ def test_a_name_of_an_unshared_host_object_never_reaches_the_host(monkeypatch: p
         assert any(reason == "ReferenceNotShared" and "private" in message for reason, message in w.events)
     finally:
         w.stop()
+
+
+@pytest.mark.parametrize("policy", [ConflictPolicy.ADOPT, ConflictPolicy.OVERWRITE])
+def test_unmanaged_host_object_is_taken_over_under_adopt_and_overwrite(
+    policy: ConflictPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = World(make_config(widget=widget_rule(conflict=policy)))
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    name = host_name(TENANT, "default", "w1", widget_rule().naming)
+    w.host.put(
+        WIDGETS,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": TENANT.host_namespace},
+            "spec": {"mine": True},
+        },
+    )
+    try:
+        w.start()
+        w.virtual.put(WIDGETS, widget("w1", size=1))
+        w.settle()
+        copy = w.host.get(WIDGETS, TENANT.host_namespace, name)
+        assert copy is not None
+        assert source_of(copy) is not None and source_of(copy).name == "w1"  # type: ignore[union-attr]
+        assert copy["spec"]["size"] == 1
+        # Adopt keeps what others wrote next to our fields; Overwrite replaces the object with ours.
+        assert ("mine" in copy["spec"]) is (policy is ConflictPolicy.ADOPT)
+    finally:
+        w.stop()
