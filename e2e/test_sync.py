@@ -285,6 +285,16 @@ def test_crd_installed_after_start_is_mirrored_with_all_versions_and_synced(
     host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/latecomers/{host_name_for(VCLUSTER, HOST_NS, 'late', 'l1')}"
     wait_for(lambda: get_or_none(host_client, host_path) is not None, 60, "late kind synced")
 
+    # The host CRD gains a version later: the mirrored CRD follows.
+    host_crd = host_client.get(crd_path)
+    host_crd["spec"]["versions"].append({**host_crd["spec"]["versions"][1], "name": "v3"})
+    host_client.replace(crd_path, host_crd)
+    wait_for(
+        lambda: [v["name"] for v in virtual_client.get(crd_path)["spec"]["versions"]] == ["v1", "v2", "v3"],
+        60,
+        "new CRD version mirrored",
+    )
+
 
 def test_recreated_object_owns_the_host_copy(
     engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
