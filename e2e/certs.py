@@ -6,14 +6,13 @@ Pure functions over Secret dicts; a malformed issuance fails the calling test wi
 from __future__ import annotations
 
 import base64
-import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+
+from crdsync.devplane.pki import make_ca
 
 
 def public_bytes(key: Any) -> bytes:
@@ -21,47 +20,19 @@ def public_bytes(key: Any) -> bytes:
 
 
 def ca_secret(name: str, namespace: str, common_name: str) -> tuple[dict[str, Any], x509.Certificate]:
-    """A kubernetes.io/tls Secret holding a fresh self-signed CA, and the CA certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        key_cert_sign=True,
-        crl_sign=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    """A kubernetes.io/tls Secret holding a fresh self-signed CA (the dev planes' CA maker), and the CA certificate."""
+    pair, _ = make_ca(common_name)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "kubernetes.io/tls",
         "metadata": {"name": name, "namespace": namespace},
         "data": {
-            "tls.crt": base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
-            "tls.key": base64.b64encode(key_pem).decode(),
+            "tls.crt": base64.b64encode(pair.cert_pem).decode(),
+            "tls.key": base64.b64encode(pair.key_pem).decode(),
         },
     }
-    return secret, cert
+    return secret, x509.load_pem_x509_certificate(pair.cert_pem)
 
 
 def issued(secret: dict[str, Any]) -> tuple[x509.Certificate, dict[str, bytes]]:
