@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdsync.engine.crds import CRD_GROUP, CRD_KIND, CRD_VERSION, mirror_crd
-from crdsync.engine.keys import Key, ReferenceIndex, Task
+from crdsync.engine.keys import Key, ReferenceIndex, SharedName, Task
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Outcome, Reconciler, Sides
 from crdsync.kube.client import KubeClient, Resource
@@ -32,7 +32,7 @@ from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, Sy
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
 from crdsync.translate.compare import needs_write
 from crdsync.translate.names import Tenant
-from crdsync.translate.objects import FollowRef, followers
+from crdsync.translate.objects import FollowRef, followers, shared_references
 from crdsync.translate.selectors import selects_virtual
 
 log = logging.getLogger("crdsync.engine")
@@ -385,6 +385,9 @@ class Engine:
                 self._add(Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name))
             else:
                 self._add(Key(Task.FROM_HOST, runtime.gvk.group, runtime.gvk.kind, source.namespace, source.name))
+                # Shared (or unshared) just now: whoever names it is judged again.
+                for referrer in self.index.shared_referrers((runtime.gvk.group, runtime.gvk.kind, namespace, name)):
+                    self._add(referrer)
             return
         to_host = runtime.rules.get(Direction.TO_HOST)
         if to_host is not None:
@@ -411,13 +414,16 @@ class Engine:
             and selects_virtual(rule, obj, self.namespace_labels(namespace))
         )
         refs: tuple[FollowRef, ...] = ()
+        shared: list[SharedName] = []
         if wanted and rule.references:
             try:
                 refs = followers(self.config, rule, obj, self.tenant)
+                shared = [(g.group, g.kind, ns, name) for g, ns, name in shared_references(self.config, rule, obj)]
             except Exception as exc:  # reported by the reconcile of this key; index it as referencing nothing
                 log.debug("%s: references not indexed: %s", key, exc)
         for changed in self.index.update(key, refs):
             self._add(changed)
+        self.index.update_shared(key, shared)
 
     def _on_host_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
         if obj is None:

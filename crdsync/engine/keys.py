@@ -51,6 +51,7 @@ def follower_key(ref: FollowRef) -> Key:
 
 
 GroupKind = tuple[str, str]
+SharedName = tuple[str, str, str | None, str]  # (group, kind, virtual namespace, name)
 
 
 class ReferenceIndex:
@@ -64,6 +65,9 @@ class ReferenceIndex:
         # (group, kind, host namespace, host name) -> import follower key, to route host events of objects we
         # do not label (a Secret written by the host operator carries no bookkeeping of ours).
         self._imports_by_host: dict[tuple[str, str, str | None, str], Key] = {}
+        # (group, kind, virtual namespace, name) of an object shared by name -> the keys naming it, and back.
+        self._shared_referrers: dict[SharedName, set[Key]] = {}
+        self._shared_by_referrer: dict[Key, frozenset[SharedName]] = {}
 
     def update(self, referrer: Key, refs: Iterable[FollowRef]) -> set[Key]:
         """Record what `referrer` names now; returns the follower keys whose referrer set changed."""
@@ -111,6 +115,31 @@ class ReferenceIndex:
     def followers(self) -> list[Key]:
         with self._lock:
             return list(self._referrers)
+
+    def update_shared(self, referrer: Key, names: Iterable[SharedName]) -> None:
+        """Record which objects shared by name (e.g. ClusterIssuers) `referrer` names, so that sharing or unsharing
+        one re-queues exactly its referrers instead of leaving them to a retry timer."""
+        new = frozenset(names)
+        with self._lock:
+            old = self._shared_by_referrer.get(referrer, frozenset())
+            if new == old:
+                return
+            for name in old - new:
+                holders = self._shared_referrers.get(name)
+                if holders is not None:
+                    holders.discard(referrer)
+                    if not holders:
+                        del self._shared_referrers[name]
+            for name in new - old:
+                self._shared_referrers.setdefault(name, set()).add(referrer)
+            if new:
+                self._shared_by_referrer[referrer] = new
+            else:
+                self._shared_by_referrer.pop(referrer, None)
+
+    def shared_referrers(self, name: SharedName) -> frozenset[Key]:
+        with self._lock:
+            return frozenset(self._shared_referrers.get(name, ()))
 
 
 def _host_slot(ref: FollowRef) -> tuple[str, str, str | None, str]:

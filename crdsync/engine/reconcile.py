@@ -191,7 +191,8 @@ class Reconciler:
             unshared = self._unshared_references(rule, virtual_obj)
             if unshared:
                 # Names of shared host objects cross unchanged: a name that was not shared with this tenant would
-                # hand it a host object (say, a private ClusterIssuer). No copy until it is shared; retried.
+                # hand it a host object (say, a private ClusterIssuer). No copy until it is shared; the import of
+                # that object re-queues this key (engine's shared-name index), so no retry timer.
                 self._report(
                     key,
                     runtime,
@@ -200,7 +201,7 @@ class Reconciler:
                     f"{unshared} is not shared with this virtual cluster; the object is not synced",
                 )
                 self._retire_host_copy(key, rule, runtime, None, host_obj)
-                return Outcome.retry()
+                return Outcome(error=True)
 
         if rule.finalizer and not exported and FINALIZER not in (_meta(virtual_obj).get("finalizers") or []):
             self._set_finalizer(runtime, virtual_obj, present=True)
