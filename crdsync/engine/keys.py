@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from crdsync.spec.model import Direction, FollowDirection, GroupVersionKind
+from crdsync.spec.model import Direction, FollowDirection
 from crdsync.translate.objects import FollowRef
 
 
@@ -50,7 +50,6 @@ def follower_key(ref: FollowRef) -> Key:
     return Key(task, ref.gvk.group, ref.gvk.kind, ref.virtual_namespace, ref.virtual_name)
 
 
-GroupKind = tuple[str, str]
 SharedName = tuple[str, str, str | None, str]  # (group, kind, virtual namespace, name)
 
 
@@ -112,10 +111,6 @@ class ReferenceIndex:
         with self._lock:
             return self._imports_by_host.get((group, kind, namespace, name))
 
-    def followers(self) -> list[Key]:
-        with self._lock:
-            return list(self._referrers)
-
     def update_shared(self, referrer: Key, names: Iterable[SharedName]) -> None:
         """Record which objects shared by name (e.g. ClusterIssuers) `referrer` names, so that sharing or unsharing
         one re-queues exactly its referrers instead of leaving them to a retry timer."""
@@ -144,7 +139,3 @@ class ReferenceIndex:
 
 def _host_slot(ref: FollowRef) -> tuple[str, str, str | None, str]:
     return (ref.gvk.group, ref.gvk.kind, ref.host_namespace, ref.host_name)
-
-
-def group_kind(gvk: GroupVersionKind) -> GroupKind:
-    return (gvk.group, gvk.kind)

@@ -71,10 +71,6 @@ class WorkQueue(Generic[K]):
         with self._cond:
             self._failures.pop(key, None)
 
-    def failures(self, key: K) -> int:
-        with self._cond:
-            return self._failures.get(key, 0)
-
     # -- consuming ----------------------------------------------------------------------------------------------
     def get(self, timeout: float | None = None) -> K | None:
         """The next key, marked as processing; None on shutdown or timeout."""

@@ -261,17 +261,23 @@ class Reconciler:
         status = virtual_status(rule, host_obj, virtual_obj, status_subresource=self._status_both(runtime))
         if status is None or (not status and not virtual_obj.get("status")):
             return
-        meta = _meta(virtual_obj)
+        self._apply_virtual_status(runtime, virtual_obj, virtual_obj, status)
+
+    def _apply_virtual_status(
+        self, runtime: KindRuntime, identity: Mapping[str, Any], current: Obj, status: Obj
+    ) -> None:
+        """Write `status` onto the virtual object `current` (named like `identity`) when it differs: through the status
+        subresource where the kind has one, else as part of the object."""
+        assert runtime.virtual_res is not None
+        meta = _meta(identity)
         body: Obj = {
-            "apiVersion": virtual_obj.get("apiVersion") or runtime.virtual_res.api_version,
-            "kind": virtual_obj.get("kind") or runtime.virtual_res.kind,
-            "metadata": {"name": meta["name"]},
+            "apiVersion": identity.get("apiVersion") or runtime.virtual_res.api_version,
+            "kind": identity.get("kind") or runtime.virtual_res.kind,
+            "metadata": {k: meta[k] for k in ("name", "namespace") if meta.get(k)},
             "status": status,
         }
-        if meta.get("namespace"):
-            body["metadata"]["namespace"] = meta["namespace"]
         subresource = "status" if runtime.virtual_res.has_status else None
-        if needs_write(body, virtual_obj, self.field_manager, subresource):
+        if needs_write(body, current, self.field_manager, subresource):
             written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource=subresource)
             self._remember("virtual", runtime, written)
 
@@ -369,20 +375,17 @@ class Reconciler:
         namespace = _meta(desired).get("namespace")
         if namespace:
             self._ensure_virtual_namespace(namespace)
-        status = desired.pop("status", None)
+        # With a status subresource the main write ignores status, so it goes separately; without one it must go in
+        # the same apply (a second apply by the same manager without the spec would remove the spec).
+        status = desired.pop("status", None) if runtime.virtual_res.has_status else None
         if needs_write(desired, current, self.field_manager):
             current = self._remember(
                 "virtual", runtime, self.sides.virtual.apply(runtime.virtual_res, desired, force=True)
             )
         if rule.read_only and current is not None:
             current = self._shed_stray_fields(runtime, desired, current)
-        if status is not None and runtime.virtual_res.has_status and current is not None:
-            body = {"apiVersion": desired["apiVersion"], "kind": desired["kind"], "metadata": dict(desired["metadata"])}
-            body["status"] = status
-            body["metadata"] = {k: v for k, v in body["metadata"].items() if k in ("name", "namespace")}
-            if needs_write(body, current, self.field_manager, "status"):
-                written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource="status")
-                self._remember("virtual", runtime, written)
+        if status is not None and current is not None:
+            self._apply_virtual_status(runtime, desired, current, status)
         return Outcome.ok()
 
     def _shed_stray_fields(self, runtime: KindRuntime, desired: Obj, current: Obj) -> Obj:
