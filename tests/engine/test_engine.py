@@ -141,6 +141,26 @@ def widget(name: str, ns: str = "default", **spec: Any) -> dict[str, Any]:
     }
 
 
+def shared_thing(name: str, *, shared: bool, **spec: Any) -> dict[str, Any]:
+    labels = {"shared": "true"} if shared else {}
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "SharedThing",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }
+
+
+def host_secret(name: str, certificate: str) -> dict[str, Any]:
+    """A Secret as the host operator writes it in the tenant's host namespace."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": TENANT.host_namespace},
+        "data": {"tls.crt": certificate},
+    }
+
+
 def test_virtual_object_is_copied_to_host_updated_and_deleted(world: World) -> None:
     world.start()
     world.virtual.put(WIDGETS, widget("w1", size=1))
@@ -220,27 +240,11 @@ def test_host_written_secret_is_imported_under_the_tenant_name_rotated_and_dropp
     assert copy is not None
     host_secret_name = copy["spec"]["secretName"]
     assert host_secret_name != "tls"
-    world.host.put(
-        SECRETS,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": host_secret_name, "namespace": TENANT.host_namespace},
-            "data": {"tls.crt": "djE="},
-        },
-    )
+    world.host.put(SECRETS, host_secret(host_secret_name, "djE="))
     world.settle()
     imported = world.virtual.get(SECRETS, "default", "tls")
     assert imported is not None and imported["data"] == {"tls.crt": "djE="}
-    world.host.put(
-        SECRETS,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": host_secret_name, "namespace": TENANT.host_namespace},
-            "data": {"tls.crt": "djI="},
-        },
-    )
+    world.host.put(SECRETS, host_secret(host_secret_name, "djI="))  # the operator rotates it
     world.settle()
     assert world.virtual.get(SECRETS, "default", "tls")["data"] == {"tls.crt": "djI="}  # type: ignore[index]
     world.virtual.put(WIDGETS, widget("w1"))  # no longer references the secret
@@ -282,24 +286,8 @@ def test_tenant_secret_is_exported_while_referenced(world: World) -> None:
 
 
 def test_shared_host_object_appears_read_only_and_goes_with_its_source(world: World) -> None:
-    world.host.put(
-        SHAREDS,
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "SharedThing",
-            "metadata": {"name": "issuer", "labels": {"shared": "true"}},
-            "spec": {"x": 1},
-        },
-    )
-    world.host.put(
-        SHAREDS,
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "SharedThing",
-            "metadata": {"name": "private"},
-            "spec": {"x": 2},
-        },
-    )
+    world.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
+    world.host.put(SHAREDS, shared_thing("private", shared=False, x=2))
     world.start()
     imported = world.virtual.get(SHAREDS, None, "issuer")
     assert imported is not None and imported["spec"] == {"x": 1}
@@ -412,16 +400,8 @@ def test_a_name_of_an_unshared_host_object_never_reaches_the_host(monkeypatch: p
     monkeypatch.setattr(
         reconcile_module, "record_event", lambda client, obj, reason, message, **kw: w.events.append((reason, message))
     )
-    w.host.put(
-        SHAREDS,
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "SharedThing",
-            "metadata": {"name": "public", "labels": {"shared": "true"}},
-            "spec": {},
-        },
-    )
-    w.host.put(SHAREDS, {"apiVersion": "example.com/v1", "kind": "SharedThing", "metadata": {"name": "private"}})
+    w.host.put(SHAREDS, shared_thing("public", shared=True))
+    w.host.put(SHAREDS, shared_thing("private", shared=False))
     try:
         w.start()
         w.virtual.put(WIDGETS, widget("ok", issuer="public"))
