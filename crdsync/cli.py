@@ -24,6 +24,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("crdsync.devplane.cli", "start or stop local host and virtual control planes"),
     "demo": ("crdsync.demo", "use the host's cert-manager from a virtual cluster, on local control planes"),
     "bench": ("crdsync.bench", "measure sync speed against the apiserver's own write limit"),
+    "gc": ("crdsync.gc_cmd", "list (and with --delete remove) host copies a tenant's Orphan rules left behind"),
+    "rbac": ("crdsync.rbac_cmd", "print the least-privilege RBAC a mapping needs on the host and virtual clusters"),
 }
 
 
