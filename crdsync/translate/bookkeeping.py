@@ -26,6 +26,10 @@ LABEL_VCLUSTER = PREFIX + "vcluster"
 LABEL_ROLE = PREFIX + "role"
 ROLE_COPY = "copy"  # synced by its own rule
 ROLE_FOLLOWER = "follower"  # synced because a reference of another object names it
+# On a host copy released under DeletionPolicy Orphan: managed-by and role are removed (nothing manages it any more),
+# vcluster and the source annotations stay, and this label says so, so an admin can list and remove what a tenant left
+# behind (`crdsync gc`) and the same source can take its copy back when it is selected again (translate.tenancy).
+LABEL_ORPHANED = PREFIX + "orphaned"
 
 ANN_SOURCE_SIDE = PREFIX + "source-side"
 SIDE_VIRTUAL = "virtual"
