@@ -282,7 +282,7 @@ def test_namespace_selector_reads_namespaces_from_input(
     code, out, err = plan(capsys, monkeypatch, widget + "---\n" + namespace, mapping=WIDGETS)
     assert code == 0, err
     (host_widget,) = documents(out)
-    assert host_widget["metadata"]["name"] == host_name(TENANT, "apps", "w", Naming(63, 12))
+    assert host_widget["metadata"]["name"] == host_name(TENANT, "apps", "w", Naming(63, 20))
     assert "Namespace apps: used as namespace context" in err
 
 

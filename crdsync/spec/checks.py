@@ -22,7 +22,7 @@ from typing import Any
 
 from jsonpath_ng import Child, Fields, Root
 
-from crdsync.spec.model import Direction, FollowDirection, Location
+from crdsync.spec.model import Direction, FollowDirection, Location, Naming
 from crdsync.spec.paths import compile_path, path_error
 from crdsync.spec.schema import defined_pattern
 from crdsync.spec.source import Document, FieldPath, Problem
@@ -30,8 +30,9 @@ from crdsync.spec.source import Document, FieldPath, Problem
 DIRECTION_KEYS: dict[str, Direction] = {"toHost": Direction.TO_HOST, "fromHost": Direction.FROM_HOST}
 
 
-DEFAULT_MAX_LENGTH = 63
-DEFAULT_HASH_LENGTH = 10
+# The model's defaults, so a check of an omitted field judges what the loader will build.
+DEFAULT_MAX_LENGTH = Naming().max_length
+DEFAULT_HASH_LENGTH = Naming().hash_length
 
 
 # The schema's own patterns: a rule the schema rejected for its apiVersion or kind is skipped here, not reported twice.

@@ -173,10 +173,13 @@ class Naming:
 
     The host name is a readable prefix built from name, namespace and vcluster, truncated to fit, followed by a hash of
     the exact (vcluster, namespace, name) triple; the way back is recorded in bookkeeping annotations, never parsed.
+    The hash alone separates tenants (a name padded to truncate to another's readable prefix shares that prefix), so
+    its default is 16 base32 characters, 80 bits: a second preimage (another triple with a victim's hash) costs ~2^80
+    SHA-256 evaluations, out of reach; the schema refuses fewer than 13 (65 bits).
     """
 
     max_length: int = 63
-    hash_length: int = 10
+    hash_length: int = 16
 
 
 DEFAULT_OBSERVED_GENERATION_PATHS = ("$.status.observedGeneration", "$.status.conditions[*].observedGeneration")

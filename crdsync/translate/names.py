@@ -7,8 +7,17 @@ namespace-or-cluster-marker, name) triple, so two different triples never share 
 equal after truncation or because "-x-" occurs inside a name. The readable part is for humans only; the way back is
 read from bookkeeping, never parsed out of the name.
 
+The hash is the tenant boundary, not the prefix: a tenant controls its names, so it can pad one (dashes, any
+length) until the truncated prefix equals a victim's, and the two host names then differ only in the hash. Taking a
+victim's host name therefore needs a second preimage of the hash, ~2^(5 * hash_length) SHA-256 evaluations. The default
+is 16 characters (80 bits: far beyond any attacker); the schema refuses fewer than MIN_HASH_LENGTH = 13 (65 bits;
+8 characters, 40 bits, are a GPU-minute of work and 10, 50 bits, a GPU-day). Both leave a 63-character DNS label
+room for a readable part.
+
 Pure and deterministic. Failure mode: host_name raises ValueError for a Naming that cannot hold a hash (the spec loader
-rejects those first: 1 <= hash_length <= MAX_HASH_LENGTH and hash_length + 2 <= max_length <= 253).
+rejects those first, and every hash too short to be a boundary: MIN_HASH_LENGTH <= hash_length <= 32 and
+hash_length + 2 <= max_length <= 253). host_name itself accepts 1 <= hash_length <= MAX_HASH_LENGTH, so tests can
+make collisions cheap on purpose.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ from functools import lru_cache
 from crdsync.spec.model import Naming
 
 MAX_HASH_LENGTH = 52  # base32 characters in a SHA-256 digest (256 bits / 5, rounded down)
+# The schema's hashLength minimum (kept equal by a test): 65 bits, past brute force for a second preimage.
+MIN_HASH_LENGTH = 13
 MAX_NAME_LENGTH = 253  # the Kubernetes limit for object names (DNS-1123 subdomain)
 SEPARATOR = "-x-"
 

@@ -216,7 +216,7 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 rule["selector"] = draw(label_selectors())
             if (direction == "toHost" or mode == "referenced") and draw(st.booleans()):
-                hash_length = draw(st.integers(8, 32))
+                hash_length = draw(st.integers(13, 32))
                 rule["naming"] = {"hashLength": hash_length, "maxLength": draw(st.integers(hash_length + 2, 253))}
             rule_patches: dict[str, Any] = {}
             if direction == "toHost" and draw(st.booleans()):

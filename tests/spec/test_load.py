@@ -16,6 +16,7 @@ from crdsync.spec.model import (
     Direction,
     FollowDirection,
     GroupVersionKind,
+    Naming,
     Scope,
     SpecError,
     SyncMode,
@@ -510,22 +511,41 @@ def test_empty_path_is_reported_once() -> None:
 
 @pytest.mark.parametrize(
     ("naming", "needle"),
-    [("{maxLength: 11, hashLength: 10}", "hashLength: 10"), ("{maxLength: 11}", "maxLength: 11")],
+    [("{maxLength: 17, hashLength: 16}", "hashLength: 16"), ("{maxLength: 17}", "maxLength: 17")],
 )
 def test_hash_length_must_fit(naming: str, needle: str) -> None:
     text = spec(f"toHost: [{{apiVersion: v1, kind: ConfigMap, naming: {naming}}}]")
     error = only_error(text)
     assert at(error) == tuple(a + b for a, b in zip(where(text, needle), (0, len(needle) - 2), strict=True))
-    assert "hashLength 10 does not fit in maxLength 11" in error.message
-    assert load_text(text.replace("maxLength: 11", "maxLength: 12")).ok
+    assert "hashLength 16 does not fit in maxLength 17" in error.message
+    assert load_text(text.replace("maxLength: 17", "maxLength: 18")).ok
 
 
 @pytest.mark.parametrize(
     ("naming", "fragment"),
-    [("{maxLength: 254}", "at most 253"), ("{hashLength: 7}", "at least 8"), ("{hashLength: 33}", "at most 32")],
+    [("{maxLength: 254}", "at most 253"), ("{hashLength: 12}", "at least 13"), ("{hashLength: 33}", "at most 32")],
 )
 def test_naming_ranges(naming: str, fragment: str) -> None:
     assert fragment in only_error(spec(f"toHost: [{{apiVersion: v1, kind: ConfigMap, naming: {naming}}}]")).message
+
+
+def test_hash_length_too_short_to_be_a_tenant_boundary_is_a_located_error() -> None:
+    # 12 base32 characters are 60 bits: a second preimage of a victim's hash is within reach of rented GPUs.
+    text = spec("toHost: [{apiVersion: v1, kind: ConfigMap, naming: {maxLength: 63, hashLength: 12}}]")
+    error = only_error(text)
+    assert error.field_path == "spec.toHost[0].naming.hashLength"
+    assert error.location.file == "t.yaml"
+    assert at(error) == where(text, "12}")
+    assert error.message == "the number 12 is out of range: must be at least 13"
+    assert load_text(text.replace("hashLength: 12", "hashLength: 13")).ok
+
+
+def test_default_naming_hash_is_at_least_80_bits() -> None:
+    config = load_text(spec("toHost: [{apiVersion: v1, kind: ConfigMap}]")).config
+    assert config is not None
+    (rule,) = config.rules
+    assert rule.naming == Naming()
+    assert rule.naming.hash_length * 5 >= 80
 
 
 @pytest.mark.parametrize("path", ["$.spec", "$..status", "$.*", "$", "$.statuses"])
@@ -603,7 +623,7 @@ def test_many_errors_are_all_reported() -> None:
             scop: Namespaced
             mode: sometimes
             selector: {matchLabels: {shared: true}}
-            naming: {maxLength: 9, hashLength: 8}
+            naming: {maxLength: 14, hashLength: 13}
             patches: {toHost: [{op: copy, path: $.spec.x}, {op: set, path: "$.a[", value: 1}]}
             status: {paths: [$.spec.x]}
             references:

@@ -127,7 +127,7 @@ def assert_rule_reflects(rule: Rule, direction: str, data: dict[str, Any]) -> No
     assert rule.host.virtual_namespace == host.get("virtualNamespace")
     naming = data.get("naming", {})
     assert rule.naming.max_length == naming.get("maxLength", 63)
-    assert rule.naming.hash_length == naming.get("hashLength", 10)
+    assert rule.naming.hash_length == naming.get("hashLength", 16)
     patches = data.get("patches", {})
     assert [_patch_tuple(p) for p in rule.patches_to_host] == [_expected_patch(p) for p in patches.get("toHost", [])]
     assert [_patch_tuple(p) for p in rule.patches_to_virtual] == [

@@ -68,6 +68,18 @@ def test_model_defaults_are_the_documented_defaults() -> None:
     assert DEFS["deletion"]["properties"]["finalizer"]["default"] is defaults.finalizer
     assert DEFS["naming"]["properties"]["maxLength"]["default"] == model.Naming().max_length
     assert DEFS["naming"]["properties"]["hashLength"]["default"] == model.Naming().hash_length
+
+
+def test_hash_length_bounds_make_the_hash_a_boundary() -> None:
+    # The hash alone separates tenants' host names: >= 64 bits at the minimum, >= 80 by default, and a default
+    # name still a DNS label with room for a readable part.
+    from crdsync.translate.names import MAX_HASH_LENGTH, MIN_HASH_LENGTH
+
+    hash_length = DEFS["naming"]["properties"]["hashLength"]
+    assert hash_length["minimum"] == MIN_HASH_LENGTH and MIN_HASH_LENGTH * 5 >= 64
+    assert hash_length["default"] * 5 >= 80
+    assert hash_length["maximum"] <= MAX_HASH_LENGTH
+    assert hash_length["default"] + 2 <= DEFS["naming"]["properties"]["maxLength"]["default"] <= 63
     assert DEFS["status"]["properties"]["sync"]["default"] is model.StatusSync().enabled
     assert tuple(DEFS["status"]["properties"]["paths"]["default"]) == model.StatusSync().paths
     observed = DEFS["status"]["properties"]["observedGenerationPaths"]["default"]
@@ -174,7 +186,7 @@ def test_enum_const_pattern_range_and_selector_messages() -> None:
     text = (
         "apiVersion: crdsync.io/v1\nkind: SyncConfig\nmetadata: {name: Bad_Name}\n"
         "spec:\n  toHost:\n    - apiVersion: v1\n      kind: secret\n      scope: cluster\n"
-        "      naming: {maxLength: 300, hashLength: 4}\n"
+        "      naming: {maxLength: 300, hashLength: 12}\n"
         "      namespaces: [a, a]\n"
         "      selector: {matchLabels: {'bad key': x}, matchExpressions: [{key: k, operator: Exists, values: [v]}]}\n"
         "      references: [{path: $.a, kind: Secret, when: {path: $.b}}]\n"
@@ -185,7 +197,7 @@ def test_enum_const_pattern_range_and_selector_messages() -> None:
     assert got[where(text, "secret")].startswith("'secret' must be a CamelCase kind name")
     assert got[where(text, "cluster")] == "'cluster' is not one of Namespaced, Cluster; did you mean 'Cluster'?"
     assert got[where(text, "300")] == "the number 300 is out of range: must be at most 253"
-    assert got[where(text, "4}")] == "the number 4 is out of range: must be at least 8"
+    assert got[where(text, "12}")] == "the number 12 is out of range: must be at least 13"
     assert got[where(text, "a]")] == "duplicate entry 'a'"
     assert got[where(text, "'bad key'")].startswith("key 'bad key' must be a label key")
     assert got[where(text, "[v]")] == "Exists and DoesNotExist take no values"

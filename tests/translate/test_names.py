@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from crdsync.spec.model import Naming
 from crdsync.translate.names import (
     MAX_HASH_LENGTH,
+    MIN_HASH_LENGTH,
     Tenant,
     host_name,
     is_dns1123_label,
@@ -56,7 +57,7 @@ def test_maximum_length_names_keep_readable_prefix_and_hash() -> None:
     name, ns = "a" * 253, "b" * 63
     result = host_name(Tenant("c" * 63, "h"), ns, name, Naming())
     assert len(result) == 63
-    assert result.startswith("a" * 52 + "-")
+    assert result.startswith("a" * (63 - Naming().hash_length - 1) + "-")
     assert is_dns1123_label(result)
 
 
@@ -82,8 +83,8 @@ def test_readable_prefix_maps_to_label_characters() -> None:
 
 
 def test_nothing_readable_fits_gives_the_hash_alone() -> None:
-    result = host_name(Tenant("vc", "h"), "ns", "...", Naming(max_length=12, hash_length=10))
-    assert result == name_hash("vc", "ns", "...", 10)
+    result = host_name(Tenant("vc", "h"), "ns", "...", Naming(max_length=18, hash_length=16))
+    assert result == name_hash("vc", "ns", "...", 16)
 
 
 @pytest.mark.parametrize(
@@ -126,3 +127,55 @@ def test_name_hash_is_the_base32_prefix_of_sha256(triple: tuple[str, str | None,
     encoded = json.dumps(list(triple), separators=(",", ":"), ensure_ascii=False).encode()
     expected = base64.b32encode(hashlib.sha256(encoded).digest()).decode().lower()[:length]
     assert name_hash(*triple, length) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The hash is the tenant boundary: a tenant chooses its names, so only the hash keeps them off another tenant's.
+
+
+def test_default_naming_hash_is_at_least_80_bits() -> None:
+    naming = Naming()
+    assert naming.hash_length * 5 >= 80  # base32: 5 bits per character
+    assert MIN_HASH_LENGTH * 5 >= 64
+    result = host_name(Tenant("vc", "h"), "ns", "web", naming)
+    digest = result.rsplit("-", 1)[1]
+    assert digest == name_hash("vc", "ns", "web", naming.hash_length) and len(digest) == 16
+
+
+def _dashed(s: str) -> str:
+    # Long runs of dashes between alphanumerics: padding that truncates onto someone else's readable prefix.
+    return "a" + s + "a"
+
+
+dashed_names = st.one_of(
+    st.text(alphabet="a-", min_size=38, max_size=251).map(_dashed),
+    st.builds(lambda head, pad: _dashed(head + "-" * pad)[:253].rstrip("-") + "a", dns_labels(20), st.integers(0, 240)),
+    dns_subdomains(),
+)
+dashed_triples = st.tuples(dns_labels(), st.one_of(st.none(), dns_labels()), dashed_names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(dashed_triples, min_size=2, max_size=40, unique=True))
+def test_default_names_of_long_dashed_sources_are_injective_dns_labels(
+    items: list[tuple[str, str | None, str]],
+) -> None:
+    naming = Naming()
+    names = [host_name(Tenant(vc, "host-ns"), ns, name, naming) for vc, ns, name in items]
+    assert all(len(n) <= 63 and is_dns1123_label(n) for n in names)
+    assert len(set(names)) == len(items)
+
+
+@pytest.mark.parametrize("victim_ns", ["apps", None])
+def test_dash_padded_name_truncating_to_a_victims_prefix_gets_a_different_name(victim_ns: str | None) -> None:
+    # Tenants "victim" and "attacker" share a host namespace. The attacker pads a name with dashes so that its
+    # readable prefix, truncated to the budget and stripped of dashes, is exactly the victim's: only the hash differs.
+    naming = Naming()
+    victim = host_name(Tenant("victim", "shared"), victim_ns, "web", naming)
+    readable = victim[: -naming.hash_length - 1]
+    assert readable == ("web-x-apps-x-victim" if victim_ns else "web-x-victim")
+    padded = readable + "-" * (naming.max_length - naming.hash_length - 1 - len(readable)) + "-a"
+    forged = host_name(Tenant("attacker", "shared"), victim_ns, padded, naming)
+    assert forged[: -naming.hash_length - 1] == readable
+    assert forged != victim
+    assert forged[-naming.hash_length :] != victim[-naming.hash_length :]
