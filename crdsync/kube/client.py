@@ -2,7 +2,8 @@
 
 The official client is used only for what it does well — loading kubeconfigs (TLS material, client certificates,
 tokens, exec plugins) and building the urllib3 pool from them. Requests are sent on that pool directly and bodies are
-decoded with `json.loads` into plain dicts; the generated model classes are never built (they are slow and lossy for
+decoded into plain dicts by `crdsync.kube.decode` (`json.loads`, with a non-recursive fallback for objects nested
+deeper than Python's recursion limit); the generated model classes are never built (they are slow and lossy for
 custom resources).
 
 Failure modes: every failed request raises an `ApiError` subclass from `crdsync.kube.errors` (HTTP errors by status,
@@ -10,7 +11,9 @@ transport failures as `TransportError`, status 0). Requests the server throttled
 and requests that never reached the server (connection refused) are retried a few times with backoff; nothing else is
 retried here, because only the caller knows whether a write may be repeated. A kubeconfig that cannot be loaded raises
 `ConfigError` naming the file. Programming errors (an object without a name, a namespaced path without a namespace)
-raise `ValueError`.
+raise `ValueError`. A watch event that cannot be decoded (for any reason) ends its stream with `UndecodableEvent`,
+a TransportError naming the kind and, when recoverable, the object: the caller must relist, because a new watch from
+the same resourceVersion would deliver the same event again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from crdsync import __version__
+from crdsync.kube.decode import decode_body, decode_event, decode_list_page
 from crdsync.kube.errors import (
     ApiError,
     ConfigError,
@@ -137,9 +141,10 @@ class WatchStream(Iterator[tuple[str, JSONDict]]):
     """The events of one watch request as (type, object) pairs, decoded line by line as they arrive.
 
     Types are ADDED, MODIFIED, DELETED and BOOKMARK. An ERROR event raises: `Gone` for 410 (resourceVersion too
-    old: relist), another `ApiError` otherwise. A read that waits longer than the read timeout raises `Timeout`.
-    The iteration ends when the server closes the stream (its timeoutSeconds passed). `close()` may be called from any
-    thread and makes a blocked reader return promptly.
+    old: relist), another `ApiError` otherwise. A line that cannot be decoded closes the stream and raises
+    `UndecodableEvent` (relist: the same resourceVersion would replay it). A read that waits longer than the read
+    timeout raises `Timeout`. The iteration ends when the server closes the stream (its timeoutSeconds passed).
+    `close()` may be called from any thread and makes a blocked reader return promptly.
     """
 
     _READ_SIZE = 64 * 1024
@@ -199,15 +204,10 @@ class WatchStream(Iterator[tuple[str, JSONDict]]):
 
     def _decode(self, line: bytes) -> tuple[str, JSONDict]:
         try:
-            event = json.loads(line)
-            kind = event["type"]
-            obj = event["object"]
-            if not isinstance(kind, str) or not isinstance(obj, dict):
-                raise TypeError("bad event shape")
-        except (ValueError, KeyError, TypeError) as exc:
+            kind, obj = decode_event(line, kind=self._resource.kind, path=self._path)
+        except Exception:
             self.close()
-            shown = line[:200]
-            raise TransportError(f"malformed watch event ({exc}): {shown!r}", method="GET", path=self._path) from None
+            raise
         if kind == "ERROR":
             self.close()
             raise from_status(obj, method="GET", path=self._path)
@@ -449,6 +449,21 @@ class KubeClient:
     ) -> JSONDict:
         """Send one request and return the decoded JSON body ({} when empty). Raises ApiError on any failure."""
         method = method.upper()
+        data = self._fetch(method, path, query, body, content_type, timeout)
+        if not data:
+            return {}
+        return decode_body(data, method=method, path=path)
+
+    def _fetch(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float | None,
+    ) -> bytes:
+        """Send one request and return the raw body of a successful response. Raises ApiError on any failure."""
         resp = self._send(method, path, query, body, content_type, timeout)
         try:
             data = resp.data
@@ -458,15 +473,7 @@ class KubeClient:
             resp.release_conn()
         if resp.status >= 400:
             raise from_response(resp.status, data, method=method, path=path)
-        if not data:
-            return {}
-        try:
-            decoded = json.loads(data)
-        except ValueError as exc:
-            raise TransportError(f"response is not JSON ({exc}): {data[:200]!r}", method=method, path=path) from None
-        if not isinstance(decoded, dict):
-            raise TransportError(f"response is not a JSON object: {data[:200]!r}", method=method, path=path)
-        return decoded
+        return bytes(data)
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
@@ -570,7 +577,8 @@ class KubeClient:
     ) -> tuple[list[JSONDict], str]:
         """All objects (every page, following `continue`) and the list's resourceVersion to watch from.
 
-        Items get apiVersion/kind filled in (list items usually omit them). If a continue token expires between pages
+        Items get apiVersion/kind filled in (list items usually omit them); an item that is not an object with a name
+        is skipped and logged (failing on it would fail every relist). If a continue token expires between pages
         (410), the list restarts once as a single unpaginated request, which is consistent by construction.
         """
         items: list[JSONDict] = []
@@ -593,11 +601,8 @@ class KubeClient:
                 log.info("list %s: continue token expired after %d items, listing again in one page", path, len(items))
                 items, token, page_limit, restarted = [], None, 0, True
                 continue
-            for item in page.get("items") or ():
-                item.setdefault("apiVersion", res.api_version)
-                item.setdefault("kind", res.kind)
-                items.append(item)
-            metadata = page.get("metadata") or {}
+            page_items, metadata = decode_list_page(page, api_version=res.api_version, kind=res.kind, path=path)
+            items.extend(page_items)
             token = metadata.get("continue") or None
             if token is None:
                 return items, str(metadata.get("resourceVersion") or "")

@@ -8,14 +8,21 @@ updated, so a handler that looks something up sees the state the event describes
 Failure modes, none of which escape the thread:
 - 410 Gone (the resourceVersion was compacted away): relist at once.
 - a silent stream (client-side read timeout) or a stream the server ended: watch again from the last resourceVersion.
-- any other error (apiserver down, 403, 5xx, a malformed event): log, wait with exponential backoff and jitter, then
-  retry the step that failed (a failed list is retried as a list).
+- a watch event that cannot be decoded (`UndecodableEvent`: broken JSON, a wrong shape, anything unexpected): log it
+  with the kind and the object's name when known, and relist from scratch. Re-watching from the last resourceVersion
+  would replay the same event forever and freeze the kind (deletions included); the list moves past it. The first
+  such relist is immediate, further ones in a row back off exponentially (a tenant who keeps rewriting a poison
+  object must not turn into a relist per write).
+- any other error (apiserver down, 403, 5xx): log, wait with exponential backoff and jitter, then retry the step that
+  failed (a failed list is retried as a list).
 - 404 on list or watch (the CRD was deleted, the group is no longer served): call `on_gone()` and stop, instead
   of spinning against a resource that does not exist. The store keeps its last content.
 - a handler or index function that raises is logged and skipped; the informer keeps running.
 
 The store holds the decoded dicts as they came from the server; they are shared with every reader and must be treated
-as read-only (copy before changing).
+as read-only (copy before changing). They may be nested thousands of levels deep (the apiserver accepts ~10,000), so
+nothing here walks them recursively (no deepcopy, ==, repr or json.dumps of whole objects) and neither may handlers
+and index functions that want to survive a hostile tenant.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from crdsync.kube.client import Resource
+from crdsync.kube.decode import UndecodableEvent
 from crdsync.kube.errors import ApiError, Gone, NotFound, Timeout
 
 log = logging.getLogger(__name__)
@@ -74,8 +82,15 @@ class ListWatcher(Protocol):
 
 def object_key(obj: JSONDict) -> Key:
     """The store key of an object: (metadata.namespace or "", metadata.name)."""
-    metadata = obj.get("metadata") or {}
-    return (metadata.get("namespace") or "", metadata.get("name") or "")
+    metadata = _metadata(obj)
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    return (namespace if isinstance(namespace, str) else "", name if isinstance(name, str) else "")
+
+
+def _metadata(obj: JSONDict) -> JSONDict:
+    # A shape the apiserver never sends must not raise in the loop: an exception there re-watches the same event.
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 class Informer:
@@ -255,6 +270,9 @@ class Informer:
         backoff = self._backoff_initial
         need_list = True
         gone_streak = 0
+        # Undecodable events in a row, with their own backoff: the relist in between resets `backoff`.
+        undecodable_streak = 0
+        undecodable_backoff = self._backoff_initial
         while not self._stop.is_set():
             try:
                 if need_list:
@@ -264,6 +282,8 @@ class Informer:
                 started = time.monotonic()
                 events = self._watch_once()
                 gone_streak = 0
+                undecodable_streak = 0
+                undecodable_backoff = self._backoff_initial
                 if events or time.monotonic() - started > 5.0:
                     backoff = self._backoff_initial
                     continue
@@ -294,6 +314,18 @@ class Informer:
             except Timeout as exc:
                 # A silent stream: nothing was lost (we resume from the last resourceVersion), just reconnect.
                 log.debug("%s: %s; watching again", self.name, exc.message)
+            except UndecodableEvent as exc:
+                if self._stop.is_set():
+                    break
+                self.error_count += 1
+                self.last_error = exc
+                undecodable_streak += 1
+                log.warning("%s: cannot decode a watch event of %s %s (%s); relisting from scratch", self.name,
+                            exc.kind, exc.object_ref, exc.message)
+                need_list = True
+                if undecodable_streak > 1:
+                    self._sleep(undecodable_backoff)
+                    undecodable_backoff = min(undecodable_backoff * 2, self._backoff_max)
             except Exception as exc:
                 if self._stop.is_set():
                     break
@@ -367,7 +399,9 @@ class Informer:
         return events
 
     def _apply(self, event_type: str, obj: JSONDict) -> None:
-        resource_version = (obj.get("metadata") or {}).get("resourceVersion") or ""
+        resource_version = _metadata(obj).get("resourceVersion")
+        if not isinstance(resource_version, str):
+            resource_version = ""
         if event_type == "BOOKMARK":
             if resource_version:
                 with self._lock:

@@ -14,6 +14,7 @@ import pytest
 
 from crdsync.kube import errors
 from crdsync.kube.client import KubeClient, Resource, parse_resource_list
+from crdsync.kube.decode import UndecodableEvent
 from crdsync.spec.model import GroupVersionKind
 
 from .stub import Reply, Request, StubServer, event_line, status_body
@@ -361,8 +362,10 @@ def test_watch_other_error_event_and_request_errors(stub: StubServer, client: Ku
 
 def test_watch_malformed_line(stub: StubServer, client: KubeClient) -> None:
     stub.route("GET", WATCH_PATH, Reply(chunks=[b'{"type": "ADDED", "object": \n']))
-    with pytest.raises(errors.TransportError, match="malformed"):
+    with pytest.raises(UndecodableEvent, match="undecodable Certificate watch event") as caught:
         list(client.watch(CERTS, "ns1", resource_version="1"))
+    assert isinstance(caught.value, errors.TransportError)  # callers that only know ApiErrors still catch it
+    assert caught.value.kind == "Certificate" and caught.value.name is None
 
 
 def test_watch_truncated_last_event_is_dropped(stub: StubServer, client: KubeClient) -> None:
