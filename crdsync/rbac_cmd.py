@@ -1,0 +1,113 @@
+"""`crdsync rbac`: print the least-privilege RBAC a mapping needs, for the host and the virtual cluster.
+
+Thin IO around `crdsync.rbac`: loads the mapping files (merged, as `crdsync run` loads them), derives the objects and
+prints them as a multi-document YAML stream `kubectl apply -f -` accepts, each document preceded by a comment naming
+the cluster it is for (`--cluster` prints one side only, to pipe it into that cluster's kubectl).
+
+Failure modes, all on stderr with exit 1 and never a traceback: mapping errors (located, like `crdsync validate`), a
+malformed `--plural`, an invalid namespace or name, and a mapping that needs a grant this RBAC refuses (a toHost rule
+for a cluster-scoped kind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from crdsync.rbac import CLUSTER_ANNOTATION, DEFAULT_NAME, WHY_ANNOTATION, RbacError, parse_plural, rbac_objects
+from crdsync.spec.load import load_files
+from crdsync.translate.names import is_dns1123_label
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mapping", action="append", required=True, metavar="FILE", help="mapping spec (repeatable)")
+    parser.add_argument(
+        "--host-namespace", default="default", metavar="NS", help="the tenant's host namespace (default: default)"
+    )
+    parser.add_argument(
+        "--vcluster", metavar="NAME", help="the tenant's name; limits the leader-election grant to Lease crdsync-NAME"
+    )
+    parser.add_argument(
+        "--name", default=DEFAULT_NAME, metavar="N", help=f"ServiceAccount and role name (default {DEFAULT_NAME})"
+    )
+    parser.add_argument(
+        "--plural",
+        action="append",
+        default=[],
+        metavar="KIND.GROUP=PLURAL",
+        help="resource name of a kind whose plural is not the regular English one (repeatable)",
+    )
+    parser.add_argument(
+        "--no-leader-elect", action="store_true", help="leave out the Lease grant (crdsync run without --leader-elect)"
+    )
+    parser.add_argument(
+        "--cluster", choices=("host", "virtual", "all"), default="all", help="print the objects for one cluster only"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    for flag, value in (("--host-namespace", args.host_namespace), ("--vcluster", args.vcluster)):
+        if value is not None and not is_dns1123_label(value):
+            print(f"crdsync rbac: {flag} {value!r} must be a DNS-1123 label", file=sys.stderr)
+            return 1
+    if not is_dns1123_label(args.name):
+        # A ServiceAccount name; the ClusterRole adds ":<namespace>", which RBAC names allow.
+        print(f"crdsync rbac: --name {args.name!r} must be a DNS-1123 label", file=sys.stderr)
+        return 1
+    plurals: dict[tuple[str, str], str] = {}
+    for text in args.plural:
+        try:
+            key, plural = parse_plural(text)
+        except ValueError as exc:
+            print(f"crdsync rbac: --plural {exc}", file=sys.stderr)
+            return 1
+        plurals[key] = plural
+    loaded = load_files(args.mapping)
+    if loaded.config is None:
+        for error in sorted(loaded.errors):
+            print(str(error), file=sys.stderr)
+        return 1
+    try:
+        objects = rbac_objects(
+            loaded.config,
+            host_namespace=args.host_namespace,
+            vcluster=args.vcluster,
+            name=args.name,
+            plurals=plurals,
+            leader_elect=not args.no_leader_elect,
+        )
+    except RbacError as exc:
+        print(f"crdsync rbac: {exc}", file=sys.stderr)
+        return 1
+    if args.cluster != "all":
+        objects = [o for o in objects if o["metadata"]["annotations"][CLUSTER_ANNOTATION] == args.cluster]
+    header = f"RBAC for crdsync with mapping {loaded.config.name} ({', '.join(loaded.config.sources)})"
+    write_yaml(objects, sys.stdout, header)
+    return 0
+
+
+def write_yaml(objects: Sequence[dict[str, Any]], out: TextIO, header: str) -> None:
+    """A multi-document stream; each document starts with a comment naming its cluster."""
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    yaml.width = 2**31 - 1  # never fold the why texts
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out.write(f"# {header}\n")
+    for obj in objects:
+        meta = obj["metadata"]
+        annotations = dict(meta["annotations"])
+        # Multi-line reasons print as a block, one engine action per line.
+        annotations[WHY_ANNOTATION] = LiteralScalarString(annotations[WHY_ANNOTATION])
+        shown = {**obj, "metadata": {**meta, "annotations": annotations}}
+        buffer = io.StringIO()
+        yaml.dump(shown, buffer)
+        where = f"{meta['namespace']}/" if "namespace" in meta else ""
+        out.write("---\n")
+        out.write(f"# {annotations[CLUSTER_ANNOTATION]} cluster: {obj['kind']} {where}{meta['name']}\n")
+        out.write(buffer.getvalue())
