@@ -32,8 +32,15 @@ from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, Sy
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
 from crdsync.translate.compare import needs_write
 from crdsync.translate.names import Tenant
-from crdsync.translate.objects import FollowRef, followers, shared_references
+from crdsync.translate.objects import (
+    FollowRef,
+    TranslationError,
+    followers,
+    shared_host_namespace,
+    shared_references,
+)
 from crdsync.translate.selectors import selects_virtual
+from crdsync.translate.tenancy import trusted_host_source
 
 log = logging.getLogger("crdsync.engine")
 
@@ -381,13 +388,19 @@ class Engine:
         namespace, name = meta.get("namespace"), meta["name"]
         source = source_of(obj)
         if source is not None and source.side == "host":
+            # An import, or what claims to be one: the tenant can write these labels, so the key comes from where
+            # the object stands (the slot of a follower, or the host object the sharing rule maps it back to), never
+            # from the source it names.
             if (meta.get("labels") or {}).get(LABEL_ROLE) == "follower":
                 self._add(Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name))
-            else:
-                self._add(Key(Task.FROM_HOST, runtime.gvk.group, runtime.gvk.kind, source.namespace, source.name))
-                # Shared (or unshared) just now: whoever names it is judged again.
-                for referrer in self.index.shared_referrers((runtime.gvk.group, runtime.gvk.kind, namespace, name)):
-                    self._add(referrer)
+                return
+            from_host = runtime.rules.get(Direction.FROM_HOST)
+            if from_host is not None and from_host.mode is SyncMode.ALL:
+                try:
+                    host_ns = shared_host_namespace(from_host, namespace) if namespace else None
+                except TranslationError:
+                    return  # not where this rule puts anything: the tenant's own object
+                self._add(Key(Task.FROM_HOST, runtime.gvk.group, runtime.gvk.kind, host_ns, name))
             return
         to_host = runtime.rules.get(Direction.TO_HOST)
         if to_host is not None:
@@ -418,7 +431,10 @@ class Engine:
         if wanted and rule.references:
             try:
                 refs = followers(self.config, rule, obj, self.tenant)
-                shared = [(g.group, g.kind, ns, name) for g, ns, name in shared_references(self.config, rule, obj)]
+                shared = [
+                    (ref.gvk.group, ref.gvk.kind, ref.host_namespace, ref.name)
+                    for ref in shared_references(self.config, rule, obj)
+                ]
             except Exception as exc:  # reported by the reconcile of this key; index it as referencing nothing
                 log.debug("%s: references not indexed: %s", key, exc)
         for changed in self.index.update(key, refs):
@@ -432,16 +448,24 @@ class Engine:
         meta = obj.get("metadata", {})
         namespace, name = meta.get("namespace"), meta["name"]
         group, kind = runtime.gvk.group, runtime.gvk.kind
-        source = source_of(obj)
-        if source is not None:
-            if source.side == "virtual" and source.vcluster == self.tenant.vcluster:
-                follower = (meta.get("labels") or {}).get(LABEL_ROLE) == "follower"
-                task = Task.EXPORT if follower else Task.TO_HOST
+        to_host = runtime.rules.get(Direction.TO_HOST)
+        if to_host is not None and runtime.host_res is not None:
+            # Bookkeeping counts only when the object stands where this tenant's naming rule puts the source it claims
+            # (another tenant's copy, or labels an operator copied from tenant input, never route here), and the task
+            # comes from the rule's mode, not from a label.
+            source = trusted_host_source(
+                obj, self.tenant, runtime.gvk, namespaced=runtime.host_res.namespaced, naming=to_host.naming
+            )
+            if source is not None:
+                task = Task.TO_HOST if to_host.mode is SyncMode.ALL else Task.EXPORT
                 self._add(Key(task, group, kind, source.namespace, source.name))
-            return  # another tenant's copy, or an object we imported elsewhere: not ours to touch
+                return
         from_host = runtime.rules.get(Direction.FROM_HOST)
         if from_host is not None and from_host.mode is SyncMode.ALL:
             self._add(Key(Task.FROM_HOST, group, kind, namespace, name))
+            # Shared (or unshared) just now: whoever names it is judged again.
+            for referrer in self.index.shared_referrers((group, kind, namespace, name)):
+                self._add(referrer)
         imported = self.index.import_for_host(group, kind, namespace, name)
         if imported is not None:
             self._add(imported)

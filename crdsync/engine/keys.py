@@ -50,7 +50,7 @@ def follower_key(ref: FollowRef) -> Key:
     return Key(task, ref.gvk.group, ref.gvk.kind, ref.virtual_namespace, ref.virtual_name)
 
 
-SharedName = tuple[str, str, str | None, str]  # (group, kind, virtual namespace, name)
+SharedName = tuple[str, str, str | None, str]  # (group, kind, host namespace, name) of an object shared by name
 
 
 class ReferenceIndex:
@@ -64,7 +64,7 @@ class ReferenceIndex:
         # (group, kind, host namespace, host name) -> import follower key, to route host events of objects we
         # do not label (a Secret written by the host operator carries no bookkeeping of ours).
         self._imports_by_host: dict[tuple[str, str, str | None, str], Key] = {}
-        # (group, kind, virtual namespace, name) of an object shared by name -> the keys naming it, and back.
+        # (group, kind, host namespace, name) of an object shared by name -> the keys naming it, and back.
         self._shared_referrers: dict[SharedName, set[Key]] = {}
         self._shared_by_referrer: dict[Key, frozenset[SharedName]] = {}
 

@@ -26,12 +26,32 @@ from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
-from crdsync.spec.model import ConflictPolicy, DeletionPolicy, GroupVersionKind, Rule, SyncConfig
-from crdsync.translate.bookkeeping import PREFIX, source_of
+from crdsync.spec.model import (
+    ConflictPolicy,
+    DeletionPolicy,
+    Direction,
+    GroupVersionKind,
+    Rule,
+    SyncConfig,
+    SyncMode,
+)
+from crdsync.translate.bookkeeping import (
+    LABEL_MANAGED_BY,
+    LABEL_ORPHANED,
+    LABEL_ROLE,
+    LABEL_VCLUSTER,
+    PREFIX,
+    SIDE_HOST,
+    SourceRef,
+    carries_bookkeeping,
+    labels_of,
+    source_of,
+)
 from crdsync.translate.compare import needs_write, stray_paths
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import TranslationError, shared_references, to_host, to_virtual, virtual_status
 from crdsync.translate.selectors import selects_host, selects_virtual
+from crdsync.translate.tenancy import event_message, importable, is_orphan_of, trusted_host_source
 
 if TYPE_CHECKING:
     from crdsync.engine.engine import KindRuntime
@@ -136,7 +156,6 @@ class Reconciler:
         rule = runtime.rules.get(key.task.direction)
         if rule is None:
             return Outcome.ok()
-        source_side = "virtual" if key.task in (Task.TO_HOST, Task.EXPORT) else "host"
         try:
             if key.task is Task.TO_HOST:
                 return self._to_host(key, rule, runtime, exported=False)
@@ -146,21 +165,49 @@ class Reconciler:
                 return self._from_host(key, rule, runtime)
             return self._import(key, rule, runtime)
         except TranslationError as exc:
-            self._report(key, runtime, source_side, "TranslationFailed", str(exc))
+            self._report(key, runtime, "TranslationFailed", str(exc))
             return Outcome(error=True)
         except Conflict as exc:
             log.info("%s: conflict, retrying with fresh state: %s", key, exc.message)
             return Outcome.retry(error=False)
         except ApiError as exc:
-            self._report(key, runtime, source_side, "SyncFailed", f"{exc.status} {exc.reason}: {exc.message}")
+            self._report(key, runtime, "SyncFailed", f"{exc.status} {exc.reason}: {exc.message}")
+            return Outcome.retry()
+        except Exception as exc:  # poison input (RecursionError, MemoryError) or a bug: this key only, never the worker
+            log.warning("%s: unexpected %s", key, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            self._report(key, runtime, "SyncFailed", f"unexpected {type(exc).__name__} while syncing this object")
             return Outcome.retry()
 
-    def _report(self, key: Key, runtime: KindRuntime, side: str, reason: str, message: str) -> None:
+    def _report(self, key: Key, runtime: KindRuntime, reason: str, message: str) -> None:
+        """A Warning Event on the tenant's own virtual objects this key is about, and a log line.
+
+        Never on the host: what a tenant provokes must not write into host namespaces (or onto host objects) it does
+        not own, and messages are bounded (tenancy.event_message) since they may quote what the tenant wrote.
+        """
+        message = event_message(message)
         log.warning("%s: %s: %s", key, reason, message)
-        source = self._current(side, runtime, key.namespace, key.name)
-        if source is not None:
-            client = self.sides.virtual if side == "virtual" else self.sides.host
-            record_event(client, source, reason, message)
+        for involved in self._virtual_objects_of(key, runtime):
+            record_event(self.sides.virtual, involved, reason, message)
+
+    def _virtual_objects_of(self, key: Key, runtime: KindRuntime) -> list[Obj]:
+        """The virtual objects a key is about: its source or copy, or (an import not yet made) whoever names it."""
+        if key.task is Task.FROM_HOST:
+            rule = runtime.rules.get(Direction.FROM_HOST)
+            namespaced = runtime.virtual_res is not None and runtime.virtual_res.namespaced
+            target_ns = ((rule.host.virtual_namespace if rule else None) or key.namespace) if namespaced else None
+            copy = self._current("virtual", runtime, target_ns, key.name)
+            return [copy] if copy is not None and self._holds_import(copy) else []
+        own = self._current("virtual", runtime, key.namespace, key.name)
+        if own is not None:
+            return [own]
+        found = []
+        for referrer in sorted(self.index.referrers(key)):
+            referrer_runtime = self.kinds.get((referrer.group, referrer.kind))
+            if referrer_runtime is not None:
+                obj = self._current("virtual", referrer_runtime, referrer.namespace, referrer.name)
+                if obj is not None:
+                    found.append(obj)
+        return found
 
     # -- virtual -> host ----------------------------------------------------------------------------------------
     def _to_host(self, key: Key, rule: Rule, runtime: KindRuntime, *, exported: bool) -> Outcome:
@@ -171,10 +218,10 @@ class Reconciler:
         host_obj = self._current("host", runtime, host_ns, name)
 
         if exported:
-            source = source_of(virtual_obj) if virtual_obj is not None else None
-            if source is not None and source.side == "host":
-                # A Secret we imported from the host (an issued CA, say) already exists there under this very name:
-                # exporting it back would fight the host operator over its own object.
+            if self.index.referrers(Key(Task.IMPORT, key.group, key.kind, key.namespace, key.name)):
+                # A reference imports this very object from the host (an issued CA, say): it exists there under this
+                # name, written by the host operator; exporting it back would fight the operator over its object.
+                # Decided from the reference index, not from labels the tenant could write on its object.
                 return Outcome.ok()
             wanted = virtual_obj is not None and not _deleting(virtual_obj) and bool(self.index.referrers(key))
         else:
@@ -187,46 +234,66 @@ class Reconciler:
             return self._retire_host_copy(key, rule, runtime, virtual_obj, host_obj)
         assert virtual_obj is not None
 
-        if not exported:
-            unshared = self._unshared_references(rule, virtual_obj)
-            if unshared:
-                # Names of shared host objects cross unchanged: a name that was not shared with this tenant would
-                # hand it a host object (say, a private ClusterIssuer). No copy until it is shared; the import of
-                # that object re-queues this key (engine's shared-name index), so no retry timer.
-                self._report(
-                    key,
-                    runtime,
-                    "virtual",
-                    "ReferenceNotShared",
-                    f"{unshared} is not shared with this virtual cluster; the object is not synced",
-                )
-                self._retire_host_copy(key, rule, runtime, None, host_obj)
-                return Outcome(error=True)
+        unshared = self._unshared_references(rule, virtual_obj)
+        if unshared:
+            # Names of shared host objects cross unchanged: a name that was not shared with this tenant would hand it
+            # a host object (say, a private ClusterIssuer). No copy until it is shared; sharing it re-queues this key
+            # (engine's shared-name index), so no retry timer.
+            self._report(
+                key,
+                runtime,
+                "ReferenceNotShared",
+                f"{unshared} is not shared with this virtual cluster; the object is not synced",
+            )
+            self._retire_host_copy(key, rule, runtime, None, host_obj)
+            return Outcome(error=True)
 
         if rule.finalizer and not exported and FINALIZER not in (_meta(virtual_obj).get("finalizers") or []):
             self._set_finalizer(runtime, virtual_obj, present=True)
 
         desired = to_host(self.config, rule, virtual_obj, self.tenant, status_subresource=self._status_both(runtime))
         if host_obj is not None:
-            source = source_of(host_obj)
-            ours = self._is_host_copy_of(host_obj, key)
-            if not ours and source is not None:
-                self._report(key, runtime, "virtual", "NameTaken", f"host object {name} belongs to {source}")
-                return Outcome(error=True)
-            if not ours:
-                what = f"host object {host_ns}/{name}"
+            source = self._host_source(runtime, rule, host_obj)
+            orphan = source is None and is_orphan_of(
+                host_obj, self.tenant, runtime.gvk, namespaced=runtime.host_res.namespaced, naming=rule.naming
+            )
+            if source is None and not orphan:
+                if carries_bookkeeping(host_obj) or LABEL_ORPHANED in labels_of(host_obj):
+                    # Bookkeeping this tenant cannot prove: another tenant's copy, or labels an operator copied
+                    # from tenant input. Never ours to write.
+                    self._report(key, runtime, "NameTaken", f"host object {name} is not this virtual cluster's copy")
+                    return Outcome(error=True)
+                what = f"host object {host_ns}/{name}" if host_ns else f"host object {name}"
                 verdict = self._resolve_conflict(key, rule, runtime, "virtual", what, host_obj, desired)
                 if verdict is not None:
                     return verdict
                 host_obj = self._current("host", runtime, host_ns, name)
+            elif orphan:
+                # Taken back: the mark goes first (conditional on the version judged), then the copy is written as
+                # usual; apply alone would keep a label it does not own.
+                version = _meta(host_obj).get("resourceVersion")
+                unmark = {"metadata": {"labels": {LABEL_ORPHANED: None}, "resourceVersion": version}}
+                unmarked = self.sides.host.patch(runtime.host_res, host_ns, name, unmark)
+                host_obj = self._remember("host", runtime, unmarked)
+                log.info("%s: orphaned host copy %s taken back", key, name)
             elif source is not None and source.uid != _meta(virtual_obj).get("uid"):
                 # The virtual object was deleted and recreated under the same name: the copy belongs to the old one.
+                # (An orphan is taken back whatever its old uid: nothing else claims it.)
                 log.info("%s: host copy belongs to an earlier object (uid %s); replacing it", key, source.uid)
                 self._delete(self.sides.host, runtime.host_res, host_obj)
                 return Outcome.later(0.2)
 
         if host_obj is None:
-            host_obj = self._remember("host", runtime, self._create(self.sides.host, runtime.host_res, desired))
+            host_obj = self._remember(
+                "host",
+                runtime,
+                self._create(
+                    self.sides.host,
+                    runtime.host_res,
+                    desired,
+                    lambda obj: self._is_host_copy_of(runtime, rule, obj, key),
+                ),
+            )
             log.debug("%s: host copy %s created", key, name)
         elif needs_write(desired, host_obj, self.field_manager):
             self._adopt_created_fields(self.sides.host, runtime.host_res, host_obj)
@@ -244,14 +311,27 @@ class Reconciler:
             runtime.host_res and runtime.host_res.has_status and runtime.virtual_res and runtime.virtual_res.has_status
         )
 
+    def _host_source(self, runtime: KindRuntime, rule: Rule, host_obj: Mapping[str, Any]) -> SourceRef | None:
+        """The virtual source of a host object, when this tenant's engine can prove it made that copy (tenancy)."""
+        assert runtime.host_res is not None
+        return trusted_host_source(
+            host_obj, self.tenant, runtime.gvk, namespaced=runtime.host_res.namespaced, naming=rule.naming
+        )
+
     def _unshared_references(self, rule: Rule, virtual_obj: Obj) -> str:
-        """The first named shared-by-name object that is not in the virtual cluster as a host import, or ""."""
-        for gvk, namespace, name in shared_references(self.config, rule, virtual_obj):
-            runtime = self.kinds.get((gvk.group, gvk.kind))
-            imported = self._current("virtual", runtime, namespace, name) if runtime and runtime.active else None
-            source = source_of(imported) if imported is not None else None
-            if source is None or source.side != "host":
-                return f"{gvk.kind} {namespace + '/' if namespace else ''}{name}"
+        """The first named shared-by-name object that the host does not share with this tenant, or "".
+
+        Answered from the host object and the sharing rule's selection, never from the virtual cluster, where the
+        tenant can create an object of that name carrying any labels it likes.
+        """
+        for ref in shared_references(self.config, rule, virtual_obj):
+            runtime = self.kinds.get((ref.gvk.group, ref.gvk.kind))
+            host_obj = (
+                self._current("host", runtime, ref.host_namespace, ref.name) if runtime and runtime.active else None
+            )
+            if host_obj is None or _deleting(host_obj) or not selects_host(ref.shared_by, host_obj):
+                where = f"{ref.virtual_namespace}/" if ref.virtual_namespace else ""
+                return f"{ref.gvk.kind} {where}{ref.name}"
         return ""
 
     def _sync_status_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
@@ -285,7 +365,7 @@ class Reconciler:
         self, key: Key, rule: Rule, runtime: KindRuntime, virtual_obj: Obj | None, host_obj: Obj | None
     ) -> Outcome:
         assert runtime.host_res is not None
-        copy_exists = host_obj is not None and self._is_host_copy_of(host_obj, key)
+        copy_exists = host_obj is not None and self._is_host_copy_of(runtime, rule, host_obj, key)
         if copy_exists:
             assert host_obj is not None
             self._release(self.sides.host, runtime.host_res, rule, host_obj)
@@ -300,15 +380,9 @@ class Reconciler:
             self._set_finalizer(runtime, virtual_obj, present=False)
         return Outcome.ok()
 
-    def _is_host_copy_of(self, host_obj: Mapping[str, Any], key: Key) -> bool:
-        source = source_of(host_obj)
-        return (
-            source is not None
-            and source.side == "virtual"
-            and source.vcluster == self.tenant.vcluster
-            and source.namespace == key.namespace
-            and source.name == key.name
-        )
+    def _is_host_copy_of(self, runtime: KindRuntime, rule: Rule, host_obj: Mapping[str, Any], key: Key) -> bool:
+        source = self._host_source(runtime, rule, host_obj)
+        return source is not None and source.namespace == key.namespace and source.name == key.name
 
     def _set_finalizer(self, runtime: KindRuntime, virtual_obj: Obj, *, present: bool) -> None:
         assert runtime.virtual_res is not None
@@ -331,7 +405,7 @@ class Reconciler:
         target_ns = (rule.host.virtual_namespace or key.namespace) if runtime.virtual_res.namespaced else None
         current = self._current("virtual", runtime, target_ns, key.name)
         if host_obj is None or _deleting(host_obj) or not selects_host(rule, host_obj):
-            if current is not None and self._is_virtual_copy_of(current, key.namespace, key.name):
+            if current is not None and self._virtual_copy_is_ours(runtime, rule, current, key.namespace, key.name):
                 self._release(self.sides.virtual, runtime.virtual_res, rule, current)
             return Outcome.ok()
         desired = to_virtual(self.config, rule, host_obj, self.tenant)
@@ -343,14 +417,38 @@ class Reconciler:
         ref = self.index.ref(key)
         referenced = ref is not None and bool(self.index.referrers(key))
         host_obj = self._current("host", runtime, ref.host_namespace, ref.host_name) if ref is not None else None
-        if not referenced or host_obj is None or _deleting(host_obj):
-            current_source = source_of(current) if current is not None else None
-            if current is not None and current_source is not None and current_source.side == "host":
+        refusal = ""
+        if referenced and host_obj is not None and not _deleting(host_obj):
+            assert ref is not None
+            refusal = self._import_refusal(rule, runtime, ref.host_namespace, ref.host_name, host_obj)
+        if not referenced or host_obj is None or _deleting(host_obj) or refusal:
+            if current is not None and self._holds_import(current):
                 self._release(self.sides.virtual, runtime.virtual_res, rule, current)
+            if refusal:
+                self._report(key, runtime, "ImportRefused", refusal)
+                return Outcome(error=True)
             return Outcome.ok()
         assert ref is not None
         desired = to_virtual(self.config, rule, host_obj, self.tenant, target=(key.namespace, key.name))
         return self._write_virtual_copy(key, rule, runtime, desired, current, ref.host_namespace, ref.host_name)
+
+    def _import_refusal(
+        self, rule: Rule, runtime: KindRuntime, host_namespace: str | None, name: str, host_obj: Obj
+    ) -> str:
+        """Why the host object a reference names may not be imported into this virtual cluster, or ""."""
+        assert runtime.host_res is not None
+        what = f"host {runtime.gvk.kind} {host_namespace + '/' if host_namespace else ''}{name}"
+        if rule.mode is SyncMode.ALL:
+            # The reference named a kind shared by name: only what the rule shares may come in.
+            return "" if selects_host(rule, host_obj) else f"{what} is not shared with this virtual cluster"
+        namespaced = runtime.host_res.namespaced
+        if namespaced and host_namespace != self.tenant.host_namespace:
+            return f"{what} is outside this virtual cluster's host namespace"
+        to_host_rule = runtime.rules.get(Direction.TO_HOST)
+        naming = to_host_rule.naming if to_host_rule is not None else rule.naming
+        if not importable(host_obj, self.tenant, runtime.gvk, namespaced=namespaced, naming=naming):
+            return f"{what} carries bookkeeping of another owner; it is not imported"
+        return ""
 
     def _write_virtual_copy(
         self,
@@ -363,9 +461,11 @@ class Reconciler:
         source_name: str,
     ) -> Outcome:
         assert runtime.virtual_res is not None
-        if current is not None and not self._is_virtual_copy_of(current, source_namespace, source_name):
+        if current is not None and not self._virtual_copy_is_ours(
+            runtime, rule, current, source_namespace, source_name
+        ):
             if source_of(current) is not None:
-                self._report(key, runtime, "host", "NameTaken", f"virtual object belongs to {source_of(current)}")
+                self._report(key, runtime, "NameTaken", f"virtual object belongs to {source_of(current)}")
                 return Outcome(error=True)
             verdict = self._resolve_conflict(key, rule, runtime, "host", "virtual object", current, desired)
             if verdict is not None:
@@ -403,9 +503,27 @@ class Reconciler:
         )
         return self._remember("virtual", runtime, written)
 
-    def _is_virtual_copy_of(self, virtual_obj: Mapping[str, Any], namespace: str | None, name: str) -> bool:
+    @staticmethod
+    def _holds_import(virtual_obj: Mapping[str, Any]) -> bool:
         source = source_of(virtual_obj)
-        return source is not None and source.side == "host" and source.namespace == namespace and source.name == name
+        return source is not None and source.side == SIDE_HOST
+
+    def _virtual_copy_is_ours(
+        self, runtime: KindRuntime, rule: Rule, current: Mapping[str, Any], namespace: str | None, name: str
+    ) -> bool:
+        """Is `current` (standing where the copy of host (namespace, name) goes) our copy of it?
+
+        The virtual cluster is the tenant's: its bookkeeping is a claim, checked against the host. A copy naming this
+        source is ours; so is one whose claimed source the host does not back (forged, or left from an earlier
+        source), which otherwise would sit there for good, never collected.
+        """
+        source = source_of(current)
+        if source is None or source.side != SIDE_HOST:
+            return False
+        if (source.namespace, source.name) == (namespace, name) or rule.mode is SyncMode.REFERENCED:
+            return True  # an import's virtual slot belongs to its key alone
+        claimed = self._current("host", runtime, source.namespace, source.name)
+        return claimed is None or _deleting(claimed) or not selects_host(rule, claimed)
 
     def _ensure_virtual_namespace(self, namespace: str) -> None:
         if namespace in self._ensured_namespaces:
@@ -438,7 +556,6 @@ class Reconciler:
             self._report(
                 key,
                 runtime,
-                source_side,
                 "TargetExists",
                 f"{what} exists and is not managed by crdsync; conflict policy Abort leaves it alone",
             )
@@ -459,22 +576,42 @@ class Reconciler:
         return None
 
     def _release(self, client: KubeClient, res: Resource, rule: Rule, obj: Mapping[str, Any]) -> None:
+        """Let go of a copy: delete it, or under DeletionPolicy Orphan leave it in place, unmanaged.
+
+        A host copy left behind keeps crdsync.io/vcluster and its source annotations and gains crdsync.io/orphaned, so
+        an admin can list and remove what a tenant left (`crdsync gc`) and the same source, selected again, takes it
+        back (tenancy.is_orphan_of). A virtual copy (the tenant's own cluster) just loses all our keys.
+        """
         meta = _meta(obj)
         if rule.deletion is DeletionPolicy.ORPHAN:
-            labels = {k: None for k in (meta.get("labels") or {}) if k.startswith(PREFIX)}
-            annotations = {k: None for k in (meta.get("annotations") or {}) if k.startswith(PREFIX)}
-            patch = {"metadata": {"labels": labels or None, "annotations": annotations or None}}
+            patch: Obj
+            if client is self.sides.host:
+                marks = {LABEL_MANAGED_BY: None, LABEL_ROLE: None, LABEL_ORPHANED: "true"}
+                patch = {"metadata": {"labels": {**marks, LABEL_VCLUSTER: self.tenant.vcluster}}}
+            else:
+                labels = {k: None for k in (meta.get("labels") or {}) if k.startswith(PREFIX)}
+                annotations = {k: None for k in (meta.get("annotations") or {}) if k.startswith(PREFIX)}
+                patch = {"metadata": {"labels": labels or None, "annotations": annotations or None}}
             with contextlib.suppress(NotFound):
                 client.patch(res, meta.get("namespace"), meta["name"], patch)
             return
         self._delete(client, res, obj)
 
-    def _create(self, client: KubeClient, res: Resource, desired: Obj) -> Obj:
+    def _create(self, client: KubeClient, res: Resource, desired: Obj, ours: Callable[[Obj], bool]) -> Obj:
         """A new copy by plain POST: the apiserver spends markedly less on a create than on an apply (measured by
-        `crdsync bench`), and most writes of a bulk sync are creates. If it exists after all, apply."""
+        `crdsync bench`), and most writes of a bulk sync are creates.
+
+        If it exists after all (our cache was behind), apply only when the object there is provably our copy; anything
+        else goes back through the whole ownership decision (AlreadyExists is a Conflict: retried with fresh state),
+        so a race can never turn into a forced apply over somebody else's object.
+        """
         try:
             return client.create(res, desired)
         except AlreadyExists:
+            meta = desired["metadata"]
+            existing = client.get(res, meta.get("namespace"), meta["name"])
+            if existing is None or not ours(existing):
+                raise
             return client.apply(res, desired, force=True)
 
     def _adopt_created_fields(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:

@@ -18,7 +18,14 @@ namespace) when the referenced kind's rule in the follow direction (any rule of 
 mode referenced, and also when no rule covers the kind at all (the hashed name cannot point at a host object the tenant
 does not own); identity when it is a fromHost mode-all rule. A reference applies when every condition of its `when`
 holds (an empty `when` always does); where several references match the same field, the first that applies wins, and
-a field no applicable reference matches is copied unchanged.
+a field no applicable reference matches is copied unchanged. With wildcards, each name pairs with the namespace field
+in the same list item. Namespace fields (namespacePath) never cross as written: a paired one becomes the named
+object's host namespace, every other one the tenant's host namespace, name or no name, reference applying or not.
+Names of kinds shared by name (fromHost mode all) cross unchanged; shared_references lists them, with the host
+namespace the sharing rule maps them to, so the engine can check them against the host (translate.tenancy).
+
+Every translation first refuses objects beyond the shape limits (tenancy.check_shape), before any recursive code
+touches them.
 
 Failure modes: TranslationError (located at the rule, reference or patch; str() is one line) for objects without
 metadata.name, namespaced objects without a namespace, a rule of the wrong direction or kind, reference fields that
@@ -58,15 +65,17 @@ from crdsync.translate.bookkeeping import (
 from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.patches import apply_patches_in_place, conditions_hold
+from crdsync.translate.tenancy import check_shape
 
 __all__ = [
     "SERVER_OWNED_METADATA",
     "FollowRef",
     "Resolver",
+    "SharedRef",
     "TranslationError",
     "followers",
-    "reference_host_name",
     "reverse",
+    "shared_host_namespace",
     "strip_server_fields",
     "to_host",
     "to_virtual",
@@ -213,6 +222,8 @@ class _Target:
     tenant_naming: bool
     namespaced: bool
     naming: Naming
+    # Identity-named kinds only: the fromHost mode-all rule that shares them (its selection says what is shared).
+    shared_by: Rule | None = None
 
 
 def _tenant_named(rule: Rule) -> bool:
@@ -250,7 +261,27 @@ def _find_target(config: SyncConfig, ref: Reference, referrer_namespaced: bool) 
         return _Target(True, referrer_namespaced or ref.namespace_path is not None, Naming())
     # Tenant naming first (the safe reading when a kind flows both ways), then the exact version.
     best = min(candidates, key=lambda r: (not _tenant_named(r), r.gvk != gvk))
-    return _Target(_tenant_named(best), best.namespaced, best.naming)
+    tenant_naming = _tenant_named(best)
+    return _Target(tenant_naming, best.namespaced, best.naming, None if tenant_naming else best)
+
+
+def shared_host_namespace(rule: Rule, virtual_namespace: str) -> str:
+    """The host namespace of objects that fromHost mode-all `rule` imports into `virtual_namespace`.
+
+    Without host.virtualNamespace a shared object keeps its namespace name. With it, every shared object lands in that
+    one virtual namespace, so the way back is known only when the rule shares from exactly one host namespace.
+    """
+    landing = rule.host.virtual_namespace
+    if landing is None:
+        return virtual_namespace
+    if virtual_namespace != landing:
+        raise TranslationError(f"{rule.gvk.kind} objects are shared only in virtual namespace {landing!r}")
+    if len(rule.host.namespaces) != 1:
+        raise TranslationError(
+            f"{rule.gvk.kind} objects are shared from several host namespaces into {landing!r}: a name alone does "
+            "not say which host object is meant"
+        )
+    return rule.host.namespaces[0]
 
 
 def _name_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.Location, str]]:
@@ -266,38 +297,79 @@ def _name_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.
     return out
 
 
-def _referenced_namespace(
+def _namespace_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.Location, Any]]:
+    """(location, value) of every non-empty namespace field of `ref` (none without namespacePath)."""
+    if ref.namespace_path is None:
+        return []
+    found = ((loc, paths.value_at(obj, loc)) for loc in paths.locations(obj, ref.namespace_path))
+    return [(loc, value) for loc, value in found if value not in (None, "")]
+
+
+def _indices(location: paths.Location) -> tuple[int, ...]:
+    return tuple(step for step in location if isinstance(step, int))
+
+
+def _paired(
+    name_location: paths.Location, namespaces: list[tuple[paths.Location, Any]]
+) -> tuple[paths.Location, Any] | None:
+    """The namespace field that goes with the name at `name_location`: the one in the same list items.
+
+    With wildcards (`$.spec.refs[*].name` / `$.spec.refs[*].namespace`) each item pairs its own name and namespace; a
+    namespace path without list indices applies to every name.
+    """
+    indices = _indices(name_location)
+    best: tuple[paths.Location, Any] | None = None
+    for location, value in namespaces:
+        own = _indices(location)
+        if own == indices[: len(own)] and (best is None or len(own) > len(_indices(best[0]))):
+            best = (location, value)
+    return best
+
+
+@dataclass(frozen=True)
+class _Named:
+    """One object a reference names, as written on the virtual side."""
+
+    location: paths.Location  # of the name
+    name: str
+    namespace: str | None  # virtual namespace of the named object (None: cluster-scoped)
+    namespace_location: paths.Location | None  # of the namespace field that gave `namespace`, if any
+
+
+def _named(
     ref: Reference, target: _Target, obj: Mapping[str, Any], referrer_namespace: str | None
-) -> str | None:
-    """The namespace the referenced object lives in on the side of `obj` (None: cluster-scoped)."""
+) -> list[_Named]:
+    """Every object `ref` names in `obj`, each with its own namespace."""
+    names = _name_locations(obj, ref)
+    if not names:
+        return []
     if not target.namespaced:
-        return None
-    if ref.namespace_path is not None:
-        for location in paths.locations(obj, ref.namespace_path):
-            value = paths.value_at(obj, location)
-            if value is None or value == "":
-                continue
-            if not isinstance(value, str):
-                raise TranslationError(f"a namespace must be a string, found {json_type(value)}", ref.namespace_path)
-            return value
-    if referrer_namespace is None:
-        raise TranslationError(
-            f"{ref.kind} is namespaced but the referring object is cluster-scoped; set namespacePath", ref.path
-        )
-    return referrer_namespace
-
-
-def reference_host_name(
-    config: SyncConfig, ref: Reference, tenant: Tenant, virtual_namespace: str | None, name: str
-) -> tuple[str | None, str]:
-    """(host namespace, host name) of the object `ref` names as virtual (namespace, name)."""
-    target = _target(config, ref, virtual_namespace is not None)
-    return _host_side(target, tenant, virtual_namespace if target.namespaced else None, name)
+        return [_Named(location, name, None, None) for location, name in names]
+    namespaces = _namespace_locations(obj, ref)
+    for _, value in namespaces:
+        if not isinstance(value, str):
+            raise TranslationError(f"a namespace must be a string, found {json_type(value)}", ref.namespace_path or "")
+    default = referrer_namespace
+    if target.shared_by is not None and target.shared_by.host.virtual_namespace is not None:
+        default = target.shared_by.host.virtual_namespace  # where every shared object of the kind is
+    out = []
+    for location, name in names:
+        paired = _paired(location, namespaces)
+        namespace = paired[1] if paired is not None else default
+        if namespace is None:
+            raise TranslationError(
+                f"{ref.kind} is namespaced but the referring object is cluster-scoped; set namespacePath", ref.path
+            )
+        out.append(_Named(location, name, namespace, paired[0] if paired is not None else None))
+    return out
 
 
 def _host_side(target: _Target, tenant: Tenant, namespace: str | None, name: str) -> tuple[str | None, str]:
     if not target.tenant_naming:
-        return namespace, name
+        if namespace is None or not target.namespaced:
+            return None, name
+        assert target.shared_by is not None
+        return shared_host_namespace(target.shared_by, namespace), name
     host_ns = tenant.host_namespace if target.namespaced else None
     return host_ns, host_name(tenant, namespace, name, target.naming)
 
@@ -316,16 +388,21 @@ def _rewrite_references_to_host(
             if not conditions_hold(ref.when, source):
                 continue
             target = _target(config, ref, rule.namespaced)
-            found = [(loc, name) for loc, name in _name_locations(source, ref) if loc not in writes]
-            if not found:
-                continue
-            namespace = _referenced_namespace(ref, target, source, referrer_namespace)
-            for location, name in found:
-                writes[location] = _host_side(target, tenant, namespace, name)[1]
-            if target.tenant_naming and target.namespaced and ref.namespace_path is not None:
-                for location in paths.locations(source, ref.namespace_path):
-                    if location not in writes and paths.value_at(source, location) not in (None, ""):
-                        writes[location] = tenant.host_namespace
+            for item in _named(ref, target, source, referrer_namespace):
+                if item.location in writes:
+                    continue
+                host_ns, writes[item.location] = _host_side(target, tenant, item.namespace, item.name)
+                if item.namespace_location is not None and item.namespace_location not in writes:
+                    writes[item.namespace_location] = host_ns
+        except TranslationError as exc:
+            raise exc.located(ref.location) from None
+    # A namespace field never crosses as the tenant wrote it, whether or not a name goes with it and whether or not its
+    # reference applies: left alone, `{namespace: kube-system}` would point a host operator into another namespace.
+    # The tenant's own host namespace is always a safe value.
+    for ref in rule.references:
+        try:
+            for location, _ in _namespace_locations(source, ref):
+                writes.setdefault(location, tenant.host_namespace)
         except TranslationError as exc:
             raise exc.located(ref.location) from None
     # Locations outside what was copied (status, server metadata) have nothing to rewrite.
@@ -428,6 +505,7 @@ def to_host(
     def build() -> dict[str, Any]:
         if rule.direction is not Direction.TO_HOST:
             raise TranslationError(f"to_host needs a toHost rule, got the {rule.direction.value} rule for {rule.gvk}")
+        check_shape(virtual_obj)
         _check_kind(rule, virtual_obj)
         namespace, name = _identity(rule, virtual_obj)
         out = strip_server_fields(virtual_obj)
@@ -502,6 +580,7 @@ def virtual_status(
         return None
 
     def build() -> dict[str, Any]:
+        check_shape(host_obj, "host object")
         selected: list[paths.Location] = []
         for path in rule.status.paths:
             for location in paths.locations(host_obj, path):
@@ -554,6 +633,7 @@ def to_virtual(
             raise TranslationError(
                 f"to_virtual needs a fromHost rule, got the {rule.direction.value} rule for {rule.gvk}"
             )
+        check_shape(host_obj, "host object")
         _check_kind(rule, host_obj)
         host_namespace, host_obj_name = _identity(rule, host_obj)
         if rule.mode is SyncMode.REFERENCED:
@@ -639,46 +719,47 @@ def followers(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], te
             if not conditions_hold(ref.when, virtual_obj):
                 continue
             target = _target(config, ref, rule.namespaced)
-            names = _name_locations(virtual_obj, ref)
-            if not names:
-                continue
-            ref_namespace = _referenced_namespace(ref, target, virtual_obj, namespace)
-            for _, name in names:
-                host_ns, host = _host_side(target, tenant, ref_namespace, name)
-                found.add(FollowRef(ref.gvk, ref.follow, ref_namespace, name, host_ns, host))
+            for item in _named(ref, target, virtual_obj, namespace):
+                host_ns, host = _host_side(target, tenant, item.namespace, item.name)
+                found.add(FollowRef(ref.gvk, ref.follow, item.namespace, item.name, host_ns, host))
         except TranslationError as exc:
             raise exc.located(ref.location) from None
     return tuple(sorted(found, key=lambda f: (f.direction.value, f.gvk, f.virtual_namespace or "", f.virtual_name)))
 
 
-def shared_references(
-    config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any]
-) -> tuple[tuple[GroupVersionKind, str | None, str], ...]:
-    """(kind, virtual namespace, name) of every object `virtual_obj` names whose kind keeps host names (a fromHost
-    rule with mode all, e.g. a shared ClusterIssuer).
+@dataclass(frozen=True)
+class SharedRef:
+    """A host object named by a reference whose kind keeps host names (shared by name, e.g. a ClusterIssuer)."""
 
-    Such a name crosses to the host unchanged, so it could point a host operator at *any* host object of that kind;
-    the engine lets the copy through only when each named object is one that was shared into the virtual cluster.
+    gvk: GroupVersionKind
+    virtual_namespace: str | None
+    host_namespace: str | None
+    name: str
+    shared_by: Rule  # the fromHost mode-all rule whose selection decides whether the object is shared
+
+
+def shared_references(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any]) -> tuple[SharedRef, ...]:
+    """Every object `virtual_obj` names whose kind keeps host names (a fromHost rule with mode all), whatever the
+    reference's follow direction.
+
+    Such a name crosses to the host unchanged, so it could point a host operator at *any* host object of that kind; the
+    engine lets the copy through only when each named host object is one the sharing rule selects.
     """
     try:
         namespace, _ = _identity(rule, virtual_obj)
     except TranslationError as exc:
         raise exc.located(rule.location) from None
-    found: set[tuple[GroupVersionKind, str | None, str]] = set()
+    found: set[SharedRef] = set()
     for ref in rule.references:
-        if ref.follow is not FollowDirection.NONE:
-            continue
         try:
             if not conditions_hold(ref.when, virtual_obj):
                 continue
             target = _target(config, ref, rule.namespaced)
-            if target.tenant_naming:
+            if target.shared_by is None:
                 continue
-            names = _name_locations(virtual_obj, ref)
-            if not names:
-                continue
-            ref_namespace = _referenced_namespace(ref, target, virtual_obj, namespace)
-            found.update((ref.gvk, ref_namespace, name) for _, name in names)
+            for item in _named(ref, target, virtual_obj, namespace):
+                host_ns = shared_host_namespace(target.shared_by, item.namespace) if item.namespace else None
+                found.add(SharedRef(ref.gvk, item.namespace, host_ns, item.name, target.shared_by))
         except TranslationError as exc:
             raise exc.located(ref.location) from None
-    return tuple(sorted(found, key=lambda f: (f[0], f[1] or "", f[2])))
+    return tuple(sorted(found, key=lambda f: (f.gvk, f.host_namespace or "", f.name)))

@@ -30,7 +30,7 @@ from crdsync.spec.model import (
     SyncConfig,
     SyncMode,
 )
-from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, source_of
+from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ORPHANED, LABEL_VCLUSTER, source_of
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.fakes import FakeCluster, FakeInformer, resource
 
@@ -368,7 +368,17 @@ def test_orphan_policy_releases_the_host_copy(monkeypatch: pytest.MonkeyPatch) -
         w.settle()
         copy = w.host_copy("default", "w1")
         assert copy is not None
-        assert ANN_SOURCE_NAME not in (copy["metadata"].get("annotations") or {})
+        # Unmanaged, but marked: an admin can find it (crdsync gc), and nothing routes it as a live copy.
+        labels = copy["metadata"]["labels"]
+        assert source_of(copy) is None
+        assert labels[LABEL_ORPHANED] == "true" and labels[LABEL_VCLUSTER] == TENANT.vcluster
+        assert copy["metadata"]["annotations"][ANN_SOURCE_NAME] == "w1"
+        # The same source, back again, takes its copy back instead of reporting TargetExists.
+        w.virtual.put(WIDGETS, widget("w1", size=3))
+        w.settle()
+        copy = w.host_copy("default", "w1")
+        assert copy is not None and copy["spec"] == {"size": 3}
+        assert source_of(copy) is not None and LABEL_ORPHANED not in copy["metadata"]["labels"]
     finally:
         w.stop()
 
