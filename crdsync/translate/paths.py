@@ -13,7 +13,9 @@ Semantics:
 
 Failure modes, all TranslationError naming the path: a path that does not compile, a path that cannot address a
 field (e.g. jsonpath-ng's `parent` or arithmetic extensions), a type mismatch while creating (`$.spec.x.y` when
-spec.x is a string), an index past the end of a list, and filter expressions that fail on the data.
+spec.x is a string), an index past the end of a list, and a filter that cannot be evaluated on the data ("cannot
+evaluate filter": a string compared with a number, a list with anything, ...; crdsync.spec.paths says which). The
+last one fails closed on purpose: read as "no match", it would let a field through a `remove` the filter guards.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from jsonpath_ng import JSONPath
 from jsonpath_ng.jsonpath import Child, Fields, Index, Root, Slice, This
 
-from crdsync.spec.paths import PathSyntaxError, compile_path
+from crdsync.spec.paths import FilterError, PathSyntaxError, compile_path
 from crdsync.translate.errors import TranslationError, json_type
 
 Step = str | int
@@ -131,7 +133,9 @@ def _find(path: str, obj: Any) -> list[Any]:
     compiled = _compile(path)
     try:
         return list(compiled.find(obj))
-    except Exception as exc:  # filters compare user data with assorted types and raise whatever Python raises
+    except FilterError as exc:  # a filter that cannot be decided on this data fails closed (see crdsync.spec.paths)
+        raise TranslationError(f"cannot evaluate filter: {exc}", path) from None
+    except Exception as exc:  # jsonpath-ng's own steps (arithmetic, `len`, ...) raise whatever Python raises
         raise TranslationError(f"cannot evaluate path: {type(exc).__name__}: {exc}", path) from None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
-from crdsync.spec.paths import PathSyntaxError, compile_path, path_error
+from crdsync.spec.paths import FilterError, PathSyntaxError, compile_path, path_error
 
 
 @pytest.mark.parametrize(
@@ -60,3 +63,36 @@ def test_non_string_is_rejected_not_crashing() -> None:
 
 def test_unhashable_input_is_rejected_not_crashing() -> None:
     assert path_error(["$.a"]) is not None  # type: ignore[arg-type]
+
+
+def test_filters_are_evaluated_by_crdsync_not_by_jsonpath_ng() -> None:
+    # jsonpath-ng's own filter rules changed between versions (see crdsync.spec.paths); every filter, nested ones too,
+    # is replaced by the strict one when compiled.
+    compiled = compile_path("$.spec.groups[?(@.members[?(@.n > 1)])].name")
+    assert "StrictFilter" in repr(compiled)
+    assert "Filter([" not in repr(compiled).replace("StrictFilter([", "")
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"n": "8"}, "cannot compare a string '8' with a number 4 using >"),
+        ({"n": [5]}, "cannot compare a list with a number 4 using >"),
+        ({"n": True}, "cannot compare a boolean True with a number 4 using >"),
+    ],
+)
+def test_an_unevaluable_filter_raises_filter_error(data: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(FilterError, match=re.escape(fragment)):
+        compile_path("$.items[?(@.n > 4)]").find({"items": [data]})
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ("$.a[?(@.b == @.c)]", "not with another query"),
+        ("$.a[?(@.b > null)]", "null has no order"),
+    ],
+)
+def test_filter_forms_without_a_defined_meaning_do_not_compile(expr: str, fragment: str) -> None:
+    message = path_error(expr)
+    assert message is not None and fragment in message

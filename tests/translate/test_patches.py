@@ -142,6 +142,37 @@ def test_conditions_stop_at_the_first_that_fails_and_errors_are_located_at_their
     assert info.value.location == HERE
 
 
+def test_unevaluable_filter_guarding_a_remove_fails_closed() -> None:
+    # The shipped example strips privileged sidecars. A tenant spells the flag so the filter cannot judge it (a string,
+    # a number, a list, a map: an operator with lenient parsing may still read it as true). jsonpath-ng 1.16 reads
+    # each as "no match", so the remove would let the sidecar through to the host; it must fail instead.
+    remove = Patch(PatchOp.REMOVE, "$.spec.sidecars[?(@.privileged == true)]", location=HERE)
+    for sneaky in ("true", 1, [True], {"value": True}):
+        obj = {"spec": {"sidecars": [{"name": "plain"}, {"name": "root", "privileged": sneaky}]}}
+        with pytest.raises(TranslationError, match="cannot evaluate filter") as info:
+            apply_patches((remove,), obj, None)
+        assert info.value.location == HERE
+        assert info.value.path == remove.path
+    # An order, too: "8" > 4 held before jsonpath-ng 1.16 (it coerced the data with int()), from 1.16 silently not.
+    cap = Patch(PatchOp.REMOVE, "$.spec.sidecars[?(@.cpus > 4)]", location=HERE)
+    with pytest.raises(TranslationError, match="cannot compare a string '8' with a number 4"):
+        apply_patches((cap,), {"spec": {"sidecars": [{"cpus": "8"}]}}, None)
+    # Well-typed data keeps its meaning: only privileged: true goes; false, absent and null stay.
+    sidecars = [{"name": "a", "privileged": True}, {"name": "b", "privileged": False}, {"name": "c"}]
+    sidecars.append({"name": "d", "privileged": None})
+    out = apply_patches((remove,), {"spec": {"sidecars": sidecars}}, None)
+    assert [s["name"] for s in out["spec"]["sidecars"]] == ["b", "c", "d"]
+
+
+def test_unevaluable_filter_in_a_when_condition_fails_closed() -> None:
+    # Guarding a patch with `exists` on a filtered path: an unjudgeable item must not read as "none exists".
+    cond = Condition("$.spec.sidecars[?(@.privileged == true)]", exists=False, location=HERE)
+    obj = {"spec": {"sidecars": [{"privileged": "yes"}]}}
+    with pytest.raises(TranslationError, match="cannot evaluate filter") as info:
+        apply_patches((Patch(PatchOp.SET, "$.spec.trusted", value=True, when=(cond,)),), obj, None)
+    assert info.value.location == HERE
+
+
 def test_when_guards_a_patch_against_the_object_patched_so_far() -> None:
     patches = (
         Patch(PatchOp.SET, "$.spec.y", value="b"),

@@ -163,3 +163,124 @@ def test_list_wildcard_walks_lists_only() -> None:
     assert paths.locations(obj, "$.spec.l[*].n") == [("spec", "l", 0, "n"), ("spec", "l", 2, "n")]
     # jsonpath-ng would read a map under [*] as a one-item list; a simple path does not match it.
     assert paths.get_all(obj, "$.spec.m[*].n") == []
+
+
+# Filters: crdsync's own rules (crdsync.spec.paths), whatever the installed jsonpath-ng would say.
+ITEMS: dict[str, Any] = {
+    "spec": {
+        "items": [
+            {"name": "one", "n": 1, "s": "b", "on": True},
+            {"name": "five", "n": 5, "s": "a", "on": False},
+            {"name": "unset", "s": "c"},
+            {"name": "null", "n": None, "s": "d", "on": None},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("condition", "names"),
+    [
+        ("@.n > 2", ["five"]),
+        ("@.n <= 5", ["one", "five"]),
+        ("@.n == 1", ["one"]),
+        ("@.n == 1.0", ["one"]),
+        ("@.n != 1", ["five", "unset", "null"]),  # not set differs from everything but null
+        ("@.n == null", ["unset", "null"]),  # absent and null are both "not set", as in a patch's `when`
+        ("@.n != null", ["one", "five"]),
+        ("@.n", ["one", "five", "null"]),  # existence: an explicit null is there
+        ("!@.n", ["unset"]),
+        ("@.s >= 'b'", ["one", "unset", "null"]),
+        ("@.s =~ '^[ab]$'", ["one", "five"]),
+        ("@.on == true", ["one"]),
+        ("@.on != true", ["five", "unset", "null"]),
+        ("@.n > 0 && @.s == 'a'", ["five"]),
+        ("@.n == 1 || @.s == 'c'", ["one", "unset"]),
+    ],
+)
+def test_filter_semantics(condition: str, names: list[str]) -> None:
+    assert paths.get_all(ITEMS, f"$.spec.items[?({condition})].name") == names
+
+
+@pytest.mark.parametrize(
+    ("condition", "fragment"),
+    [
+        ("@.s > 1", "cannot compare a string 'b' with a number 1 using >"),
+        ("@.n == 'one'", "cannot compare a number 1 with a string 'one' using =="),
+        ("@.on == 1", "cannot compare a boolean True with a number 1 using =="),
+        ("@.on > false", "cannot compare a boolean True with a boolean False using >"),
+        ("@.n =~ '1'", "=~ matches strings only, not a number 1"),
+        ("@.s =~ '('", "invalid regular expression"),
+    ],
+)
+def test_an_unevaluable_filter_is_an_error_naming_the_path(condition: str, fragment: str) -> None:
+    path = f"$.spec.items[?({condition})]"
+    for read in (paths.get_all, paths.locations, paths.remove):
+        with pytest.raises(TranslationError, match="cannot evaluate filter") as info:
+            read(ITEMS, path)
+        assert fragment in str(info.value)
+        assert info.value.path == path
+
+
+def test_a_conjunction_stops_at_the_first_false_test_so_it_can_guard_the_next() -> None:
+    obj = {"l": [{"kind": "num", "v": 3}, {"kind": "text", "v": "x"}]}
+    assert paths.get_all(obj, "$.l[?(@.kind == 'num' && @.v > 2)].v") == [3]
+    with pytest.raises(TranslationError, match="cannot evaluate filter"):
+        paths.get_all(obj, "$.l[?(@.v > 2 && @.kind == 'num')]")
+
+
+def test_an_error_in_a_nested_filter_is_not_swallowed() -> None:
+    obj = {"groups": [{"members": [{"n": 1}]}, {"members": [{"n": "2"}]}]}
+    with pytest.raises(TranslationError, match="cannot compare a string '2' with a number 0"):
+        paths.get_all(obj, "$.groups[?(@.members[?(@.n > 0)])]")
+
+
+def test_a_field_with_several_values_holds_when_one_does() -> None:
+    obj = {"svcs": [{"ports": [{"p": 80}, {"p": 8080}]}, {"ports": [{"p": 443}]}, {"ports": []}]}
+    assert paths.locations(obj, "$.svcs[?(@.ports[*].p > 1024)]") == [("svcs", 0)]
+
+
+def test_a_filter_over_a_map_selects_its_values_at_their_keys() -> None:
+    obj = {"spec": {"byName": {"a": {"local": True}, "b": {"local": False}, "c": {"local": True}}}}
+    assert paths.locations(obj, "$.spec.byName[?(@.local == true)]") == [
+        ("spec", "byName", "a"),
+        ("spec", "byName", "c"),
+    ]
+    assert paths.remove(obj, "$.spec.byName[?(@.local == true)]") == {"spec": {"byName": {"b": {"local": False}}}}
+
+
+_LITERALS: list[tuple[str, Any]] = [("0", 0), ("2", 2), ("1.5", 1.5), ("'b'", "b"), ("''", ""), ("true", True)]
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+@settings(deadline=None)
+@given(json_values(max_leaves=3), st.sampled_from(_LITERALS), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+def test_a_filter_comparison_answers_exactly_or_fails_never_guesses(
+    value: Any, literal: tuple[str, Any], op: str
+) -> None:
+    text, expected_literal = literal
+    obj = {"l": [{"v": value}]}
+    try:
+        matched = paths.has_match(obj, f"$.l[?(@.v {op} {text})]")
+    except TranslationError as exc:
+        assert "cannot evaluate filter" in str(exc)
+        # Only mismatched kinds (or an order on booleans) may refuse to answer.
+        assert value is not None
+        assert _json_kind(value) != _json_kind(expected_literal) or isinstance(value, bool)
+        return
+    if value is None:
+        assert matched is (op == "!=")
+    else:
+        assert _json_kind(value) == _json_kind(expected_literal)
+        python = {"==": value == expected_literal, "!=": value != expected_literal}
+        if not isinstance(value, bool):
+            python |= {"<": value < expected_literal, "<=": value <= expected_literal}
+            python |= {">": value > expected_literal, ">=": value >= expected_literal}
+        assert matched is python[op]
