@@ -1,8 +1,15 @@
 """`crdsync run`: load the mapping, connect to both clusters and sync until SIGINT/SIGTERM.
 
-Failure modes: an invalid mapping prints located errors and exits 1 before touching any cluster; an unreadable
-kubeconfig exits 1 with the reason; anything the clusters do at run time is handled per object by the engine.
-Shutdown drains the workers (each finishes its current key) and exits 0.
+Settings come from flags, else from environment variables CRDSYNC_<FLAG> (CRDSYNC_HOST_NAMESPACE, CRDSYNC_MAPPING as a
+comma- or colon-separated list, CRDSYNC_LEADER_ELECT=true...), else from defaults — so a Deployment can configure
+crdsync from a ConfigMap with `envFrom`. Without a host kubeconfig crdsync runs in-cluster: the pod's service account
+is its host identity (kube.incluster, token re-read as it rotates) and its namespace the default host namespace; the
+virtual cluster always needs a kubeconfig (the vcluster's vc-<name> Secret, mounted as a file).
+
+Failure modes: a missing or invalid setting, an invalid mapping (located errors), an unreadable kubeconfig, or no
+host kubeconfig outside a pod: a message on stderr and exit 1 before touching any cluster, never a traceback. Anything
+the clusters do at run time is handled per object by the engine. Shutdown drains the workers (each finishes its
+current key) and exits 0.
 """
 
 from __future__ import annotations
@@ -10,13 +17,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from crdsync.engine.engine import Engine
+from crdsync.kube import incluster
 from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ConfigError
 from crdsync.kube.lease import LeaderElector
@@ -26,21 +39,129 @@ from crdsync.translate.names import Tenant, is_dns1123_label
 
 log = logging.getLogger("crdsync.run")
 
+ENV_PREFIX = "CRDSYNC_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def env_name(dest: str) -> str:
+    """The environment variable of a flag: --host-namespace -> CRDSYNC_HOST_NAMESPACE."""
+    return ENV_PREFIX + dest.upper()
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mapping", action="append", required=True, metavar="FILE", help="mapping spec (repeatable)")
-    parser.add_argument("--host-kubeconfig", required=True, metavar="K")
-    parser.add_argument("--host-context", metavar="C")
-    parser.add_argument("--virtual-kubeconfig", required=True, metavar="K")
-    parser.add_argument("--virtual-context", metavar="C")
-    parser.add_argument("--host-namespace", required=True, metavar="NS", help="the tenant's namespace in the host")
-    parser.add_argument("--vcluster", required=True, metavar="NAME", help="the tenant's name (part of host names)")
-    parser.add_argument(
-        "--workers", type=int, default=32, help="concurrent reconciles (default 32: writes wait on the apiserver)"
+    # No argparse defaults or `required`: a flag left out may come from the environment (resolve_settings).
+    def add(flag: str, help_text: str, **kwargs: Any) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        parser.add_argument(flag, help=f"{help_text} [env {env_name(dest)}]", **kwargs)
+
+    add("--mapping", "mapping spec (repeatable; env: comma- or colon-separated)", action="append", metavar="FILE")
+    add("--host-kubeconfig", "host kubeconfig (default: in-cluster, the pod's service account)", metavar="K")
+    add("--host-context", "context in the host kubeconfig", metavar="C")
+    add("--virtual-kubeconfig", "virtual cluster kubeconfig (required)", metavar="K")
+    add("--virtual-context", "context in the virtual kubeconfig", metavar="C")
+    add(
+        "--host-namespace",
+        "the tenant's namespace in the host (default in a pod: the service account's namespace)",
+        metavar="NS",
     )
-    parser.add_argument("--field-manager", default="crdsync", help="server-side apply field manager")
-    parser.add_argument(
-        "--leader-elect", action="store_true", help="hold a Lease in the host namespace; only the leader syncs"
+    add("--vcluster", "the tenant's name (part of host names; required)", metavar="NAME")
+    add("--workers", "concurrent reconciles (default 32: writes wait on the apiserver)", metavar="N")
+    add("--field-manager", "server-side apply field manager (default crdsync)", metavar="NAME")
+    add(
+        "--leader-elect",
+        "hold a Lease in the host namespace; only the leader syncs (default off)",
+        action=argparse.BooleanOptionalAction,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    mapping: tuple[str, ...]
+    host_kubeconfig: str | None  # None: in-cluster
+    host_context: str | None
+    virtual_kubeconfig: str
+    virtual_context: str | None
+    host_namespace: str
+    vcluster: str
+    workers: int
+    field_manager: str
+    leader_elect: bool
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the flag and its environment variable."""
+
+
+def resolve_settings(
+    args: argparse.Namespace, env: Mapping[str, str], sa_dir: Path = incluster.SERVICE_ACCOUNT_DIR
+) -> Settings:
+    """Flags win over CRDSYNC_* variables, which win over defaults. Raises SettingsError on the first problem."""
+
+    def pick(dest: str) -> str | None:
+        value = getattr(args, dest, None)
+        if value is not None:
+            return str(value)
+        from_env = env.get(env_name(dest))
+        return from_env if from_env else None  # an empty variable counts as unset, as in Kubernetes manifests
+
+    def required(dest: str, why: str = "") -> str:
+        value = pick(dest)
+        if value is None:
+            flag = "--" + dest.replace("_", "-")
+            raise SettingsError(f"{flag} (or {env_name(dest)}) is required{why}")
+        return value
+
+    mapping: list[str] = list(args.mapping or [])
+    if not mapping:
+        mapping = [p.strip() for p in re.split(r"[,:]", env.get(env_name("mapping"), "")) if p.strip()]
+    if not mapping:
+        raise SettingsError(f"--mapping (or {env_name('mapping')}) is required")
+
+    host_kubeconfig = pick("host_kubeconfig")
+    host_namespace = pick("host_namespace")
+    if host_namespace is None and host_kubeconfig is None:
+        # In-cluster only: with a kubeconfig the host may be another cluster than the one the pod runs in.
+        host_namespace = incluster.namespace(sa_dir)
+    if host_namespace is None:
+        raise SettingsError(
+            f"--host-namespace (or {env_name('host_namespace')}) is required outside a pod "
+            f"({sa_dir / 'namespace'} not found)"
+        )
+    vcluster = required("vcluster")
+    for value, dest in ((vcluster, "vcluster"), (host_namespace, "host_namespace")):
+        if not is_dns1123_label(value):
+            raise SettingsError(f"--{dest.replace('_', '-')} {value!r} must be a DNS-1123 label")
+
+    workers_text = pick("workers") or "32"
+    try:
+        workers = int(workers_text)
+    except ValueError:
+        raise SettingsError(f"--workers (or {env_name('workers')}) {workers_text!r} is not a number") from None
+    if workers < 1:
+        raise SettingsError(f"--workers must be at least 1, not {workers}")
+
+    if args.leader_elect is not None:
+        leader_elect = bool(args.leader_elect)
+    else:
+        text = env.get(env_name("leader_elect"), "").strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise SettingsError(f"{env_name('leader_elect')}={text!r}: expected true or false")
+        leader_elect = text in _TRUE
+
+    return Settings(
+        mapping=tuple(mapping),
+        host_kubeconfig=host_kubeconfig,
+        host_context=pick("host_context"),
+        virtual_kubeconfig=required(
+            "virtual_kubeconfig", " (in vcluster: the vc-<name> Secret's config, mounted as a file)"
+        ),
+        virtual_context=pick("virtual_context"),
+        host_namespace=host_namespace,
+        vcluster=vcluster,
+        workers=workers,
+        field_manager=pick("field_manager") or "crdsync",
+        leader_elect=leader_elect,
     )
 
 
@@ -51,26 +172,40 @@ def load_config(paths: list[str]) -> SyncConfig | None:
     return result.config
 
 
+def connect(settings: Settings, sa_dir: Path = incluster.SERVICE_ACCOUNT_DIR) -> tuple[KubeClient, KubeClient]:
+    """Both clients; raises ConfigError naming the side and what is wrong."""
+    # One connection per worker plus one per watch (two kinds per side is typical); a smaller pool makes urllib3
+    # drop and reopen TLS connections under load.
+    pool = settings.workers + 16
+    if settings.host_kubeconfig is None:
+        try:
+            host = incluster.client(sa_dir=sa_dir, field_manager=settings.field_manager, pool_maxsize=pool)
+        except ConfigError as exc:
+            raise ConfigError(f"host: no --host-kubeconfig (or {env_name('host_kubeconfig')}) and {exc}") from None
+    else:
+        host = KubeClient.from_kubeconfig(
+            settings.host_kubeconfig, settings.host_context, field_manager=settings.field_manager, pool_maxsize=pool
+        )
+    # The virtual side never falls back to in-cluster: the pod's own cluster is the host, never the tenant's.
+    virtual = KubeClient.from_kubeconfig(
+        settings.virtual_kubeconfig, settings.virtual_context, field_manager=settings.field_manager, pool_maxsize=pool
+    )
+    return host, virtual
+
+
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.mapping)
+    try:
+        settings = resolve_settings(args, os.environ, incluster.SERVICE_ACCOUNT_DIR)
+    except SettingsError as exc:
+        print(f"crdsync run: {exc}", file=sys.stderr)
+        return 1
+    config = load_config(list(settings.mapping))
     if config is None:
         return 1
-    for value, flag in ((args.vcluster, "--vcluster"), (args.host_namespace, "--host-namespace")):
-        if not is_dns1123_label(value):
-            print(f"crdsync run: {flag} {value!r} must be a DNS-1123 label", file=sys.stderr)
-            return 1
     try:
-        # One connection per worker plus one per watch (two kinds per side is typical); a smaller pool makes urllib3
-        # drop and reopen TLS connections under load.
-        pool = args.workers + 16
-        host = KubeClient.from_kubeconfig(
-            args.host_kubeconfig, args.host_context, field_manager=args.field_manager, pool_maxsize=pool
-        )
-        virtual = KubeClient.from_kubeconfig(
-            args.virtual_kubeconfig, args.virtual_context, field_manager=args.field_manager, pool_maxsize=pool
-        )
+        host, virtual = connect(settings, incluster.SERVICE_ACCOUNT_DIR)
     except ConfigError as exc:
-        print(f"crdsync run: cannot load kubeconfig: {exc}", file=sys.stderr)
+        print(f"crdsync run: {exc}", file=sys.stderr)
         return 1
 
     stop = threading.Event()
@@ -82,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    tenant = Tenant(vcluster=args.vcluster, host_namespace=args.host_namespace)
+    tenant = Tenant(vcluster=settings.vcluster, host_namespace=settings.host_namespace)
     log.info(
         "crdsync %s: %d rules from %s; tenant %s in host namespace %s",
         config.name,
@@ -91,9 +226,9 @@ def run(args: argparse.Namespace) -> int:
         tenant.vcluster,
         tenant.host_namespace,
     )
-    if args.leader_elect:
-        return _run_as_leader(config, tenant, host, virtual, args, stop)
-    engine = Engine(config, tenant, host, virtual, workers=args.workers, field_manager=args.field_manager)
+    if settings.leader_elect:
+        return _run_as_leader(config, tenant, host, virtual, settings, stop)
+    engine = Engine(config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager)
     engine.start()
     while not stop.wait(1.0):
         pass
@@ -107,7 +242,7 @@ def _run_as_leader(
     tenant: Tenant,
     host: KubeClient,
     virtual: KubeClient,
-    args: argparse.Namespace,
+    settings: Settings,
     stop: threading.Event,
 ) -> int:
     identity = f"{socket.gethostname()}-{os.getpid()}"
@@ -117,7 +252,9 @@ def _run_as_leader(
         if elector.try_acquire_or_renew():
             if engine is None:
                 log.info("leading as %s; starting", identity)
-                engine = Engine(config, tenant, host, virtual, workers=args.workers, field_manager=args.field_manager)
+                engine = Engine(
+                    config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager
+                )
                 engine.start()
         elif engine is not None:
             log.warning("lost the lease; stopping")
