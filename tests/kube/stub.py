@@ -52,6 +52,61 @@ def event_line(event_type: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
 
 
+# -- raw JSON for objects json.dumps cannot write (it recurses once per level and fails near 1,000) ------------------
+
+
+def nested_json(depth: int, leaf: bytes = b'"leaf"') -> bytes:
+    """JSON text `depth` containers deep (objects and arrays alternating) around `leaf`, built without recursion."""
+    opens = b"".join(b'{"x":' if level % 2 == 0 else b"[" for level in range(depth))
+    closes = b"".join(b"}" if level % 2 == 0 else b"]" for level in reversed(range(depth)))
+    return opens + leaf + closes
+
+
+def object_json(name: str, rv: str, ns: str = "ns1", spec: bytes = b"{}") -> bytes:
+    """A Certificate as raw JSON whose spec is `spec` verbatim (e.g. `nested_json(20_000)`)."""
+    meta = json.dumps({"name": name, "namespace": ns, "resourceVersion": rv}).encode()
+    return b'{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":' + meta + b',"spec":' + spec + b"}"
+
+
+def raw_event_line(event_type: str, obj: bytes) -> bytes:
+    """A watch event line around an object given as raw JSON (or as any bytes at all, to send a broken event)."""
+    return b'{"type":' + json.dumps(event_type).encode() + b',"object":' + obj + b"}\n"
+
+
+def list_body(rv: str, *items: bytes) -> bytes:
+    """A one-page list response around items given as raw JSON."""
+    return b'{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"' + rv.encode() + b'"},"items":[' + (
+        b",".join(items) + b"]}")
+
+
+class ListWatch:
+    """The responder for one collection path an informer lists and watches.
+
+    Lists answer with the bodies in `lists` in turn (the last one repeats); watches with the event lines in
+    `watches` in turn, each as one stream the server then ends; when they run out, a stream that sends nothing and
+    stays open (a quiet, healthy watch). Records the resourceVersion each list and watch asked for.
+    """
+
+    def __init__(self, lists: list[bytes], watches: list[list[bytes]], hold: float = 60.0) -> None:
+        self.lists = list(lists)
+        self.watches = list(watches)
+        self.hold = hold
+        self.list_versions: list[str | None] = []
+        self.watch_versions: list[str | None] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            if request.query.get("watch") == "true":
+                self.watch_versions.append(request.query.get("resourceVersion"))
+                if self.watches:
+                    return Reply(chunks=self.watches.pop(0))
+                return Reply(chunks=[], hold=self.hold)
+            self.list_versions.append(request.query.get("resourceVersion"))
+            body = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
+            return Reply(body=body)
+
+
 class StubServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []

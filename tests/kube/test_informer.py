@@ -12,6 +12,7 @@ import pytest
 
 from crdsync.kube import errors, informer
 from crdsync.kube.client import Resource
+from crdsync.kube.decode import UndecodableEvent
 from crdsync.kube.informer import Informer
 
 CERTS = Resource("cert-manager.io", "v1", "Certificate", "certificates", True, True, frozenset())
@@ -361,3 +362,45 @@ def test_repeated_gone_backs_off(source: ScriptedSource) -> None:
     gaps = [b - a for a, b in itertools.pairwise(source.list_calls)]
     # The first Gone relists at once; later ones in a row wait (jitter keeps each wait above half the backoff).
     assert all(gap >= 0.024 for gap in gaps[1:4]), gaps
+
+
+def _undecodable(name: str) -> UndecodableEvent:
+    return UndecodableEvent("undecodable Certificate watch event (RecursionError)", kind="Certificate",
+                            namespace="ns1", name=name)
+
+
+def test_undecodable_event_relists_instead_of_rewatching_the_same_version(source: ScriptedSource) -> None:
+    # A re-watch from "11" would replay the poison event forever; a relist moves past it.
+    source.lists = [([obj("a", "1")], "10"), ([obj("a", "1"), obj("c", "15")], "20")]
+    source.watches = [[("ADDED", obj("b", "11")), _undecodable("poison"), ("ADDED", obj("never", "13"))],
+                      [("DELETED", obj("a", "21")), BLOCK]]
+    rec = Recorder()
+    inf = make(source, rec, backoff_initial=5.0).start()  # the first relist does not wait
+    try:
+        wait_until(lambda: ("DELETED", "a") in rec.kinds(), timeout=2)
+        assert rec.kinds() == [("SYNC", "a"), ("ADDED", "b"), ("DELETED", "b"), ("SYNC", "a"), ("SYNC", "c"),
+                               ("DELETED", "a")]
+        assert [rv for _, rv in source.watch_calls] == ["10", "20"] and len(source.list_calls) == 2
+        assert inf.error_count == 1 and isinstance(inf.last_error, UndecodableEvent)
+    finally:
+        inf.stop()
+
+
+def test_repeated_undecodable_events_back_off_until_a_stream_ends_cleanly(
+    source: ScriptedSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
+    source.lists = [([], str(i)) for i in range(1, 100)]
+    poison = [_undecodable("poison")]
+    source.watches = [poison, poison, poison, poison, [], poison, poison, [BLOCK]]
+    inf = make(source, backoff_initial=0.05, backoff_max=0.1).start()
+    try:
+        wait_until(lambda: len(source.watch_calls) == 8)
+    finally:
+        inf.stop()
+    gaps = [b - a for a, b in itertools.pairwise(source.list_calls)]
+    # A tenant rewriting a poison object must not turn into a relist per write: immediate, then 0.05, 0.1 (capped).
+    assert len(gaps) == 6 and gaps[0] < 0.04 and gaps[1] >= 0.045 and gaps[2] >= 0.095 and gaps[3] >= 0.095, gaps
+    # A stream that ended cleanly (the empty one, after which the informer waits 0.05 not to spin) resets the streak:
+    # the next failure relists at once, the one after it waits the initial 0.05 again rather than 0.1.
+    assert gaps[4] < 0.09 and 0.045 <= gaps[5] < 0.09, gaps
