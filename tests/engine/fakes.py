@@ -1,8 +1,12 @@
 """In-memory stand-ins for one API server and its informers, for unit tests of the engine's logic only.
 
-They mimic just what the reconciler relies on: resourceVersion/uid/generation assignment, server-side apply that
-removes fields the same manager stopped setting, a status subresource that main writes do not touch, finalizers
-holding deletion, and informers that see every write synchronously. Real behaviour is proven by the e2e tests.
+They model what the reconciler relies on and what the attacks in test_tenant_attacks need: resourceVersion/uid/
+generation assignment; managedFields entries per field manager (Apply for apply, Update for create, patch and writes by
+others, so ownership-based decisions see what a real apiserver records); server-side apply that removes fields the same
+manager stopped setting; merge and JSON patches (with `test`), resourceVersion preconditions; AlreadyExists on create;
+a status subresource that main writes do not touch; finalizers holding deletion; and informers that see writes either
+synchronously or, with `delay`, later and in order on a delivery thread, so a reconcile can run on a stale cache the
+way it does against a real watch. Real behaviour is proven by the e2e tests.
 """
 
 from __future__ import annotations
@@ -10,32 +14,48 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from crdsync.kube.client import Resource
-from crdsync.kube.errors import ApiError, Conflict, NotFound
+from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from crdsync.spec.model import GroupVersionKind
 
 Obj = dict[str, Any]
 _rv_counter = itertools.count(1)
 
 
-def _strip(base: Any, previous: Any) -> Any:
-    """Remove from `base` the leaves that `previous` (an earlier applied config) set."""
-    if isinstance(base, dict) and isinstance(previous, dict):
-        out = dict(base)
-        for key, value in previous.items():
-            if key in out:
-                if isinstance(value, dict) and isinstance(out[key], dict):
-                    out[key] = _strip(out[key], value)
-                    if not out[key]:
-                        del out[key]
-                else:
-                    del out[key]
-        return out
-    return base
+def _leaves(fields: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    out: set[tuple[str, ...]] = set()
+    for key, sub in (fields or {}).items():
+        path = (*prefix, key[2:])
+        if isinstance(sub, dict) and sub:
+            out |= _leaves(sub, path)
+        else:
+            out.add(path)
+    return out
+
+
+def _shed(current: Obj, manager: str, fields: Obj, subresource: str | None) -> Obj:
+    """Server-side apply's removal rule: a field `manager` applied before, leaves out now, and nobody else owns goes."""
+    entries = current["metadata"].get("managedFields") or []
+
+    def ours(e: Obj) -> bool:
+        return e["manager"] == manager and e["operation"] == "Apply" and e.get("subresource") == subresource
+
+    before = set().union(*(_leaves(e["fieldsV1"]) for e in entries if ours(e)))
+    others = set().union(*(_leaves(e["fieldsV1"]) for e in entries if not ours(e)))
+    for path in sorted(before - _leaves(fields), key=len, reverse=True):
+        if any(o[: len(path)] == path or path[: len(o)] == o for o in others):
+            continue
+        parent: Any = current
+        for step in path[:-1]:
+            parent = parent.get(step) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return current
 
 
 def _merge(base: Any, overlay: Any) -> Any:
@@ -45,6 +65,65 @@ def _merge(base: Any, overlay: Any) -> Any:
             out[key] = _merge(out.get(key), value) if key in out else copy.deepcopy(value)
         return out
     return copy.deepcopy(overlay)
+
+
+def _fields(value: Any) -> Any:
+    """fieldsV1 of a value as a real apiserver records it for maps (lists and scalars are leaves)."""
+    if isinstance(value, dict):
+        return {f"f:{key}": _fields(item) for key, item in value.items()}
+    return {}
+
+
+def _owned_fields(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    body["metadata"] = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+    return {k: v for k, v in _fields(body).items() if v != {} or k != "f:metadata"}
+
+
+def _record(
+    stored: Obj, manager: str, operation: str, fields: Obj, *, subresource: str | None = None, replace: bool = True
+) -> None:
+    """Add (or, for the same manager/operation/subresource, replace) a managedFields entry."""
+    entries = [
+        e
+        for e in stored["metadata"].get("managedFields") or []
+        if not (
+            replace
+            and e["manager"] == manager
+            and e["operation"] == operation
+            and e.get("subresource") == subresource
+        )
+    ]
+    entry: Obj = {"manager": manager, "operation": operation, "fieldsType": "FieldsV1", "fieldsV1": fields}
+    if subresource:
+        entry["subresource"] = subresource
+    entries.append(entry)
+    stored["metadata"]["managedFields"] = entries
+
+
+def _json_patch(target: Obj, ops: list[Obj]) -> Obj:
+    """RFC 6902 over plain dicts: add, remove, replace, test (what the engine sends)."""
+    out = copy.deepcopy(target)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = out
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        last: Any = int(parts[-1]) if isinstance(parent, list) else parts[-1]
+        if op["op"] == "test":
+            current = parent.get(last) if isinstance(parent, dict) else parent[last]
+            if current != op["value"]:
+                raise Invalid(422, "Invalid", f"test failed at {op['path']}", None)
+        elif op["op"] == "remove":
+            if isinstance(parent, dict) and last not in parent:
+                raise Invalid(422, "Invalid", f"nothing to remove at {op['path']}", None)
+            del parent[last]
+        elif op["op"] in ("add", "replace"):
+            parent[last] = copy.deepcopy(op["value"])
+        else:
+            raise Invalid(422, "Invalid", f"unsupported op {op['op']}", None)
+    return out
 
 
 def resource(
@@ -68,12 +147,17 @@ class FakeCluster:
         self.name = name
         self.resources = {(r.group, r.kind): r for r in resources}
         self.objects: dict[tuple[str, str, str | None, str], Obj] = {}
-        self.applied: dict[tuple[Any, ...], Obj] = {}
         self.writes: list[tuple[str, str, str | None, str]] = []  # (verb, kind, namespace, name)
         self.informers: list[FakeInformer] = []
         self.events: list[Obj] = []
         self.fail_apply: Callable[[Obj], ApiError | None] = lambda obj: None
         self.lock = threading.RLock()
+        self.field_manager = "crdsync"
+        # Watch delivery: synchronous with 0, else each event `delay` seconds after its write, in write order.
+        self.delay = 0.0
+        self._deliveries: list[tuple[float, Resource, str, Obj]] = []
+        self._delivery_cv = threading.Condition()
+        self._delivery_thread: threading.Thread | None = None
 
     # discovery
     def resource_for(self, gvk: GroupVersionKind) -> Resource | None:
@@ -105,16 +189,43 @@ class FakeCluster:
         return copy.deepcopy(obj)
 
     def _notify(self, res: Resource, event: str, obj: Obj) -> None:
-        for informer in list(self.informers):
-            informer.deliver(res, event, copy.deepcopy(obj))
+        if self.delay <= 0:
+            for informer in list(self.informers):
+                informer.deliver(res, event, copy.deepcopy(obj))
+            return
+        with self._delivery_cv:
+            self._deliveries.append((time.monotonic() + self.delay, res, event, copy.deepcopy(obj)))
+            if self._delivery_thread is None:
+                self._delivery_thread = threading.Thread(target=self._deliver_later, daemon=True)
+                self._delivery_thread.start()
+            self._delivery_cv.notify()
+
+    def _deliver_later(self) -> None:
+        while True:
+            with self._delivery_cv:
+                while not self._deliveries:
+                    self._delivery_cv.wait()
+                due, res, event, obj = self._deliveries[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._delivery_cv.wait(wait)
+                    continue
+                self._deliveries.pop(0)
+            for informer in list(self.informers):
+                informer.deliver(res, event, copy.deepcopy(obj))
+
+    def pending_deliveries(self) -> int:
+        with self._delivery_cv:
+            return len(self._deliveries)
 
     def create(self, res: Resource, obj: Obj, *, namespace: str | None = None) -> Obj:
         with self.lock:
             meta = obj["metadata"]
             if (res.group, res.kind, meta.get("namespace"), meta["name"]) in self.objects:
-                raise Conflict(409, "AlreadyExists", f"{meta['name']} exists", None)
+                raise AlreadyExists(409, "AlreadyExists", f"{meta['name']} exists", None)
             stored = copy.deepcopy(obj)
             stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
+            _record(stored, self.field_manager, "Update", _owned_fields(obj))
             self.writes.append(("create", res.kind, meta.get("namespace"), meta["name"]))
             return self._store(res, stored, "ADDED")
 
@@ -134,14 +245,17 @@ class FakeCluster:
                 config = {"status": config.get("status")}
             elif res.has_status:
                 config.pop("status", None)
-            previous = self.applied.get((*slot, subresource), {})
-            self.applied[(*slot, subresource)] = config
+            fields = _owned_fields(config) if subresource is None else _fields({"status": config.get("status")})
             if current is None:
                 stored = _merge({}, config)
                 stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
+                _record(stored, self.field_manager, "Apply", fields)
                 return self._store(res, stored, "ADDED")
-            stored = _merge(_strip(copy.deepcopy(current), previous), config)
-            stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
+            stored = _merge(_shed(copy.deepcopy(current), self.field_manager, fields, subresource), config)
+            stored["metadata"].update(
+                {k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp", "managedFields")}
+            )
+            _record(stored, self.field_manager, "Apply", fields, subresource=subresource)
             return self._store(res, stored, "MODIFIED")
 
     def replace(self, res: Resource, obj: Obj, *, subresource: str | None = None) -> Obj:
@@ -160,7 +274,8 @@ class FakeCluster:
                 if "status" in current:
                     stored["status"] = copy.deepcopy(current["status"])
             stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
-            self.applied.pop((*slot, None), None)
+            stored["metadata"]["managedFields"] = []
+            _record(stored, self.field_manager, "Update", _owned_fields(obj))
             return self._store(res, stored, "MODIFIED")
 
     def patch(
@@ -178,11 +293,20 @@ class FakeCluster:
             current = self.objects.get(slot)
             if current is None:
                 raise NotFound(404, "NotFound", f"{name} not found", None)
-            expected = patch.get("metadata", {}).get("resourceVersion")
-            if expected is not None and expected != current["metadata"]["resourceVersion"]:
-                raise Conflict(409, "Conflict", "resourceVersion changed", None)
-            self.writes.append(("patch", res.kind, namespace, name))
-            stored = _merge_patch(copy.deepcopy(current), patch)
+            if patch_type == "json":
+                assert isinstance(patch, list), "a JSON patch is a list of operations"
+                self.writes.append(("patch", res.kind, namespace, name))
+                stored = _json_patch(current, patch)
+                if not any(op["path"] == "/metadata/managedFields" for op in patch):
+                    _record(stored, self.field_manager, "Update", {}, replace=False)
+            else:
+                assert patch_type == "merge", f"unsupported patch type {patch_type}"
+                expected = patch.get("metadata", {}).get("resourceVersion")
+                if expected is not None and expected != current["metadata"]["resourceVersion"]:
+                    raise Conflict(409, "Conflict", "resourceVersion changed", None)
+                self.writes.append(("patch", res.kind, namespace, name))
+                stored = _merge_patch(copy.deepcopy(current), patch)
+                _record(stored, self.field_manager, "Update", _fields(patch.get("metadata") or {}), replace=False)
             stored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             if stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
                 del self.objects[slot]
@@ -217,8 +341,9 @@ class FakeCluster:
             return True
 
     # test helpers (not part of the client surface)
-    def put(self, res: Resource, obj: Obj) -> Obj:
-        """A write by someone else (a tenant, an operator): plain replace, no managed fields."""
+    def put(self, res: Resource, obj: Obj, *, manager: str = "someone-else") -> Obj:
+        """A write by someone else (a tenant, an operator): a plain replace, recorded as `manager`'s Update of every
+        field it sent (managedFields the object carried are kept, as a real update does)."""
         with self.lock:
             meta = obj["metadata"]
             slot = (res.group, res.kind, meta.get("namespace"), meta["name"])
@@ -226,8 +351,11 @@ class FakeCluster:
             stored = copy.deepcopy(obj)
             if current is None:
                 stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
+                _record(stored, manager, "Update", _owned_fields(obj))
                 return self._store(res, stored, "ADDED")
             stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
+            stored["metadata"].setdefault("managedFields", current["metadata"].get("managedFields") or [])
+            _record(stored, manager, "Update", _owned_fields(obj))
             return self._store(res, stored, "MODIFIED")
 
     def remove(self, res: Resource, namespace: str | None, name: str) -> None:
