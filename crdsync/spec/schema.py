@@ -5,8 +5,13 @@ completion, the loader validates with it. This module turns each jsonschema erro
 admin would look: an unknown key at the key, a wrong type or value at the value, a missing key at the mapping that
 lacks it. A patch whose `op` is known is explained against that op's shape only (not the five-way oneOf noise).
 
-Failure modes: `load_schema` raises `SchemaNotFoundError` (with the places it looked) when the schema file is missing,
-e.g. in a non-editable install without the checkout; the loader turns that into a located error.
+The schema is package data, read through importlib.resources (crdsync.resources explains how the one file at the
+repository's top, schemas/mapping.schema.json, becomes part of both a checkout's and a wheel's package), so it is
+found wherever crdsync is installed and whatever the working directory is.
+
+Failure modes: `load_schema` raises `SchemaNotFoundError` (with the place it looked) when the schema file is missing,
+i.e. a broken install or a checkout without the crdsync/resources symlinks; the loader turns that into a located
+error.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from crdsync import resources
 from crdsync.spec.source import Document, FieldPath, Problem
 
 SCHEMA_FILENAME = "mapping.schema.json"
@@ -33,9 +39,9 @@ class SchemaNotFoundError(FileNotFoundError):
 
 
 def schema_candidates() -> tuple[Path, ...]:
-    """Where the schema may be, in order: the repository checkout this package runs from, then next to this module."""
-    here = Path(__file__).resolve()
-    return (here.parents[2] / "schemas" / SCHEMA_FILENAME, here.with_name(SCHEMA_FILENAME))
+    """Where the schema may be, in order (one place: the package's data; resolved, so a checkout's messages name the
+    top-level file the symlink leads to)."""
+    return (resources.schema_path(SCHEMA_FILENAME).resolve(),)
 
 
 def schema_file() -> Path:
