@@ -1,31 +1,66 @@
 # The two entry points the README opens with. Each installs what it needs first, so both work on a fresh machine.
+#
+# Every target runs in the project's own virtual environment, .venv, built from requirements.lock (exact versions,
+# every file's hash checked) and rebuilt from scratch whenever the lock or pyproject.toml changes (the stamp file
+# below), so whatever the system Python has installed can neither break nor rescue a run. `make lock` regenerates the
+# lock from pyproject.toml's ranges (`make lock LOCK_FLAGS=--upgrade` moves every pin to the newest allowed version).
 PYTHON ?= python3
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
+LOCK_FLAGS ?=
+PIP_TOOLS_VERSION := 7.6.2
 
-.PHONY: install demo test lint unit binaries e2e bench
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-from-requirements.lock
+LOCK_VENV := .lock-venv
 
-install:
-	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[test]'
+# Nothing from the caller's environment may add packages to the venv's path.
+unexport PYTHONPATH PYTHONHOME PYTHONUSERBASE PYTHONSTARTUP
+
+.PHONY: install demo test lint unit binaries e2e bench lock
+
+install: $(STAMP)
+
+# crdsync itself goes in editable and without build isolation: its build backend is the locked setuptools, not
+# whatever an isolated build would download. `pip check` proves the lock is complete and consistent.
+$(STAMP): requirements.lock pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --require-hashes -r requirements.lock
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	touch $@
 
 demo: install
-	$(PYTHON) -m crdsync demo
+	$(PY) -m crdsync demo
 
 lint: install
-	$(PYTHON) -m ruff check crdsync tests e2e
-	$(PYTHON) -m mypy --strict crdsync
+	$(PY) -m ruff check crdsync tests e2e
+	$(PY) -m mypy --strict crdsync
 
 unit: install
-	$(PYTHON) -m pytest tests
+	$(PY) -m pytest tests
 
 # A cold build of the Go binaries takes many minutes: do it before pytest, with progress, outside test timeouts.
 binaries: install
-	$(PYTHON) -m crdsync dev build
+	$(PY) -m crdsync dev build
 
 e2e: binaries
-	$(PYTHON) -m pytest e2e
+	$(PY) -m pytest e2e
 
 test: lint binaries
-	$(PYTHON) -m pytest tests e2e
+	$(PY) -m pytest tests e2e
 
 bench: install
-	$(PYTHON) -m crdsync bench
+	$(PY) -m crdsync bench
+
+# pip-tools runs in a throwaway venv of its own, so it is not part of the lock it writes. --allow-unsafe pins
+# setuptools too (the wheel test builds with it); the emitted file names no index or find-links of this machine.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install $(PIP_FLAGS) pip-tools==$(PIP_TOOLS_VERSION)
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--extra test --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
+		--output-file requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
