@@ -387,20 +387,22 @@ class Engine:
         meta = obj.get("metadata", {})
         namespace, name = meta.get("namespace"), meta["name"]
         source = source_of(obj)
-        if source is not None and source.side == "host":
-            # An import, or what claims to be one: the tenant can write these labels, so the key comes from where
-            # the object stands (the slot of a follower, or the host object the sharing rule maps it back to), never
-            # from the source it names.
-            if (meta.get("labels") or {}).get(LABEL_ROLE) == "follower":
-                self._add(Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name))
-                return
-            from_host = runtime.rules.get(Direction.FROM_HOST)
-            if from_host is not None and from_host.mode is SyncMode.ALL:
-                try:
-                    host_ns = shared_host_namespace(from_host, namespace) if namespace else None
-                except TranslationError:
-                    return  # not where this rule puts anything: the tenant's own object
+        claims_import = source is not None and source.side == "host"
+        if claims_import and (meta.get("labels") or {}).get(LABEL_ROLE) == "follower":
+            # An import, or what claims to be one: the tenant can write these labels, so the key is where the object
+            # stands, never the source it names.
+            self._add(Key(Task.IMPORT, runtime.gvk.group, runtime.gvk.kind, namespace, name))
+            return
+        from_host = runtime.rules.get(Direction.FROM_HOST)
+        if from_host is not None and from_host.mode is SyncMode.ALL:
+            # Whatever stands where a shared object's copy goes (our copy, a forged one, or the tenant's own object
+            # replacing ours) is judged against the host object the sharing rule maps that place back to.
+            try:
+                host_ns = shared_host_namespace(from_host, namespace) if namespace else None
                 self._add(Key(Task.FROM_HOST, runtime.gvk.group, runtime.gvk.kind, host_ns, name))
+            except TranslationError:
+                pass  # not a place this rule puts anything: the tenant's own object
+        if claims_import:
             return
         to_host = runtime.rules.get(Direction.TO_HOST)
         if to_host is not None:

@@ -190,13 +190,14 @@ class Reconciler:
             record_event(self.sides.virtual, involved, reason, message)
 
     def _virtual_objects_of(self, key: Key, runtime: KindRuntime) -> list[Obj]:
-        """The virtual objects a key is about: its source or copy, or (an import not yet made) whoever names it."""
+        """The virtual objects a key is about: its source, or where its copy goes, or (an import not yet made) whoever
+        names it."""
         if key.task is Task.FROM_HOST:
             rule = runtime.rules.get(Direction.FROM_HOST)
             namespaced = runtime.virtual_res is not None and runtime.virtual_res.namespaced
             target_ns = ((rule.host.virtual_namespace if rule else None) or key.namespace) if namespaced else None
-            copy = self._current("virtual", runtime, target_ns, key.name)
-            return [copy] if copy is not None and self._holds_import(copy) else []
+            standing = self._current("virtual", runtime, target_ns, key.name)  # our copy, or what stands in its way
+            return [standing] if standing is not None else []
         own = self._current("virtual", runtime, key.namespace, key.name)
         if own is not None:
             return [own]

@@ -11,7 +11,7 @@ way it does against a real watch. Real behaviour is proven by the e2e tests.
 
 from __future__ import annotations
 
-import copy
+import builtins
 import itertools
 import threading
 import time
@@ -24,7 +24,33 @@ from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotF
 from crdsync.spec.model import GroupVersionKind
 
 Obj = dict[str, Any]
+Write = tuple[str, str, str | None, str]  # (verb, kind, namespace, name)
 _rv_counter = itertools.count(1)
+
+
+def _clone_object(obj: Obj) -> Obj:
+    out: Obj = _clone(obj)
+    return out
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data without recursion: a real apiserver stores objects of any depth (poison included)."""
+    if not isinstance(value, dict | list):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            copied = ({} if isinstance(item, dict) else []) if isinstance(item, dict | list) else item
+            if isinstance(target, dict):
+                target[key] = copied
+            else:
+                target.append(copied)
+            if isinstance(item, dict | list):
+                stack.append((item, copied))
+    return root
 
 
 def _leaves(fields: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -62,15 +88,16 @@ def _merge(base: Any, overlay: Any) -> Any:
     if isinstance(base, dict) and isinstance(overlay, dict):
         out = dict(base)
         for key, value in overlay.items():
-            out[key] = _merge(out.get(key), value) if key in out else copy.deepcopy(value)
+            out[key] = _merge(out.get(key), value) if key in out else _clone(value)
         return out
-    return copy.deepcopy(overlay)
+    return _clone(overlay)
 
 
-def _fields(value: Any) -> Any:
-    """fieldsV1 of a value as a real apiserver records it for maps (lists and scalars are leaves)."""
-    if isinstance(value, dict):
-        return {f"f:{key}": _fields(item) for key, item in value.items()}
+def _fields(value: Any, depth: int = 0) -> Any:
+    """fieldsV1 of a value as a real apiserver records it for maps (lists and scalars are leaves; below 50 levels,
+    which no test compares, a map is a leaf too, so poison objects can be stored)."""
+    if isinstance(value, dict) and depth < 50:
+        return {f"f:{key}": _fields(item, depth + 1) for key, item in value.items()}
     return {}
 
 
@@ -104,7 +131,7 @@ def _record(
 
 def _json_patch(target: Obj, ops: list[Obj]) -> Obj:
     """RFC 6902 over plain dicts: add, remove, replace, test (what the engine sends)."""
-    out = copy.deepcopy(target)
+    out = _clone_object(target)
     for op in ops:
         parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
         parent: Any = out
@@ -120,7 +147,7 @@ def _json_patch(target: Obj, ops: list[Obj]) -> Obj:
                 raise Invalid(422, "Invalid", f"nothing to remove at {op['path']}", None)
             del parent[last]
         elif op["op"] in ("add", "replace"):
-            parent[last] = copy.deepcopy(op["value"])
+            parent[last] = _clone(op["value"])
         else:
             raise Invalid(422, "Invalid", f"unsupported op {op['op']}", None)
     return out
@@ -170,12 +197,12 @@ class FakeCluster:
     def get(self, res: Resource, namespace: str | None, name: str) -> Obj | None:
         with self.lock:
             obj = self.objects.get((res.group, res.kind, namespace, name))
-            return copy.deepcopy(obj) if obj is not None else None
+            return _clone(obj) if obj is not None else None
 
     def list(self, res: Resource, namespace: str | None = None) -> list[Obj]:
         with self.lock:
             return [
-                copy.deepcopy(o)
+                _clone(o)
                 for (g, k, ns, _), o in self.objects.items()
                 if (g, k) == (res.group, res.kind) and (namespace is None or ns == namespace)
             ]
@@ -186,15 +213,15 @@ class FakeCluster:
         meta["resourceVersion"] = str(next(_rv_counter))
         self.objects[(res.group, res.kind, meta.get("namespace"), meta["name"])] = obj
         self._notify(res, event, obj)
-        return copy.deepcopy(obj)
+        return _clone_object(obj)
 
     def _notify(self, res: Resource, event: str, obj: Obj) -> None:
         if self.delay <= 0:
             for informer in list(self.informers):
-                informer.deliver(res, event, copy.deepcopy(obj))
+                informer.deliver(res, event, _clone(obj))
             return
         with self._delivery_cv:
-            self._deliveries.append((time.monotonic() + self.delay, res, event, copy.deepcopy(obj)))
+            self._deliveries.append((time.monotonic() + self.delay, res, event, _clone(obj)))
             if self._delivery_thread is None:
                 self._delivery_thread = threading.Thread(target=self._deliver_later, daemon=True)
                 self._delivery_thread.start()
@@ -212,7 +239,7 @@ class FakeCluster:
                     continue
                 self._deliveries.pop(0)
             for informer in list(self.informers):
-                informer.deliver(res, event, copy.deepcopy(obj))
+                informer.deliver(res, event, _clone(obj))
 
     def pending_deliveries(self) -> int:
         with self._delivery_cv:
@@ -223,7 +250,7 @@ class FakeCluster:
             meta = obj["metadata"]
             if (res.group, res.kind, meta.get("namespace"), meta["name"]) in self.objects:
                 raise AlreadyExists(409, "AlreadyExists", f"{meta['name']} exists", None)
-            stored = copy.deepcopy(obj)
+            stored = _clone(obj)
             stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
             _record(stored, self.field_manager, "Update", _owned_fields(obj))
             self.writes.append(("create", res.kind, meta.get("namespace"), meta["name"]))
@@ -238,7 +265,7 @@ class FakeCluster:
             slot = (res.group, res.kind, meta.get("namespace"), meta["name"])
             self.writes.append(("apply" + (f"/{subresource}" if subresource else ""), res.kind, slot[2], slot[3]))
             current = self.objects.get(slot)
-            config = copy.deepcopy(obj)
+            config = _clone(obj)
             if subresource == "status":
                 if current is None:
                     raise NotFound(404, "NotFound", f"{meta['name']} not found", None)
@@ -251,7 +278,7 @@ class FakeCluster:
                 stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
                 _record(stored, self.field_manager, "Apply", fields)
                 return self._store(res, stored, "ADDED")
-            stored = _merge(_shed(copy.deepcopy(current), self.field_manager, fields, subresource), config)
+            stored = _merge(_shed(_clone(current), self.field_manager, fields, subresource), config)
             stored["metadata"].update(
                 {k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp", "managedFields")}
             )
@@ -268,11 +295,11 @@ class FakeCluster:
             if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
                 raise Conflict(409, "Conflict", "resourceVersion changed", None)
             self.writes.append(("replace", res.kind, slot[2], slot[3]))
-            stored = copy.deepcopy(obj)
+            stored = _clone(obj)
             if res.has_status:
                 stored.pop("status", None)
                 if "status" in current:
-                    stored["status"] = copy.deepcopy(current["status"])
+                    stored["status"] = _clone(current["status"])
             stored["metadata"].update({k: current["metadata"][k] for k in ("uid", "generation", "creationTimestamp")})
             stored["metadata"]["managedFields"] = []
             _record(stored, self.field_manager, "Update", _owned_fields(obj))
@@ -305,8 +332,9 @@ class FakeCluster:
                 if expected is not None and expected != current["metadata"]["resourceVersion"]:
                     raise Conflict(409, "Conflict", "resourceVersion changed", None)
                 self.writes.append(("patch", res.kind, namespace, name))
-                stored = _merge_patch(copy.deepcopy(current), patch)
+                stored = _merge_patch(_clone_object(current), patch)
                 _record(stored, self.field_manager, "Update", _fields(patch.get("metadata") or {}), replace=False)
+            stored = dict(stored)
             stored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             if stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
                 del self.objects[slot]
@@ -332,7 +360,7 @@ class FakeCluster:
                 raise Conflict(409, "Conflict", "uid precondition failed", None)
             self.writes.append(("delete", res.kind, namespace, name))
             if current["metadata"].get("finalizers"):
-                current = copy.deepcopy(current)
+                current = _clone(current)
                 current["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:01Z"
                 self._store(res, current, "MODIFIED")
                 return True
@@ -348,7 +376,7 @@ class FakeCluster:
             meta = obj["metadata"]
             slot = (res.group, res.kind, meta.get("namespace"), meta["name"])
             current = self.objects.get(slot)
-            stored = copy.deepcopy(obj)
+            stored = _clone(obj)
             if current is None:
                 stored["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp="2026-01-01T00:00:00Z")
                 _record(stored, manager, "Update", _owned_fields(obj))
@@ -364,20 +392,20 @@ class FakeCluster:
         with self.lock:
             current = self.objects[(res.group, res.kind, namespace, name)]
             if current["metadata"].get("finalizers"):
-                current = copy.deepcopy(current)
+                current = _clone(current)
                 current["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:01Z"
                 self._store(res, current, "MODIFIED")
                 return
             del self.objects[(res.group, res.kind, namespace, name)]
             self._notify(res, "DELETED", current)
 
-    def our_writes(self) -> list[tuple[str, str, str | None, str]]:
+    def our_writes(self) -> builtins.list[Write]:
         return [w for w in self.writes if w[0] != "delete-by-user"]
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return _clone(patch)
     out = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:

@@ -45,7 +45,8 @@ def test_only_names_of_kinds_shared_by_name_are_listed() -> None:
     rule = result.config.rule_for(Direction.TO_HOST, GroupVersionKind("cert-manager.io", "v1", "Certificate"))
     assert rule is not None
     [shared] = shared_references(result.config, rule, certificate("ClusterIssuer"))
-    assert (shared.gvk, shared.virtual_namespace, shared.host_namespace, shared.name) == (CLUSTER_ISSUER, None, None, "ca")
+    assert (shared.gvk, shared.virtual_namespace, shared.host_namespace) == (CLUSTER_ISSUER, None, None)
+    assert shared.name == "ca"
     assert shared.shared_by.gvk == CLUSTER_ISSUER
     # Tenant-named kinds (Issuer) and followers (the Secret) are translated, so they cannot reach foreign objects.
     assert shared_references(result.config, rule, certificate("Issuer")) == ()
