@@ -473,6 +473,18 @@ def _reference_problems(rules: Sequence[RawRule]) -> list[Problem]:
                         f"under spec.{follow}"
                     )
                 problems.append(rule.problem(("references", k, "kind"), message))
+            elif follow == "fromHost" and not any(r.mode == "referenced" for r in same_kind):
+                # A fromHost rule in mode all keeps host names, so an import by reference would hand the tenant any
+                # host object of the kind it can name, not one made for it.
+                other = same_kind[0]
+                problems.append(
+                    rule.problem(
+                        ("references", k, "follow"),
+                        f"{kind} is imported by the mode-all rule at {other.location}, which keeps host names: a "
+                        f"follow: fromHost reference would import whatever host {kind} a tenant names; use follow: "
+                        "none (the name is checked against what that rule shares) or a mode: referenced rule",
+                    )
+                )
             elif not any(r.api_version == api_version for r in same_kind):
                 other = same_kind[0]
                 problems.append(

@@ -269,6 +269,8 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         for _ in range(draw(st.integers(1, 3))):
             target_direction, target = draw(st.sampled_from(all_rules))
             follow = draw(st.sampled_from([target_direction, "none"]))
+            if follow == "fromHost" and target.get("mode", "all") != "referenced":
+                follow = "none"  # importing by reference through a mode-all rule is refused (tenant isolation)
             reference: dict[str, Any] = {"path": draw(st.sampled_from(VALID_PATHS)), "kind": target["kind"]}
             pool = [r for d, r in all_rules if follow == "none" or d == follow]
             versions = {r["apiVersion"] for r in pool if r["kind"] == target["kind"]}

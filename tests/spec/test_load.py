@@ -686,3 +686,24 @@ def test_missing_schema_is_a_located_error_not_a_crash(monkeypatch: pytest.Monke
         for cache in caches:
             cache.cache_clear()
     assert load_text(spec("toHost: [{apiVersion: v1, kind: ConfigMap}]")).ok
+
+
+def test_follow_from_host_to_a_kind_shared_by_name_is_refused() -> None:
+    """Tenant isolation, break 3: importing by reference through a mode-all rule would hand a tenant any host object of
+    the kind it can name (e.g. another tenant's ConfigMap `other-tenant/db-credentials`)."""
+    text = spec(
+        """
+        toHost:
+          - apiVersion: example.com/v1
+            kind: Widget
+            references:
+              - {path: $.spec.config.name, kind: ConfigMap, apiVersion: v1, follow: fromHost,
+                 namespacePath: $.spec.config.namespace}
+        fromHost:
+          - {apiVersion: v1, kind: ConfigMap}
+        """
+    )
+    error = only_error(text)
+    assert error.field_path == "spec.toHost[0].references[0].follow"
+    assert "keeps host names" in error.message
+    assert at(error) == where(text, "fromHost,")
