@@ -25,6 +25,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("crdsync.demo", "use the host's cert-manager from a virtual cluster, on local control planes"),
     "bench": ("crdsync.bench", "measure sync speed against the apiserver's own write limit"),
     "gc": ("crdsync.gc_cmd", "list (and with --delete remove) host copies a tenant's Orphan rules left behind"),
+    "convert": ("crdsync.convert.cmd", "turn a vcluster generic-sync config into a crdsync mapping, with a report"),
     "rbac": ("crdsync.rbac_cmd", "print the least-privilege RBAC a mapping needs on the host and virtual clusters"),
 }
 
