@@ -68,6 +68,22 @@ BUILTIN: Mapping[str, tuple[Path, str]] = {
     "kube-apiserver": (GO_DIR / "kube-apiserver", _version_ldflags(KUBE_VERSION)),
 }
 
+# Helm's release flags (its Makefile): the version `helm version` prints, and the Kubernetes version `helm template`
+# and `helm lint` assume by default, which upstream derives from client-go (v0.37 -> 1.37).
+HELM_VERSION = "v3.22.0"
+_HELM_LDFLAGS = (
+    f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+    " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
+    " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37"
+)
+
+# name -> (module directory, package, extra linker flags) of tools whose main package lives inside a pinned library
+# module and cannot be imported from a main.go of ours: their module directory holds only go.mod/go.sum (a `tool`
+# directive), and the build names the package.
+TOOLS: Mapping[str, tuple[Path, str, str]] = {
+    "helm": (GO_DIR / "helm", "helm.sh/helm/v3/cmd/helm", _HELM_LDFLAGS),
+}
+
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:
     """Root of crdsync's caches: CRDSYNC_CACHE_DIR, else $XDG_CACHE_HOME/crdsync, else ~/.cache/crdsync."""
@@ -236,16 +252,21 @@ def _check_executable(path: Path, origin: str) -> Path:
 
 
 def find_binary(name: str, env: Mapping[str, str] | None = None) -> Path:
-    """Return a runnable `etcd` or `kube-apiserver`: explicit env path, then KUBEBUILDER_ASSETS, then a cached build.
+    """Return a runnable `etcd`, `kube-apiserver` or tool (`helm`): explicit env path (CRDSYNC_<NAME>), then
+    KUBEBUILDER_ASSETS (control-plane binaries only), then a cached build.
 
     Raises BuildError for an unknown name, a bad explicit path or a failed build.
     """
-    if name not in BUILTIN:
-        raise BuildError(f"unknown control-plane binary {name!r}; known: {', '.join(sorted(BUILTIN))}")
+    if name not in BUILTIN and name not in TOOLS:
+        known = ", ".join(sorted([*BUILTIN, *TOOLS]))
+        raise BuildError(f"unknown control-plane binary or tool {name!r}; known: {known}")
     env = os.environ if env is None else env
     explicit = env.get(_env_name(name))
     if explicit:
         return _check_executable(Path(explicit).expanduser(), _env_name(name))
+    if name in TOOLS:  # not an envtest asset: KUBEBUILDER_ASSETS never holds it
+        module_dir, package, ldflags = TOOLS[name]
+        return ensure_go_binary(name, module_dir, package, ldflags)
     assets = env.get("KUBEBUILDER_ASSETS")
     if assets:
         return _check_executable(Path(assets).expanduser() / name, "KUBEBUILDER_ASSETS")
