@@ -5,6 +5,11 @@ derived from those fields: the first occurrence is created with count 1, later o
 message. Counts are remembered per client to save a read; after a restart (or when another process holds the count)
 the Event is read back once.
 
+Rate-limited per involved object like client-go's EventSourceObjectSpamFilter: a burst of SPAM_BURST events, then one
+per SPAM_REFILL_SECONDS; the rest are dropped (logged at debug). An object that fails on every retry (a refusing
+admission webhook, say) therefore costs the apiserver a handful of Event writes, not one per retry. Messages are cut
+to 1 KiB.
+
 Failure modes: recording an event is best effort and never raises — any failure (RBAC, apiserver down, a fake client
 without Event support) is logged at warning level and dropped, so an event can never break a reconcile.
 """
@@ -15,8 +20,10 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +46,8 @@ EVENTS = Resource(
 
 _MAX_MESSAGE = 1024  # events.k8s.io caps the note at 1 KiB; core/v1 does not, but long messages help nobody
 _CACHE_SIZE = 4096
+SPAM_BURST = 5
+SPAM_REFILL_SECONDS = 60.0
 _NAME_INVALID = re.compile(r"[^a-z0-9.-]+")
 
 
@@ -88,15 +97,43 @@ def event_name(involved: JSONDict, reason: str, type_: str, component: str) -> s
 
 
 class _Recorder:
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._tokens: OrderedDict[tuple[str, ...], tuple[float, float]] = OrderedDict()  # object -> (tokens, at)
+
+    def _allowed(self, involved: JSONDict, component: str) -> bool:
+        metadata = involved.get("metadata") or {}
+        key = tuple(
+            str(part or "")
+            for part in (
+                component,
+                involved.get("kind"),
+                metadata.get("namespace"),
+                metadata.get("name"),
+                metadata.get("uid"),
+            )
+        )
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._tokens.get(key, (float(SPAM_BURST), now))
+            tokens = min(float(SPAM_BURST), tokens + (now - at) / SPAM_REFILL_SECONDS)
+            allowed = tokens >= 1.0
+            self._tokens[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._tokens.move_to_end(key)
+            while len(self._tokens) > _CACHE_SIZE:
+                self._tokens.popitem(last=False)
+        return allowed
 
     def record(self, involved: JSONDict, reason: str, message: str, type_: str, component: str) -> None:
         metadata = involved.get("metadata") or {}
         if not metadata.get("name"):
             raise ValueError("the involved object has no metadata.name")
+        if not self._allowed(involved, component):
+            log.debug("event %s on %s %s dropped: rate limited", reason, involved.get("kind"), metadata.get("name"))
+            return
         # Events of cluster-scoped objects live in "default", where `kubectl describe` looks for them.
         namespace = metadata.get("namespace") or "default"
         name = event_name(involved, reason, type_, component)
