@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import jsonpath_ng.jsonpath as _jp
 from jsonpath_ng import JSONPath
 from jsonpath_ng.jsonpath import Child, Fields, Index, Root, Slice, This
 
@@ -61,6 +62,15 @@ def clone_object(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: clone(v) for k, v in obj.items()}
 
 
+_WILDCARD: type | None = getattr(_jp, "Wildcard", None)  # jsonpath-ng >= 1.16
+
+
+def _is_list_wildcard(node: object, written_as_brackets: bool) -> bool:
+    if isinstance(node, Slice):
+        return node.start is None and node.end is None and node.step is None
+    return _WILDCARD is not None and isinstance(node, _WILDCARD) and written_as_brackets
+
+
 class _Star:
     """`[*]` in a simple path: every item of a list."""
 
@@ -75,8 +85,11 @@ def _simple(path: str) -> tuple[Step | _Star, ...] | None:
 
     Such paths are evaluated by walking the data directly: the matches jsonpath-ng finds, at a fraction of the cost
     (where jsonpath-ng reads `[*]` on a map or scalar as a one-item list, a simple path does not match).
+    jsonpath-ng >= 1.16 parses both `[*]` and `.*` as one Wildcard node (which also yields a map's values); a path
+    written without `.*` uses `[*]` only, so its wildcards are list items, as on earlier versions.
     """
     node = _compile(path)
+    list_wildcard = ".*" not in path
     steps: list[Step | _Star] = []
     while isinstance(node, Child):
         right = node.right
@@ -84,7 +97,7 @@ def _simple(path: str) -> tuple[Step | _Star, ...] | None:
             steps.append(right.fields[0])
         elif isinstance(right, Index) and len(right.indices) == 1:
             steps.append(right.indices[0])
-        elif isinstance(right, Slice) and right.start is None and right.end is None and right.step is None:
+        elif _is_list_wildcard(right, list_wildcard):
             steps.append(_STAR)
         else:
             return None

@@ -284,3 +284,11 @@ def test_a_filter_comparison_answers_exactly_or_fails_never_guesses(
             python |= {"<": value < expected_literal, "<=": value <= expected_literal}
             python |= {">": value > expected_literal, ">=": value >= expected_literal}
         assert matched is python[op]
+
+
+def test_list_wildcards_take_the_direct_walk_on_every_jsonpath_ng_version() -> None:
+    """jsonpath-ng 1.16 parses `[*]` as a Wildcard node; the fast path must still take it (it is on every
+    observedGeneration path of every reconcile) and keep reading it as list items only."""
+    assert paths._simple("$.status.conditions[*].observedGeneration") is not None
+    assert paths._simple("$.spec.*") is None
+    assert paths.get_all({"status": {"conditions": {"a": {"observedGeneration": 1}}}}, "$.status.conditions[*]") == []
