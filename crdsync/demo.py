@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from crdsync.kube.client import KubeClient
+from crdsync.resources import mapping_path
 from crdsync.spec.model import GroupVersionKind, Naming
 from crdsync.translate.names import Tenant, host_name
 
-REPO = Path(__file__).resolve().parent.parent
-MAPPING = REPO / "mappings" / "cert-manager.yaml"
+MAPPING = mapping_path("cert-manager.yaml")  # the shipped one, from a checkout or an installed wheel alike
 HOST_NAMESPACE = "vc-demo"
 VCLUSTER = "demo"
 TENANT_NAMESPACE = "app"
