@@ -82,6 +82,8 @@ _HELM_LDFLAGS = (
 # directive), and the build names the package.
 TOOLS: Mapping[str, tuple[Path, str, str]] = {
     "helm": (GO_DIR / "helm", "helm.sh/helm/v3/cmd/helm", _HELM_LDFLAGS),
+    # `crdsync bench --peers`' controller-runtime copier: a main.go of ours in its own pinned module (package ".").
+    "cr-copier": (GO_DIR / "cr-copier", ".", ""),
 }
 
 
