@@ -27,6 +27,7 @@ from crdsync.spec.model import (
     HostSelection,
     LabelSelector,
     Naming,
+    NamingStyle,
     Patch,
     PatchOp,
     Reference,
@@ -135,6 +136,7 @@ def build_rule(
         naming=Naming(
             max_length=naming.get("maxLength", _DEFAULT_NAMING.max_length),
             hash_length=naming.get("hashLength", _DEFAULT_NAMING.hash_length),
+            style=NamingStyle(naming.get("style", _DEFAULT_NAMING.style.value)),
         ),
         patches_to_host=tuple(
             _patch(p, positions, (*path, "patches", "toHost", i)) for i, p in enumerate(patches.get("toHost", ()))

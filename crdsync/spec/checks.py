@@ -1,7 +1,8 @@
 """Semantic checks the JSON Schema cannot express, reported as located Problems like schema errors.
 
 Checks within one rule: every JSONPath compiles (each condition of a `when`, written as one mapping or a list, is
-checked and located on its own); naming leaves room for the hash; status paths and observedGeneration paths stay
+checked and located on its own); naming leaves room for the hash (style hashed) and sets no lengths (style vcluster,
+whose names have a fixed shape); status paths and observedGeneration paths stay
 under `$.status`;
 fields that only make sense in one direction (`host`, `readOnly` and `deletion.finalizer`, `status`, virtual
 namespace selection, `patches.toHost`) or one mode (`host` with `mode: all`, `naming` for renamed objects) are not
@@ -22,7 +23,7 @@ from typing import Any
 
 from jsonpath_ng import Child, Fields, Root
 
-from crdsync.spec.model import Direction, FollowDirection, Location, Naming
+from crdsync.spec.model import Direction, FollowDirection, Location, Naming, NamingStyle
 from crdsync.spec.paths import compile_path, path_error
 from crdsync.spec.schema import defined_pattern
 from crdsync.spec.source import Document, FieldPath, Problem
@@ -206,7 +207,20 @@ def _rule_local_problems(
             )
 
     naming = rule.get("naming")
-    if isinstance(naming, dict):
+    if isinstance(naming, dict) and naming.get("style") == NamingStyle.VCLUSTER.value:
+        # vcluster's names have a fixed shape (63 characters, 10 hex characters of hash): a length set here would be
+        # silently ignored, and a reader would believe the hash guards tenants as in style hashed.
+        for key in ("maxLength", "hashLength"):
+            if key in naming:
+                problems.append(
+                    problem(
+                        ("naming", key),
+                        f"{key} applies to naming style hashed only: style vcluster gives vcluster's names exactly "
+                        "(at most 63 characters, 10 hex characters of hash); remove it",
+                        at_key=True,
+                    )
+                )
+    elif isinstance(naming, dict):
         max_length = naming.get("maxLength", DEFAULT_MAX_LENGTH)
         hash_length = naming.get("hashLength", DEFAULT_HASH_LENGTH)
         if _is_int(max_length) and _is_int(hash_length) and hash_length + 2 > max_length:

@@ -167,19 +167,31 @@ class Reference:
         return GroupVersionKind.from_api_version(self.api_version, self.kind)
 
 
+class NamingStyle(enum.Enum):
+    """How host names are formed (translate.names)."""
+
+    HASHED = "hashed"  # crdsync's own: readable prefix + hash of the exact triple; injective, the tenant boundary
+    VCLUSTER = "vcluster"  # vcluster's single-namespace names, byte for byte; NOT injective (migration from vcluster)
+
+
 @dataclass(frozen=True)
 class Naming:
     """How virtual (namespace, name) becomes a host name in the tenant's host namespace (toHost and followers).
 
-    The host name is a readable prefix built from name, namespace and vcluster, truncated to fit, followed by a hash of
-    the exact (vcluster, namespace, name) triple; the way back is recorded in bookkeeping annotations, never parsed.
-    The hash alone separates tenants (a name padded to truncate to another's readable prefix shares that prefix), so
-    its default is 16 base32 characters, 80 bits: a second preimage (another triple with a victim's hash) costs ~2^80
-    SHA-256 evaluations, out of reach; the schema refuses fewer than 13 (65 bits).
+    Style hashed (default): a readable prefix built from name, namespace and vcluster, truncated to fit, followed by a
+    hash of the exact (vcluster, namespace, name) triple; the way back is recorded in bookkeeping annotations, never
+    parsed. The hash alone separates tenants (a name padded to truncate to another's readable prefix shares that
+    prefix), so its default is 16 base32 characters, 80 bits: a second preimage (another triple with a victim's hash)
+    costs ~2^80 SHA-256 evaluations, out of reach; the schema refuses fewer than 13 (65 bits).
+
+    Style vcluster: exactly the names vcluster's syncer gives (`<name>-x-<namespace>-x-<vcluster>`, over 63
+    characters cut to 52 + "-" + 10 hex of SHA-256), so crdsync finds the copies vcluster made. max_length and
+    hash_length do not apply (the loader refuses them); two sources can share a name (the engine refuses the second).
     """
 
     max_length: int = 63
     hash_length: int = 16
+    style: NamingStyle = NamingStyle.HASHED
 
 
 DEFAULT_OBSERVED_GENERATION_PATHS = ("$.status.observedGeneration", "$.status.conditions[*].observedGeneration")
