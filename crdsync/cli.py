@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from crdsync import __version__
+from crdsync import __version__, logs
 
 # name -> (module, one-line help). Modules are imported only when their command is chosen or help is built.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,14 +68,15 @@ def _chosen_command(argv: Sequence[str] | None) -> str | None:
     return None
 
 
+def verbosity_level(verbose: int) -> int:
+    return logging.WARNING - 10 * min(verbose + 1, 2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose + 1, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Text at INFO (-v: DEBUG) for every command; `crdsync run` may switch to JSON and another level from its settings.
+    logs.setup("text", verbosity_level(args.verbose))
     if args.command is None:
         parser.print_help()
         return 2

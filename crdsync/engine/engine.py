@@ -8,6 +8,12 @@ the loop waits for it again. Nothing about a missing kind stops the others.
 Workers start only after the first list of every kind available at startup, so references are fully indexed before
 any follower is judged unreferenced: a restart therefore neither deletes nor rewrites anything that is in sync.
 
+Observability: the engine feeds `crdsync.engine.metrics` (queue, reconcile results, writes, sync lag, relists,
+initial sync progress, objects in sync) and answers the probes: `problems()` (liveness: a dead worker or kinds thread,
+an informer thread that died or made no progress for `informer_stall_seconds`) and `synced()` (readiness: the initial
+sync is complete). Sync lag runs from the moment an informer handed over the event that queued a key to the first
+write of that key's next reconcile.
+
 Failure modes: per-object errors never stop a worker; they become Events and log lines (see reconcile.py). IO errors
 in the kinds loop are logged and retried on the next tick.
 """
@@ -23,11 +29,13 @@ from typing import Any
 
 from crdsync.engine.crds import CRD_GROUP, CRD_KIND, CRD_VERSION, mirror_crd
 from crdsync.engine.keys import Key, ReferenceIndex, SharedName, Task
+from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Outcome, Reconciler, Sides
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.kube.informer import Informer
+from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
 from crdsync.translate.compare import needs_write
@@ -88,13 +96,20 @@ class Engine:
         crd_refresh_seconds: float = 10.0,
         field_manager: str = "crdsync",
         informer_factory: Callable[..., Informer] = Informer,
+        metrics: Metrics | None = None,
+        informer_stall_seconds: float = 900.0,
     ) -> None:
+        """`metrics`: where to count (default: a registry of this engine's own). `informer_stall_seconds`: how long an
+        informer thread may show no progress before liveness fails; a healthy idle one re-watches at least every
+        8 minutes (the longest server-side watch timeout it asks for), so the default leaves room for one missed
+        round."""
         self.config = config
         self._informer_factory = informer_factory
         self.tenant = tenant
         self.host = host
         self.virtual = virtual
-        self.queue: WorkQueue[Key] = WorkQueue()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.queue: WorkQueue[Key] = WorkQueue(observer=self.metrics.queue_observer())
         self.index = ReferenceIndex()
         self._workers_count = workers
         self._kinds_poll = kinds_poll_seconds
@@ -123,6 +138,18 @@ class Engine:
         self.errors = 0
         self._initial_lock = threading.Lock()
         self._initial_keys: set[Key] = set()
+        self._initial_sync_complete = threading.Event()
+        # When the event that queued a key was handed over, until a worker takes the key (sync lag). Written by
+        # informer threads and workers; single dict operations (setdefault, pop) are atomic, so no lock.
+        self._triggered_at: dict[Key, float] = {}
+        self._reconciling = threading.local()  # per worker: the trigger time of the key being reconciled
+        # Keys whose last reconcile converged (crdsync_objects_in_sync); pruned of vanished sources when scraped.
+        self._converged_lock = threading.Lock()
+        self._converged: set[Key] = set()
+        self._stall_seconds = informer_stall_seconds
+        self._informer_progress: dict[int, tuple[tuple[Any, ...], float]] = {}
+        self.reconciler.on_write = self._on_write
+        self.metrics.bind_engine(depth=lambda: len(self.queue), in_sync=self.objects_in_sync)
 
     # -- public lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -143,7 +170,12 @@ class Engine:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait_initial_sync(self, timeout: float | None = None) -> bool:
+        """Wait until the workers start (every kind available at start listed once); not until they caught up."""
         return self._initial_sync_done.wait(timeout)
+
+    def synced(self) -> bool:
+        """Readiness: every key of the first lists was reconciled and the queue drained once."""
+        return self._initial_sync_complete.is_set()
 
     def idle(self) -> bool:
         return self._initial_sync_done.is_set() and self.queue.pending() == 0
@@ -168,13 +200,16 @@ class Engine:
             if self._stop.is_set():
                 return
         while (key := self.queue.get()) is not None:
+            self._reconciling.trigger = self._triggered_at.pop(key, None)
             try:
                 outcome = self.reconciler.reconcile(key)
             except Exception:  # a bug in one key must not kill the worker
-                log.exception("reconcile %s failed unexpectedly", key)
+                log.exception("reconcile %s failed unexpectedly", key, extra=key_fields(key))
                 outcome = Outcome.retry()
             finally:
+                self._reconciling.trigger = None
                 self.queue.done(key)
+            self._count(key, outcome)
             if self._initial_keys:
                 with self._initial_lock:
                     self._initial_keys.discard(key)
@@ -212,6 +247,8 @@ class Engine:
         waiting = sorted(f"{r.gvk} ({r.waiting_reason})" for r in self.kinds.values() if not r.active)
         log.info("syncing %s; waiting for %s", ", ".join(active) or "nothing", ", ".join(waiting) or "nothing")
         log.info("initial sync: %d keys", total)
+        self.metrics.initial_keys.set(total)
+        self.metrics.initial_done.set(0)
         self._initial_sync_done.set()
         self._spawn(lambda: self._report_progress(total), "progress")
 
@@ -222,7 +259,10 @@ class Engine:
         while not self._stop.wait(0.05):
             with self._initial_lock:
                 remaining = len(self._initial_keys)
+            self.metrics.initial_done.set(total - remaining)
             if remaining == 0 and self.queue.pending() == 0:
+                self.metrics.initial_complete.set(1)
+                self._initial_sync_complete.set()
                 log.info("initial sync complete: %d keys in %.2fs", total, time.monotonic() - start)
                 return
             if time.monotonic() - last_report >= 2.0:
@@ -296,6 +336,8 @@ class Engine:
             on_gone=lambda rt=runtime: self._on_gone(rt),
             name=f"virtual {gvk}",
         )
+        runtime.host.on_relist = lambda kind=gvk.kind: self.metrics.relisted("host", kind)
+        runtime.virtual.on_relist = lambda kind=gvk.kind: self.metrics.relisted("virtual", kind)
         runtime.host.start()
         runtime.virtual.start()
         if runtime.waiting_reason:
@@ -341,6 +383,7 @@ class Engine:
         current = self.virtual.get(virtual_crd_res, None, desired["metadata"]["name"])
         if needs_write(desired, current, self.reconciler.field_manager):
             self.virtual.apply(virtual_crd_res, desired, force=True)
+            self.metrics.wrote("virtual", "apply")
             log.info("%s: CRD %s installed in the virtual cluster", runtime.gvk, desired["metadata"]["name"])
         runtime.crd_checked_at = time.monotonic()
         return True
@@ -473,4 +516,116 @@ class Engine:
             self._add(imported)
 
     def _add(self, key: Key) -> None:
+        self._triggered_at.setdefault(key, time.monotonic())
         self.queue.add(key)
+
+    # -- observability (metrics and probes; never decides anything) ----------------------------------------------
+    def _count(self, key: Key, outcome: Outcome) -> None:
+        result = outcome_result(outcome)
+        self.metrics.reconciled(controller_name(key.group, key.kind), result)
+        with self._converged_lock:
+            if result == SUCCESS:
+                self._converged.add(key)
+            else:
+                self._converged.discard(key)
+
+    def _on_write(self, side: str, verb: str) -> None:
+        """A reconcile wrote something: count it, and the first write of a reconcile ends that change's sync lag."""
+        self.metrics.wrote(side, verb)
+        trigger = getattr(self._reconciling, "trigger", None)
+        if trigger is not None:
+            self._reconciling.trigger = None
+            self.metrics.lag(time.monotonic() - trigger)
+
+    def objects_in_sync(self) -> dict[tuple[str, str], int]:
+        """(kind, direction) -> sources whose last reconcile converged and that still exist (run at scrape time)."""
+        with self._converged_lock:
+            keys = list(self._converged)
+        counts: dict[tuple[str, str], int] = {}
+        vanished: list[Key] = []
+        for key in keys:
+            if self._source_exists(key):
+                slot = (key.kind, key.task.direction.value)
+                counts[slot] = counts.get(slot, 0) + 1
+            else:
+                vanished.append(key)
+        if vanished:
+            with self._converged_lock:
+                self._converged.difference_update(vanished)
+        return counts
+
+    def _source_exists(self, key: Key) -> bool:
+        runtime = self.kinds.get((key.group, key.kind))
+        if runtime is None or runtime.host is None or runtime.virtual is None:
+            return False
+        if key.task in (Task.TO_HOST, Task.EXPORT):
+            return runtime.virtual.get(key.namespace, key.name) is not None
+        if key.task is Task.FROM_HOST:
+            return runtime.host.get(key.namespace, key.name) is not None
+        ref = self.index.ref(key)
+        return (
+            ref is not None
+            and bool(self.index.referrers(key))
+            and runtime.host.get(ref.host_namespace, ref.host_name) is not None
+        )
+
+    def problems(self, now: float | None = None) -> list[str]:
+        """Why this engine is not alive, or [] (liveness). Cheap: thread flags and informer counters only."""
+        if self._stop.is_set():
+            return []
+        now = time.monotonic() if now is None else now
+        found = [
+            f"thread {t.name} died"
+            for t in self._threads
+            if not t.is_alive() and (t.name.startswith("crdsync-worker-") or t.name == "crdsync-kinds")
+        ]
+        informers: list[tuple[str, Any]] = [("virtual namespaces", self._namespaces)]
+        for runtime in list(self.kinds.values()):
+            informers += [(f"host {runtime.gvk}", runtime.host), (f"virtual {runtime.gvk}", runtime.virtual)]
+        seen: set[int] = set()
+        for what, informer in informers:
+            if informer is None:
+                continue
+            seen.add(id(informer))
+            problem = self._informer_problem(what, informer, now)
+            if problem:
+                found.append(problem)
+        for gone in set(self._informer_progress) - seen:
+            del self._informer_progress[gone]
+        return found
+
+    def _informer_problem(self, what: str, informer: Any, now: float) -> str:
+        # Informers from a test factory may not expose these; what cannot be observed is not judged.
+        running, stopped = getattr(informer, "running", None), getattr(informer, "stopped", None)
+        if running is None or stopped is None or stopped:
+            return ""
+        if not running:
+            return f"informer {what}: thread died"
+        progress = tuple(
+            getattr(informer, field, None) for field in ("resource_version", "list_count", "watch_count", "error_count")
+        )
+        verdict, since = informer_stalled(progress, self._informer_progress.get(id(informer)), now, self._stall_seconds)
+        self._informer_progress[id(informer)] = (progress, since)
+        return f"informer {what}: no progress for {now - since:.0f}s" if verdict else ""
+
+
+def outcome_result(outcome: Outcome) -> str:
+    """controller-runtime's result label for a reconcile outcome."""
+    if outcome.error:
+        return ERROR
+    if outcome.backoff:
+        return REQUEUE
+    if outcome.requeue_after is not None:
+        return REQUEUE_AFTER
+    return SUCCESS
+
+
+def informer_stalled(
+    progress: tuple[Any, ...], previous: tuple[tuple[Any, ...], float] | None, now: float, limit: float
+) -> tuple[bool, float]:
+    """(stalled?, since when the progress is unchanged). A list, a watch, an error or a new resourceVersion is
+    progress; an informer thread blocked (in a handler, a read past every timeout) shows none."""
+    if previous is None or previous[0] != progress:
+        return False, now
+    since = previous[1]
+    return now - since > limit, since

@@ -5,6 +5,9 @@
   re-queued on `done`, so the latest state is always processed once more (level-triggered) but never concurrently.
 - `add_rate_limited(key)` delays by a per-key exponential backoff (base * 2**failures, capped); `forget(key)` resets it.
 - `shut_down()` stops handing out keys; `get` then returns None, so workers exit after their current item.
+- An optional observer sees what client-go's queue metrics count: an add that enqueues (not one deduplicated away),
+  a rate-limited retry, how long a key waited before it was handed out (from its first add) and how long it was
+  processed. It is called under the queue's lock, so it must be cheap and must not call back into the queue.
 
 Failure modes: none raised; adds after shutdown are ignored.
 """
@@ -17,13 +20,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
 
+class QueueObserver(Protocol):
+    def added(self) -> None: ...
+    def retried(self) -> None: ...
+    def handed_out(self, waited: float) -> None: ...
+    def finished(self, worked: float) -> None: ...
+
+
 class WorkQueue(Generic[K]):
-    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 60.0) -> None:
+    def __init__(
+        self, *, base_delay: float = 0.005, max_delay: float = 60.0, observer: QueueObserver | None = None
+    ) -> None:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._cond = threading.Condition()
@@ -34,6 +46,9 @@ class WorkQueue(Generic[K]):
         self._delayed: list[tuple[float, int, K]] = []  # heap of (due, tiebreak, key)
         self._tiebreak = itertools.count()
         self._shutting_down = False
+        self._observer = observer
+        self._added_at: dict[K, float] = {}  # first add since the key was last handed out (observer only)
+        self._started_at: dict[K, float] = {}
 
     # -- adding -------------------------------------------------------------------------------------------------
     def add(self, key: K) -> None:
@@ -44,6 +59,9 @@ class WorkQueue(Generic[K]):
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        if self._observer is not None:
+            self._observer.added()
+            self._added_at.setdefault(key, time.monotonic())
         if key not in self._processing:
             self._queue.append(key)
             self._cond.notify()
@@ -63,6 +81,8 @@ class WorkQueue(Generic[K]):
         with self._cond:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
+            if self._observer is not None:
+                self._observer.retried()
         delay: float = min(self._base_delay * 2.0**failures, self._max_delay)
         self.add_after(key, delay)
         return delay
@@ -82,6 +102,10 @@ class WorkQueue(Generic[K]):
                     key = self._queue.popleft()
                     self._processing.add(key)
                     self._dirty.discard(key)
+                    if self._observer is not None:
+                        now = time.monotonic()
+                        self._observer.handed_out(now - self._added_at.pop(key, now))
+                        self._started_at[key] = now
                     return key
                 if self._shutting_down:
                     return None
@@ -98,6 +122,9 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         with self._cond:
             self._processing.discard(key)
+            started = self._started_at.pop(key, None)
+            if self._observer is not None and started is not None:
+                self._observer.finished(time.monotonic() - started)
             if key in self._dirty:
                 self._queue.append(key)
                 self._cond.notify()

@@ -12,6 +12,10 @@ Failure modes, per key and never fatal to the engine:
 - 409 Conflict → retried with backoff (the next attempt sees the fresher object);
 - 422/403/400 from the API server → Event + log, retried with backoff (admission may change);
 - anything else (network, 5xx) → log + retry with backoff.
+
+Observability only: every write that succeeds is reported to `on_write(side, verb)` (the engine counts it and
+measures sync lag); Events are not counted as writes. Nothing here reads the metrics back, so they cannot change a
+decision.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
+from crdsync.logs import key_fields
 from crdsync.spec.model import (
     ConflictPolicy,
     DeletionPolicy,
@@ -125,6 +130,11 @@ class Reconciler:
         # Our own writes, newer than what the informer has shown us yet: (side, group, kind, ns, name) -> object.
         self._written: dict[tuple[str, str, str, str | None, str], Obj] = {}
         self._ensured_namespaces: set[str] = set()
+        # (side, verb) of every successful write, for metrics; set by the engine.
+        self.on_write: Callable[[str, str], None] = lambda side, verb: None
+
+    def _wrote(self, client: KubeClient, verb: str) -> None:
+        self.on_write("host" if client is self.sides.host else "virtual", verb)
 
     # -- cache -------------------------------------------------------------------------------------------------
     def observed(self, side: str, runtime: KindRuntime, obj: Mapping[str, Any]) -> None:
@@ -168,13 +178,19 @@ class Reconciler:
             self._report(key, runtime, "TranslationFailed", str(exc))
             return Outcome(error=True)
         except Conflict as exc:
-            log.info("%s: conflict, retrying with fresh state: %s", key, exc.message)
+            log.info("%s: conflict, retrying with fresh state: %s", key, exc.message, extra=key_fields(key))
             return Outcome.retry(error=False)
         except ApiError as exc:
             self._report(key, runtime, "SyncFailed", f"{exc.status} {exc.reason}: {exc.message}")
             return Outcome.retry()
         except Exception as exc:  # poison input (RecursionError, MemoryError) or a bug: this key only, never the worker
-            log.warning("%s: unexpected %s", key, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            log.warning(
+                "%s: unexpected %s",
+                key,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+                extra=key_fields(key),
+            )
             self._report(key, runtime, "SyncFailed", f"unexpected {type(exc).__name__} while syncing this object")
             return Outcome.retry()
 
@@ -185,7 +201,7 @@ class Reconciler:
         not own, and messages are bounded (tenancy.event_message) since they may quote what the tenant wrote.
         """
         message = event_message(message)
-        log.warning("%s: %s: %s", key, reason, message)
+        log.warning("%s: %s: %s", key, reason, message, extra=key_fields(key))
         for involved in self._virtual_objects_of(key, runtime):
             record_event(self.sides.virtual, involved, reason, message)
 
@@ -275,6 +291,7 @@ class Reconciler:
                 version = _meta(host_obj).get("resourceVersion")
                 unmark = {"metadata": {"labels": {LABEL_ORPHANED: None}, "resourceVersion": version}}
                 unmarked = self.sides.host.patch(runtime.host_res, host_ns, name, unmark)
+                self._wrote(self.sides.host, "patch")
                 host_obj = self._remember("host", runtime, unmarked)
                 log.info("%s: orphaned host copy %s taken back", key, name)
             elif source is not None and source.uid != _meta(virtual_obj).get("uid"):
@@ -299,6 +316,7 @@ class Reconciler:
         elif needs_write(desired, host_obj, self.field_manager):
             self._adopt_created_fields(self.sides.host, runtime.host_res, host_obj)
             host_obj = self._remember("host", runtime, self.sides.host.apply(runtime.host_res, desired, force=True))
+            self._wrote(self.sides.host, "apply")
             log.debug("%s: host copy %s written", key, name)
 
         if not exported and rule.status.enabled and host_obj is not None:
@@ -360,6 +378,7 @@ class Reconciler:
         subresource = "status" if runtime.virtual_res.has_status else None
         if needs_write(body, current, self.field_manager, subresource):
             written = self.sides.virtual.apply(runtime.virtual_res, body, force=True, subresource=subresource)
+            self._wrote(self.sides.virtual, "apply")
             self._remember("virtual", runtime, written)
 
     def _retire_host_copy(
@@ -397,6 +416,7 @@ class Reconciler:
             written = self.sides.virtual.patch(runtime.virtual_res, meta.get("namespace"), meta["name"], patch)
         except NotFound:
             return
+        self._wrote(self.sides.virtual, "patch")
         self._remember("virtual", runtime, written)
 
     # -- host -> virtual ----------------------------------------------------------------------------------------
@@ -483,6 +503,7 @@ class Reconciler:
             current = self._remember(
                 "virtual", runtime, self.sides.virtual.apply(runtime.virtual_res, desired, force=True)
             )
+            self._wrote(self.sides.virtual, "apply")
         if rule.read_only and current is not None:
             current = self._shed_stray_fields(runtime, desired, current)
         if status is not None and current is not None:
@@ -502,6 +523,7 @@ class Reconciler:
         written = self.sides.virtual.patch(
             runtime.virtual_res, meta.get("namespace"), meta["name"], patch, patch_type="json"
         )
+        self._wrote(self.sides.virtual, "patch")
         return self._remember("virtual", runtime, written)
 
     @staticmethod
@@ -535,6 +557,7 @@ class Reconciler:
                 self.sides.virtual.create(
                     res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
                 )
+                self._wrote(self.sides.virtual, "create")
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -573,6 +596,7 @@ class Reconciler:
                 "metadata": {**desired["metadata"], "resourceVersion": _meta(target).get("resourceVersion")},
             }
             self._remember(side, runtime, client.replace(res, body))
+            self._wrote(client, "replace")
             log.info("%s: %s overwritten (conflict policy Overwrite)", key, what)
         return None
 
@@ -595,6 +619,7 @@ class Reconciler:
                 patch = {"metadata": {"labels": labels or None, "annotations": annotations or None}}
             with contextlib.suppress(NotFound):
                 client.patch(res, meta.get("namespace"), meta["name"], patch)
+                self._wrote(client, "patch")
             return
         self._delete(client, res, obj)
 
@@ -607,13 +632,17 @@ class Reconciler:
         so a race can never turn into a forced apply over somebody else's object.
         """
         try:
-            return client.create(res, desired)
+            created = client.create(res, desired)
         except AlreadyExists:
             meta = desired["metadata"]
             existing = client.get(res, meta.get("namespace"), meta["name"])
             if existing is None or not ours(existing):
                 raise
-            return client.apply(res, desired, force=True)
+            applied = client.apply(res, desired, force=True)
+            self._wrote(client, "apply")
+            return applied
+        self._wrote(client, "create")
+        return created
 
     def _adopt_created_fields(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
         """Turn the Update entry a POST left for our manager into an Apply entry before the first apply.
@@ -657,10 +686,12 @@ class Reconciler:
             {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
         ]
         client.patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
+        self._wrote(client, "patch")
 
     def _delete(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
         meta = _meta(obj)
-        client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
+        if client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid")):
+            self._wrote(client, "delete")
 
 
 def _json_pointer(path: tuple[str, ...]) -> str:

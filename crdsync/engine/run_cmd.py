@@ -6,8 +6,14 @@ crdsync from a ConfigMap with `envFrom`. Without a host kubeconfig crdsync runs 
 is its host identity (kube.incluster, token re-read as it rotates) and its namespace the default host namespace; the
 virtual cluster always needs a kubeconfig (the vcluster's vc-<name> Secret, mounted as a file).
 
+Observability (crdsync.engine.metrics, crdsync.engine.health, crdsync.logs): /metrics on --metrics-bind-address
+(default :8080), /healthz and /readyz on --health-probe-bind-address (default :8081; "0" disables either; the same
+address for both serves all three on one port), logs as text or JSON lines at --log-level (-v still means debug).
+One metrics registry lives as long as the process, so counters survive an engine restarted on regaining leadership.
+
 Failure modes: a missing or invalid setting, an invalid mapping (located errors), an unreadable kubeconfig, or no
-host kubeconfig outside a pod: a message on stderr and exit 1 before touching any cluster, never a traceback. Anything
+host kubeconfig outside a pod, or a probe/metrics address that cannot be bound: a message on stderr and exit 1
+before touching any cluster, never a traceback. Anything
 the clusters do at run time is handled per object by the engine. Shutdown drains the workers (each finishes its
 current key) and exits 0.
 """
@@ -28,7 +34,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from crdsync import logs
+from crdsync.engine import health
 from crdsync.engine.engine import Engine
+from crdsync.engine.metrics import Metrics
 from crdsync.kube import incluster
 from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ConfigError
@@ -73,6 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "hold a Lease in the host namespace; only the leader syncs (default off)",
         action=argparse.BooleanOptionalAction,
     )
+    add("--metrics-bind-address", "where /metrics is served ([host]:port; 0 disables; default :8080)", metavar="ADDR")
+    add(
+        "--health-probe-bind-address",
+        "where /healthz and /readyz are served ([host]:port; 0 disables; default :8081)",
+        metavar="ADDR",
+    )
+    add("--log-format", "text or json (one JSON object per line; default text)", choices=logs.FORMATS)
+    add("--log-level", "debug, info, warning or error (default info; -v means debug)", choices=tuple(logs.LEVELS))
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,10 @@ class Settings:
     workers: int
     field_manager: str
     leader_elect: bool
+    metrics_bind_address: str = ":8080"
+    health_probe_bind_address: str = ":8081"
+    log_format: str = "text"
+    log_level: str = "info"
 
 
 class SettingsError(ValueError):
@@ -149,6 +170,23 @@ def resolve_settings(
             raise SettingsError(f"{env_name('leader_elect')}={text!r}: expected true or false")
         leader_elect = text in _TRUE
 
+    addresses: dict[str, str] = {}
+    for dest, default in (("metrics_bind_address", ":8080"), ("health_probe_bind_address", ":8081")):
+        addresses[dest] = pick(dest) or default
+        try:
+            health.parse_bind_address(addresses[dest])
+        except ValueError as exc:
+            raise SettingsError(f"--{dest.replace('_', '-')} (or {env_name(dest)}): {exc}") from None
+    log_format = (pick("log_format") or "text").strip().lower()
+    if log_format not in logs.FORMATS:
+        raise SettingsError(f"{env_name('log_format')}={log_format!r}: expected {' or '.join(logs.FORMATS)}")
+    # --log-level wins, then -v (a flag too), then CRDSYNC_LOG_LEVEL.
+    level_flag = getattr(args, "log_level", None)
+    verbose = "debug" if getattr(args, "verbose", 0) else None
+    log_level = (level_flag or verbose or env.get(env_name("log_level")) or "info").strip().lower()
+    if log_level not in logs.LEVELS:
+        raise SettingsError(f"{env_name('log_level')}={log_level!r}: expected one of {', '.join(logs.LEVELS)}")
+
     return Settings(
         mapping=tuple(mapping),
         host_kubeconfig=host_kubeconfig,
@@ -162,6 +200,10 @@ def resolve_settings(
         workers=workers,
         field_manager=pick("field_manager") or "crdsync",
         leader_elect=leader_elect,
+        metrics_bind_address=addresses["metrics_bind_address"],
+        health_probe_bind_address=addresses["health_probe_bind_address"],
+        log_format=log_format,
+        log_level=log_level,
     )
 
 
@@ -199,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"crdsync run: {exc}", file=sys.stderr)
         return 1
+    logs.setup(settings.log_format, settings.log_level)
     config = load_config(list(settings.mapping))
     if config is None:
         return 1
@@ -208,6 +251,68 @@ def run(args: argparse.Namespace) -> int:
         print(f"crdsync run: {exc}", file=sys.stderr)
         return 1
 
+    metrics = Metrics()
+    for client in (host, virtual):
+        client.observe_requests(metrics.request_observer(client.host))
+    state = RunState(leader_elect=settings.leader_elect)
+    try:
+        endpoints = start_endpoints(settings, metrics, state)
+    except (OSError, ValueError) as exc:
+        print(f"crdsync run: cannot serve metrics or probes: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _run(config, host, virtual, settings, metrics, state)
+    finally:
+        for endpoint in endpoints:
+            endpoint.stop()
+
+
+class RunState:
+    """What the probes read: the engine syncing now (None while standing by) and whether we lead."""
+
+    def __init__(self, *, leader_elect: bool) -> None:
+        self.leader_elect = leader_elect
+        self.engine: Engine | None = None
+        self.leading = False
+
+    def problems(self) -> list[str]:
+        engine = self.engine
+        return engine.problems() if engine is not None else []
+
+    def ready(self) -> tuple[bool, str]:
+        engine = self.engine
+        if self.leader_elect and not self.leading:
+            return True, "standby: not leading"
+        if engine is None or not engine.synced():
+            return False, "initial sync in progress"
+        return True, "ok"
+
+
+def start_endpoints(settings: Settings, metrics: Metrics, state: RunState) -> list[health.Endpoint]:
+    """The /metrics and probe servers the settings ask for (one server when both name the same address)."""
+    servers: dict[tuple[str, int], dict[str, health.Route]] = {}
+    metrics_at = health.parse_bind_address(settings.metrics_bind_address)
+    probes_at = health.parse_bind_address(settings.health_probe_bind_address)
+    if metrics_at is not None:
+        servers.setdefault(metrics_at, {})["/metrics"] = health.metrics_route(metrics.exposition)
+    if probes_at is not None:
+        routes = servers.setdefault(probes_at, {})
+        routes["/healthz"] = health.healthz(state.problems)
+        routes["/readyz"] = health.readyz(state.ready)
+    endpoints: list[health.Endpoint] = []
+    try:
+        for address, routes in servers.items():
+            endpoints.append(health.serve(address, routes, "metrics" if "/metrics" in routes else "probes"))
+    except OSError:
+        for endpoint in endpoints:
+            endpoint.stop()
+        raise
+    return endpoints
+
+
+def _run(
+    config: SyncConfig, host: KubeClient, virtual: KubeClient, settings: Settings, metrics: Metrics, state: RunState
+) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -227,8 +332,13 @@ def run(args: argparse.Namespace) -> int:
         tenant.host_namespace,
     )
     if settings.leader_elect:
-        return _run_as_leader(config, tenant, host, virtual, settings, stop)
-    engine = Engine(config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager)
+        metrics.leader.set(0)
+        return _run_as_leader(config, tenant, host, virtual, settings, stop, metrics, state)
+    engine = Engine(
+        config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager, metrics=metrics
+    )
+    state.engine, state.leading = engine, True
+    metrics.leader.set(1)
     engine.start()
     while not stop.wait(1.0):
         pass
@@ -244,6 +354,8 @@ def _run_as_leader(
     virtual: KubeClient,
     settings: Settings,
     stop: threading.Event,
+    metrics: Metrics,
+    state: RunState,
 ) -> int:
     identity = f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(host, tenant.host_namespace, f"crdsync-{tenant.vcluster}", identity)
@@ -253,15 +365,28 @@ def _run_as_leader(
             if engine is None:
                 log.info("leading as %s; starting", identity)
                 engine = Engine(
-                    config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager
+                    config,
+                    tenant,
+                    host,
+                    virtual,
+                    workers=settings.workers,
+                    field_manager=settings.field_manager,
+                    metrics=metrics,
                 )
+                state.engine, state.leading = engine, True
+                metrics.leader.set(1)
                 engine.start()
         elif engine is not None:
             log.warning("lost the lease; stopping")
+            state.engine, state.leading = None, False
+            metrics.leader.set(0)
+            metrics.initial_complete.set(0)
             engine.stop()
             engine = None
         stop.wait(elector.retry_period)
     if engine is not None:
+        state.engine, state.leading = None, False
+        metrics.leader.set(0)
         engine.stop()
     elector.release()
     return 0

@@ -14,6 +14,10 @@ retried here, because only the caller knows whether a write may be repeated. A k
 raise `ValueError`. A watch event that cannot be decoded (for any reason) ends its stream with `UndecodableEvent`,
 a TransportError naming the kind and, when recoverable, the object: the caller must relist, because a new watch from
 the same resourceVersion would deliver the same event again.
+
+Every HTTP attempt (retries included, watches included) is reported to the observer set with `observe_requests`
+(method and status code, "<error>" when no response came back, as client-go's rest_client_requests_total counts
+them); the observer must be cheap and must not raise.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -301,6 +305,7 @@ class KubeClient:
         self._discovery_lock = threading.Lock()
         self._discovery: dict[str, _DiscoveryEntry] = {}
         self._discovery_refresh_interval = discovery_refresh_interval
+        self._observer: Callable[[str, str], None] | None = None
 
     # -- construction -------------------------------------------------------------------------------------------------
 
@@ -377,6 +382,18 @@ class KubeClient:
         """All requests sent so far (reads, watches and writes)."""
         with self._count_lock:
             return self._requests
+
+    def observe_requests(self, observer: Callable[[str, str], None] | None) -> None:
+        """Call `observer(method, code)` after every HTTP attempt from now on (None: stop)."""
+        self._observer = observer
+
+    def _observe(self, method: str, code: str) -> None:
+        observer = self._observer
+        if observer is not None:
+            try:
+                observer(method, code)
+            except Exception:  # counting must never fail a request
+                log.debug("request observer failed", exc_info=True)
 
     def close(self) -> None:
         """Drop pooled connections. Open watch streams keep working until they end."""
@@ -535,6 +552,7 @@ class KubeClient:
                     preload_content=False,
                 )
             except (NewConnectionError, ConnectTimeoutError) as exc:
+                self._observe(method, "<error>")
                 # Never reached the server, so even a write is safe to send again.
                 if attempt > self._max_retries:
                     raise TransportError(f"cannot connect to {self._host}: {exc}", method=method, path=path) from None
@@ -543,9 +561,12 @@ class KubeClient:
                 time.sleep(delay)
                 continue
             except ReadTimeoutError as exc:
+                self._observe(method, "<error>")
                 raise Timeout(f"no answer within {read_timeout}s: {exc}", method=method, path=path) from None
             except urllib3.exceptions.HTTPError as exc:
+                self._observe(method, "<error>")
                 raise TransportError(f"request failed: {exc}", method=method, path=path) from None
+            self._observe(method, str(resp.status))
             if resp.status == 429 and attempt <= self._max_retries:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 try:

@@ -147,6 +147,9 @@ class Informer:
         self.watch_count = 0
         self.error_count = 0
         self.last_error: BaseException | None = None
+        # Called (on the informer thread) after every successful list but the first: a relist means a lost watch
+        # position, and a kind that keeps relisting costs the apiserver a full list each time. Set before start().
+        self.on_relist: Callable[[], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
@@ -361,6 +364,12 @@ class Informer:
                     self._index_one(name, key, obj)
             self._resource_version = resource_version
             self.list_count += 1
+            relisted = self.list_count > 1
+        if relisted and self.on_relist is not None:
+            try:
+                self.on_relist()
+            except Exception:
+                log.exception("%s: relist handler failed", self.name)
         for key, obj in previous.items():
             if key not in fresh:
                 self._emit(DELETED, key, obj)
