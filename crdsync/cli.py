@@ -52,7 +52,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         try:
             module = _load(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            # The command's own module (or its package) is missing from this build; anything else it fails to import
+            # is a real error and must show.
+            if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
                 raise
             command_parser.set_defaults(_unavailable=module_name)
             continue

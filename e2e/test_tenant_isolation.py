@@ -237,6 +237,9 @@ class World:
     corp_ca: x509.Certificate
     # host path -> what must never change about the honest tenant's host objects
     baseline: dict[str, Obj] = field(default_factory=dict)
+    # uids of crdsync Events already on the (session-shared) host before this module's tenants existed: other test
+    # modules record Events on host objects on purpose (e2e/test_kube_io.py tests the recorder itself)
+    earlier_events: frozenset[str] = frozenset()
 
     def logs(self) -> str:
         return (
@@ -366,6 +369,9 @@ def world(
     directory = tmp_path_factory.mktemp("isolation")
     with ExitStack() as cleanup:
         ensure_namespace(host_client, HOST_NS)
+        earlier_events = frozenset(
+            e["metadata"]["uid"] for e in host_client.get("/api/v1/events")["items"] if by_crdsync(e)
+        )
         # Started before anything of the tenants exists: a deletion at any later moment is seen.
         watch = SecretWatch(host_client).start()
         cleanup.callback(watch.stop)
@@ -440,7 +446,17 @@ def world(
             tenant.sync.start()
             cleanup.callback(tenant.sync.kill)  # only if the orderly stop below never ran
         secret, honest_ca = ca_secret("tenant-ca", HONEST_NS, "Honest Tenant Root CA")
-        result = World(host_client, RawApi(planes, "host"), honest, hostile, watch, cert_manager, honest_ca, corp_ca)
+        result = World(
+            host_client,
+            RawApi(planes, "host"),
+            honest,
+            hostile,
+            watch,
+            cert_manager,
+            honest_ca,
+            corp_ca,
+            earlier_events=earlier_events,
+        )
         for tenant in (honest, hostile):
             for plural in ("certificates", "issuers", "clusterissuers"):
                 result.wait(served(tenant.client, plural), 90, f"{plural} served in {tenant.name}'s virtual cluster")
@@ -635,6 +651,8 @@ def host_event_violations(world: World) -> list[str]:
     honest_objects = {name for _, name in HONEST_COPIES} | HONEST_SECRETS | {HONEST_INGRESS}
     found: list[str] = []
     for event in filter(by_crdsync, events):
+        if event["metadata"].get("uid") in world.earlier_events:
+            continue
         namespace = event["metadata"].get("namespace")
         involved = event.get("involvedObject") or {}
         if namespace != HOST_NS:
