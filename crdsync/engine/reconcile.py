@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,14 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     GroupVersionKind,
+    NamingStyle,
     Rule,
     SyncConfig,
     SyncMode,
 )
 from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_NAME,
+    ANN_SOURCE_NAMESPACE,
     LABEL_MANAGED_BY,
     LABEL_ORPHANED,
     LABEL_ROLE,
@@ -48,6 +51,7 @@ from crdsync.translate.bookkeeping import (
     PREFIX,
     SIDE_HOST,
     SourceRef,
+    annotations_of,
     carries_bookkeeping,
     labels_of,
     source_of,
@@ -56,7 +60,16 @@ from crdsync.translate.compare import needs_write, stray_paths
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import TranslationError, shared_references, to_host, to_virtual, virtual_status
 from crdsync.translate.selectors import selects_host, selects_virtual
-from crdsync.translate.tenancy import event_message, importable, is_orphan_of, trusted_host_source
+from crdsync.translate.tenancy import (
+    VCLUSTER_ANN_NAME,
+    VCLUSTER_ANN_UID,
+    claims_vcluster_copy,
+    event_message,
+    importable,
+    is_orphan_of,
+    is_vcluster_copy_of,
+    trusted_host_source,
+)
 
 if TYPE_CHECKING:
     from crdsync.engine.engine import KindRuntime
@@ -274,10 +287,36 @@ class Reconciler:
             orphan = source is None and is_orphan_of(
                 host_obj, self.tenant, runtime.gvk, namespaced=runtime.host_res.namespaced, naming=rule.naming
             )
-            if source is None and not orphan:
-                if carries_bookkeeping(host_obj) or LABEL_ORPHANED in labels_of(host_obj):
+            claimed = self._claimed_source(host_obj, source, orphan)
+            if claimed is not None and claimed != (key.namespace, key.name):
+                # Proven ours, but another source's copy: a naming style that is not injective (vcluster's) gives
+                # two sources one name. The first keeps it; this one is refused, never written over the other.
+                held = f"{claimed[0]}/{claimed[1]}" if claimed[0] else claimed[1]
+                self._report(key, runtime, "NameTaken", f"host object {name} is the copy of {held}")
+                return Outcome(error=True)
+            # Migration from vcluster's generic sync: its copy of this very source is taken over, whatever the
+            # conflict policy says (tenancy.is_vcluster_copy_of proves it as trusted_host_source proves ours).
+            vcluster_copy = (
+                source is None
+                and not orphan
+                and is_vcluster_copy_of(
+                    host_obj,
+                    self.tenant,
+                    runtime.gvk,
+                    namespaced=runtime.host_res.namespaced,
+                    source_namespace=key.namespace,
+                    source_name=key.name,
+                    naming=rule.naming,
+                )
+            )
+            if source is None and not orphan and not vcluster_copy:
+                if (
+                    carries_bookkeeping(host_obj)
+                    or LABEL_ORPHANED in labels_of(host_obj)
+                    or (rule.naming.style is NamingStyle.VCLUSTER and claims_vcluster_copy(host_obj))
+                ):
                     # Bookkeeping this tenant cannot prove: another tenant's copy, or labels an operator copied
-                    # from tenant input. Never ours to write.
+                    # from tenant input, or vcluster's copy of another source or virtual cluster. Never ours to write.
                     self._report(key, runtime, "NameTaken", f"host object {name} is not this virtual cluster's copy")
                     return Outcome(error=True)
                 what = f"host object {host_ns}/{name}" if host_ns else f"host object {name}"
@@ -294,6 +333,21 @@ class Reconciler:
                 self._wrote(self.sides.host, "patch")
                 host_obj = self._remember("host", runtime, unmarked)
                 log.info("%s: orphaned host copy %s taken back", key, name)
+            elif vcluster_copy:
+                recorded = annotations_of(host_obj).get(VCLUSTER_ANN_UID)
+                if recorded and _meta(virtual_obj).get("uid") not in (None, recorded):
+                    # vcluster copied an earlier object of this name: replaced, as our own copies are.
+                    log.info("%s: vcluster's copy belongs to an earlier object (uid %s); replacing it", key, recorded)
+                    self._delete(self.sides.host, runtime.host_res, host_obj)
+                    return Outcome.later(0.2)
+                # What vcluster's syncer owned becomes ours (as a create's record does), so the apply below adds our
+                # bookkeeping and sheds what crdsync does not set: vcluster's keys and its owner reference to the
+                # vcluster (whose uninstall would otherwise garbage-collect the copy). No delete, no recreate.
+                adopted = self._adopt_created_fields(
+                    self.sides.host, runtime.host_res, host_obj, also=_vcluster_managers(host_obj)
+                )
+                host_obj = self._remember("host", runtime, adopted) if adopted is not None else host_obj
+                log.info("%s: vcluster's host copy %s adopted", key, name)
             elif source is not None and source.uid != _meta(virtual_obj).get("uid"):
                 # The virtual object was deleted and recreated under the same name: the copy belongs to the old one.
                 # (An orphan is taken back whatever its old uid: nothing else claims it.)
@@ -336,6 +390,15 @@ class Reconciler:
         return trusted_host_source(
             host_obj, self.tenant, runtime.gvk, namespaced=runtime.host_res.namespaced, naming=rule.naming
         )
+
+    @staticmethod
+    def _claimed_source(
+        host_obj: Mapping[str, Any], source: SourceRef | None, orphan: bool
+    ) -> tuple[str | None, str | None] | None:
+        """(namespace, name) of the source a proven copy of ours (or our proven orphan) records, else None."""
+        if source is not None:
+            return source.namespace, source.name
+        return _claimed_source_of_orphan(host_obj) if orphan else None
 
     def _unshared_references(self, rule: Rule, virtual_obj: Obj) -> str:
         """The first named shared-by-name object that the host does not share with this tenant, or "".
@@ -644,8 +707,12 @@ class Reconciler:
         self._wrote(client, "create")
         return created
 
-    def _adopt_created_fields(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
-        """Turn the Update entry a POST left for our manager into an Apply entry before the first apply.
+    def _adopt_created_fields(
+        self, client: KubeClient, res: Resource, obj: Mapping[str, Any], *, also: Collection[str] = ()
+    ) -> Obj | None:
+        """Turn the Update entry a POST left for our manager into an Apply entry before the first apply; with `also`,
+        those managers' Update entries too (vcluster's syncer, whose copy is adopted). Returns the patched object, or
+        None when there was nothing to convert.
 
         Server-side apply removes a field we stop setting only when no other entry owns it, and the create's Update
         entry would keep owning every field we set then (kubectl's csaupgrade does the same conversion). Only the
@@ -656,10 +723,12 @@ class Reconciler:
         ours = [
             e
             for e in entries
-            if e.get("manager") == self.field_manager and e.get("operation") == "Update" and not e.get("subresource")
+            if e.get("manager") in (self.field_manager, *also)
+            and e.get("operation") == "Update"
+            and not e.get("subresource")
         ]
         if not ours:
-            return
+            return None
         applied = next(
             (
                 e
@@ -668,13 +737,16 @@ class Reconciler:
             ),
             None,
         )
+        if applied is None:
+            # The first converted entry becomes our Apply entry; the others fold into it below (one per manager).
+            applied = {**ours[0], "manager": self.field_manager, "operation": "Apply"}
+            entries = [applied if e is ours[0] else e for e in entries]
+            ours = ours[1:]
         upgraded: list[Obj] = []
         for entry in entries:
             if entry in ours:
-                if applied is None:
-                    upgraded.append({**entry, "operation": "Apply"})
-                # else: its fields are folded into the existing Apply entry below
-            elif applied is not None and entry is applied:
+                pass  # its fields are folded into our Apply entry below
+            elif entry is applied:
                 fields: dict[str, Any] = dict(applied.get("fieldsV1") or {})
                 for extra in ours:
                     fields = _merge_fields(fields, extra.get("fieldsV1") or {})
@@ -685,8 +757,9 @@ class Reconciler:
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
             {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
         ]
-        client.patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
+        patched = client.patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
         self._wrote(client, "patch")
+        return patched
 
     def _delete(self, client: KubeClient, res: Resource, obj: Mapping[str, Any]) -> None:
         meta = _meta(obj)
@@ -696,6 +769,27 @@ class Reconciler:
 
 def _json_pointer(path: tuple[str, ...]) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _claimed_source_of_orphan(host_obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    ann = annotations_of(host_obj)
+    return ann.get(ANN_SOURCE_NAMESPACE), ann.get(ANN_SOURCE_NAME)
+
+
+def _vcluster_managers(host_obj: Mapping[str, Any]) -> frozenset[str]:
+    """The field managers that wrote vcluster's object-name annotation with an update: vcluster's syncer, under
+    whatever name its client sent."""
+    owner_path = ("f:metadata", "f:annotations", f"f:{VCLUSTER_ANN_NAME}")
+    found = set()
+    for entry in _meta(host_obj).get("managedFields") or []:
+        if not isinstance(entry, Mapping) or entry.get("operation") != "Update" or entry.get("subresource"):
+            continue
+        fields: Any = entry.get("fieldsV1")
+        for step in owner_path:
+            fields = fields.get(step) if isinstance(fields, Mapping) else None
+        if fields is not None and isinstance(entry.get("manager"), str):
+            found.add(entry["manager"])
+    return frozenset(found)
 
 
 def _merge_fields(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
