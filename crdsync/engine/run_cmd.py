@@ -29,7 +29,7 @@ import socket
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -106,6 +106,9 @@ class Settings:
     leader_elect: bool
     metrics_bind_address: str = ":8080"
     health_probe_bind_address: str = ":8081"
+    # Addresses left at their defaults: one that is taken is logged and skipped instead of failing the run, so
+    # several crdsync processes on one machine (tests, benchmarks, a workstation) still start. A named one must bind.
+    default_addresses: frozenset[str] = field(default=frozenset(), compare=False)
     log_format: str = "text"
     log_level: str = "info"
 
@@ -171,8 +174,12 @@ def resolve_settings(
         leader_elect = text in _TRUE
 
     addresses: dict[str, str] = {}
+    defaulted: set[str] = set()
     for dest, default in (("metrics_bind_address", ":8080"), ("health_probe_bind_address", ":8081")):
-        addresses[dest] = pick(dest) or default
+        given = pick(dest)
+        if given is None:
+            defaulted.add(dest)
+        addresses[dest] = given or default
         try:
             health.parse_bind_address(addresses[dest])
         except ValueError as exc:
@@ -202,6 +209,7 @@ def resolve_settings(
         leader_elect=leader_elect,
         metrics_bind_address=addresses["metrics_bind_address"],
         health_probe_bind_address=addresses["health_probe_bind_address"],
+        default_addresses=frozenset(defaulted),
         log_format=log_format,
         log_level=log_level,
     )
@@ -299,10 +307,21 @@ def start_endpoints(settings: Settings, metrics: Metrics, state: RunState) -> li
         routes = servers.setdefault(probes_at, {})
         routes["/healthz"] = health.healthz(state.problems)
         routes["/readyz"] = health.readyz(state.ready)
+    optional = {
+        at
+        for at, dest in ((metrics_at, "metrics_bind_address"), (probes_at, "health_probe_bind_address"))
+        if dest in settings.default_addresses
+    }
     endpoints: list[health.Endpoint] = []
     try:
         for address, routes in servers.items():
-            endpoints.append(health.serve(address, routes, "metrics" if "/metrics" in routes else "probes"))
+            name = "metrics" if "/metrics" in routes else "probes"
+            try:
+                endpoints.append(health.serve(address, routes, name))
+            except OSError as exc:
+                if address not in optional:
+                    raise
+                log.warning("not serving %s: default address %s:%d unavailable (%s)", name, *address, exc)
     except OSError:
         for endpoint in endpoints:
             endpoint.stop()

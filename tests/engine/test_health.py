@@ -4,6 +4,7 @@ controller-runtime spells them."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -227,3 +228,31 @@ def test_disabled_endpoints_bind_nothing() -> None:
         health_probe_bind_address="0",
     )
     assert start_endpoints(settings, Metrics(), RunState(leader_elect=False)) == []
+
+
+def test_a_taken_default_address_is_skipped_but_a_named_one_fails_the_run() -> None:
+    from crdsync.engine.metrics import Metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        base: dict[str, Any] = {
+            "mapping": ("m.yaml",),
+            "host_kubeconfig": "h",
+            "host_context": None,
+            "virtual_kubeconfig": "v",
+            "virtual_context": None,
+            "host_namespace": "ns",
+            "vcluster": "vc",
+            "workers": 1,
+            "field_manager": "crdsync",
+            "leader_elect": False,
+            "metrics_bind_address": address,
+            "health_probe_bind_address": "0",
+        }
+        state = RunState(leader_elect=False)
+        with pytest.raises(OSError):
+            start_endpoints(Settings(**base), Metrics(), state)
+        defaulted = Settings(**base, default_addresses=frozenset({"metrics_bind_address"}))
+        assert start_endpoints(defaulted, Metrics(), state) == []
