@@ -220,6 +220,7 @@ def test_deployment_runs_crdsync_in_cluster_hardened_and_probed(helm: Path) -> N
     assert "--vcluster=team-a" in args
     assert "--metrics-bind-address=:8080" in args
     assert "--health-probe-bind-address=:8081" in args
+    assert "--log-format=json" in args
     assert not any(a.startswith(("--host-kubeconfig", "--host-namespace")) for a in args), "in-cluster: no host flags"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 8080, "probes": 8081}

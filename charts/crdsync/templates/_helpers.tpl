@@ -3,14 +3,19 @@ Names, labels and the values every template shares. The chart renders one crdsyn
 release namespace, which is the tenant's host namespace.
 */}}
 
-{{/* The release's full name (Helm's usual rule): the release name when it already contains the chart name. */}}
+{{- define "crdsync.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release's full name (Helm's usual rule): the release name when it already contains the chart's name. */}}
 {{- define "crdsync.fullname" -}}
+{{- $name := include "crdsync.name" . -}}
 {{- if .Values.fullnameOverride -}}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else if contains .Chart.Name .Release.Name -}}
+{{- else if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -19,7 +24,7 @@ release namespace, which is the tenant's host namespace.
 {{- end -}}
 
 {{- define "crdsync.selectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/name: {{ include "crdsync.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
