@@ -14,8 +14,9 @@ What a cluster would do with `helm install`, done by hand where the planes have 
 5. A tenant Certificate in the virtual cluster, issued by a shared SelfSigned ClusterIssuer, becomes Ready through it.
 6. As the ServiceAccount, writes outside the tenant's namespace are refused by the apiserver itself with 403 (RBAC
    is a second wall behind crdsync's own checks), while the same write inside it is allowed.
-7. When `crdsync run` knows the chart's probe and metrics flags: /readyz answers 503 before the initial sync and 200
-   after, /healthz 200, and /metrics parses with prometheus-client's parser.
+7. The chart's probe and metrics ports: /readyz answers 200 as a standby, 503 while leading before the initial sync is
+   complete and 200 after; /healthz 200; /metrics parses with prometheus-client's parser and has counted reconciles;
+   every log line is JSON (the chart's --log-format=json).
 
 Failure modes: the planes or cert-manager cannot start (fixture failure with log tails); crdsync dies (its log tail);
 a timeout names what it waited for and shows crdsync's log.
@@ -57,9 +58,6 @@ FULLNAME = f"{RELEASE}-crdsync"
 ISSUER = "deployed-selfsigned"  # its own name: ClusterIssuers are cluster-wide and other modules create theirs
 CM = "/apis/cert-manager.io/v1"
 KUBE_VERSION = "v1.36.3"  # the planes' apiserver (crdsync.devplane.build.KUBE_VERSION)
-# Flags of issue 10's observability work that the chart passes; until `crdsync run` knows them the test runs without
-# them and skips the probe checks (saying so), rather than fail on work that has not landed.
-NEW_FLAGS = ("--metrics-bind-address", "--health-probe-bind-address", "--log-format", "--log-level")
 Wait = Callable[[Callable[[], bool], float, str], None]
 RestClient = Any
 
@@ -127,14 +125,6 @@ def http_get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def supported_flags() -> str:
-    """`crdsync run --help` of the code under test, to learn whether the probe/metrics flags have landed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "crdsync", "run", "--help"], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    return done.stdout
-
-
 # In-cluster credentials come from kube.incluster.SERVICE_ACCOUNT_DIR (a module constant, read at call time): point
 # it at the test's directory, then run the CLI with the Deployment's args unchanged.
 _LAUNCHER = """
@@ -156,10 +146,9 @@ class Deployed:
     token: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    probe_port: int | None
-    metrics_port: int | None
+    probe_port: int
+    metrics_port: int
     readyz: list[tuple[int, str]]  # /readyz answers in order, repeats dropped
-    dropped_flags: list[str]
 
     def log_tail(self, lines: int = 80) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log)"
@@ -299,13 +288,6 @@ def deployed(
     assert all("value" in e for e in env_list), "env from valueFrom: not something this test resolves"
     env = {e["name"]: e["value"] for e in env_list}
 
-    dropped: list[str] = []
-    help_text = supported_flags()
-    for flag in NEW_FLAGS:
-        if flag not in help_text:  # not landed yet in `crdsync run`: run without it, report it
-            dropped += [a for a in args if a.startswith(flag)]
-            args = [a for a in args if not a.startswith(flag)]
-
     api = urllib.parse.urlsplit(planes.url("host"))
     process_env = {
         # Only what a container has: no kubeconfig, no planes' admin credentials.
@@ -328,19 +310,17 @@ def deployed(
             start_new_session=True,
         )
     readyz: list[tuple[int, str]] = []
-    probes = not dropped
-    if probes:
-        # /readyz from the start, each change of answer recorded: under --leader-elect a standby is ready (200), the
-        # leader is not until its initial sync is complete (503), then is (200). Stop at a 200 that follows a 503.
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:
-            status, body = http_get(f"http://127.0.0.1:{probe_port}/readyz")
-            answer = (status, body.strip().splitlines()[0] if body.strip() else "")
-            if status and (not readyz or readyz[-1] != answer):
-                readyz.append(answer)
-            if status == 200 and any(code == 503 for code, _ in readyz):
-                break
-            time.sleep(0.02)
+    # /readyz from the start, each change of answer recorded: under --leader-elect a standby is ready (200), the
+    # leader is not until its initial sync is complete (503), then is (200). Stop at a 200 that follows a 503.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        status, body = http_get(f"http://127.0.0.1:{probe_port}/readyz")
+        answer = (status, body.strip().splitlines()[0] if body.strip() else "")
+        if status and (not readyz or readyz[-1] != answer):
+            readyz.append(answer)
+        if status == 200 and any(code == 503 for code, _ in readyz):
+            break
+        time.sleep(0.02)
     result = Deployed(
         docs=docs,
         deployment=deployment,
@@ -349,10 +329,9 @@ def deployed(
         token=token,
         process=process,
         log_path=log_path,
-        probe_port=probe_port if probes else None,
-        metrics_port=metrics_port if probes else None,
+        probe_port=probe_port,
+        metrics_port=metrics_port,
         readyz=readyz,
-        dropped_flags=dropped,
     )
     try:
         yield result
@@ -500,8 +479,6 @@ def test_rbac_is_a_second_wall_the_apiserver_refuses_writes_outside_the_tenant_n
 
 
 def test_probes_and_metrics(deployed: Deployed) -> None:
-    if deployed.dropped_flags:
-        pytest.skip(f"`crdsync run` does not accept {deployed.dropped_flags} yet: probes and metrics not checked")
     from prometheus_client.parser import text_string_to_metric_families
 
     answers = deployed.readyz
