@@ -84,6 +84,8 @@ TOOLS: Mapping[str, tuple[Path, str, str]] = {
     "helm": (GO_DIR / "helm", "helm.sh/helm/v3/cmd/helm", _HELM_LDFLAGS),
     # `crdsync bench --peers`' controller-runtime copier: a main.go of ours in its own pinned module (package ".").
     "cr-copier": (GO_DIR / "cr-copier", ".", ""),
+    # The chaos suite's TCP proxy between crdsync and each apiserver (stalls, resets, delays; e2e/chaos).
+    "toxiproxy": (GO_DIR / "toxiproxy", "github.com/Shopify/toxiproxy/v2/cmd/server", ""),
 }
 
 

@@ -112,9 +112,10 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _build() -> int:
-    # What `make test` needs before pytest (cold builds take minutes; outside test timeouts). Benchmark-only tools
+    # What `make test` needs before pytest (cold builds take minutes; outside test timeouts; toxiproxy for the chaos
+    # tests). Benchmark-only tools
     # (cr-copier) are built when a benchmark asks for them.
-    for name in ("etcd", "kube-apiserver", "helm"):
+    for name in ("etcd", "kube-apiserver", "helm", "toxiproxy"):
         print(f"{name}={find_binary(name)}")
     print(f"cert-manager-controller={ensure_cert_manager_binary()}")
     return 0
