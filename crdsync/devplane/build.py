@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import fcntl
 import hashlib
+import importlib
 import os
 import platform
 import shutil
@@ -86,6 +87,13 @@ TOOLS: Mapping[str, tuple[Path, str, str]] = {
     "cr-copier": (GO_DIR / "cr-copier", ".", ""),
     # The chaos suite's TCP proxy between crdsync and each apiserver (stalls, resets, delays; e2e/chaos).
     "toxiproxy": (GO_DIR / "toxiproxy", "github.com/Shopify/toxiproxy/v2/cmd/server", ""),
+}
+
+# name -> "module:function" of binaries whose devplane helper prepares the build directory before `go build` (e.g.
+# external-secrets, built against a copy of its module that links only the fake provider); the function returns the
+# cached or freshly built binary. Imported on use, since those helpers import this module.
+PREPARED: Mapping[str, str] = {
+    "external-secrets-controller": "crdsync.devplane.externalsecrets:ensure_external_secrets_binary",
 }
 
 
@@ -261,13 +269,17 @@ def find_binary(name: str, env: Mapping[str, str] | None = None) -> Path:
 
     Raises BuildError for an unknown name, a bad explicit path or a failed build.
     """
-    if name not in BUILTIN and name not in TOOLS:
-        known = ", ".join(sorted([*BUILTIN, *TOOLS]))
+    if name not in BUILTIN and name not in TOOLS and name not in PREPARED:
+        known = ", ".join(sorted([*BUILTIN, *TOOLS, *PREPARED]))
         raise BuildError(f"unknown control-plane binary or tool {name!r}; known: {known}")
     env = os.environ if env is None else env
     explicit = env.get(_env_name(name))
     if explicit:
         return _check_executable(Path(explicit).expanduser(), _env_name(name))
+    if name in PREPARED:
+        module_name, function = PREPARED[name].split(":")
+        built: Path = getattr(importlib.import_module(module_name), function)()
+        return built
     if name in TOOLS:  # not an envtest asset: KUBEBUILDER_ASSETS never holds it
         module_dir, package, ldflags = TOOLS[name]
         return ensure_go_binary(name, module_dir, package, ldflags)
