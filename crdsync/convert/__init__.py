@@ -1,0 +1,8 @@
+"""`crdsync convert`: vcluster generic-sync configurations -> a crdsync mapping and a report of what did not carry over.
+
+- `inputs`: find the generic-sync configurations in a file (bare v1beta1 config, plugin config, Helm values holding
+  either) and locate every field of them in that file, also inside YAML embedded in a string.
+- `vcluster`: the pure conversion of one configuration into mapping rules and located findings.
+- `emit`: the mapping as commented YAML text.
+- `cmd`: the command (files in, mapping and report out).
+"""

@@ -1,0 +1,359 @@
+"""crdsync convert: every input form, every v1beta1 and plugin op/field -> a mapping fragment or a located finding."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from crdsync.cli import main
+from crdsync.convert.cmd import convert_texts
+from crdsync.convert.mapping import Result, schema_has_vcluster_naming
+from crdsync.convert.report import Finding
+from crdsync.spec.load import load_text
+from crdsync.spec.model import Direction, GroupVersionKind
+from crdsync.translate.names import Tenant, host_name
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def convert(text: str, filename: str = "values.yaml", naming: bool = False) -> tuple[Result, list[Finding]]:
+    result, findings, errors = convert_texts([(filename, text)], "converted", naming)
+    assert not errors, errors
+    assert result is not None
+    loaded = load_text(result.text, "<converted>")
+    assert loaded.ok, "\n".join(str(e) for e in loaded.errors) + "\n" + result.text
+    assert not [f for f in findings if "does not load" in f.reason]
+    return result, findings
+
+
+def sample(name: str, naming: bool = False) -> tuple[Result, list[Finding]]:
+    return convert((SAMPLES / name).read_text(), name, naming)
+
+
+def spec(result: Result) -> dict[str, Any]:
+    data = YAML(typ="safe", pure=True).load(result.text)
+    assert isinstance(data, dict)
+    out: dict[str, Any] = data["spec"]
+    return out
+
+
+def rule(result: Result, direction: str, kind: str) -> dict[str, Any]:
+    matches = [r for r in spec(result).get(direction, []) if r["kind"] == kind]
+    assert len(matches) == 1, result.text
+    found: dict[str, Any] = matches[0]
+    return found
+
+
+def at(findings: list[Finding], field: str) -> list[Finding]:
+    return [f for f in findings if f.field == field]
+
+
+def where(finding: Finding) -> tuple[int, int]:
+    return finding.location.line, finding.location.column
+
+
+# --- the bare v1beta1 config -----------------------------------------------------------------------------------------
+
+
+def test_export_selector_and_references() -> None:
+    result, _ = sample("generic-bare.yaml")
+    widget = rule(result, "toHost", "Widget")
+    assert widget["selector"] == {"matchLabels": {"team": "blue"}}
+    refs = widget["references"]
+    assert {"path": "$.spec.configName", "kind": "ConfigMap", "apiVersion": "v1", "follow": "toHost"} in refs
+    assert {
+        "path": "$.spec.gadgetRef.name",
+        "kind": "Gadget",
+        "apiVersion": "example.com/v1",
+        "follow": "none",
+        "when": [{"path": "$.spec.gadgetRef.kind", "in": ["Gadget"]}],
+    } in refs
+    # namePath/namespacePath: each list item (or the one object) pairs its name with its namespace.
+    assert {
+        "path": "$.spec.secretRefs[*].name",
+        "namespacePath": "$.spec.secretRefs[*].namespace",
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "follow": "toHost",
+    } in refs
+    assert any(r["path"] == "$.spec.secretRefs.name" for r in refs)
+    # regex $NAME is a plain name
+    assert any(r["path"] == "$.spec.gadgetName" and r["kind"] == "Gadget" for r in refs)
+    assert rule(result, "toHost", "ConfigMap")["mode"] == "referenced"
+    assert rule(result, "toHost", "Secret")["mode"] == "referenced"
+
+
+def test_export_patches() -> None:
+    result, findings = sample("generic-bare.yaml")
+    to_host = rule(result, "toHost", "Widget")["patches"]["toHost"]
+    assert {
+        "op": "set",
+        "path": "$.spec.owner",
+        "value": "platform",
+        "when": [{"path": "$.spec.owner", "exists": False}],
+    } in to_host
+    assert {
+        "op": "set",
+        "path": "$.spec.replicas",
+        "value": 1,
+        "when": [{"path": "$.spec.mode", "notIn": ["manual"]}, {"path": "$.spec.replicas", "exists": True}],
+    } in to_host
+    assert {"op": "remove", "path": "$.spec.debug", "when": [{"path": "$.spec.keepDebug", "in": ["", None]}]} in to_host
+    # a reverse-patched path outside status was left out of the host copy
+    assert {"op": "remove", "path": "$.spec.clusterIP"} in to_host
+    assert at(findings, "export[0].patches[6]")[0].severity == "todo"  # add: merge/append not carried over
+
+
+def test_export_reverse_patches_into_status() -> None:
+    result, findings = sample("generic-bare.yaml")
+    widget = rule(result, "toHost", "Widget")
+    assert "status" not in widget  # vcluster's implicit whole-status copy is crdsync's default
+    assert widget["patches"]["toVirtual"] == [
+        {"op": "copy", "path": "$.status.address", "from": "$.spec.assignedAddress"}
+    ]
+    (outside,) = at(findings, "export[0].reversePatches[2]")
+    assert "only status" in outside.reason and outside.severity == "todo"
+
+
+@pytest.mark.parametrize(
+    ("field", "words", "line", "column"),
+    [
+        ("export[0].replaceOnConflict", "replaceOnConflict", 7, 24),
+        ("export[0].patches[3]", "regex", 25, 9),
+        ("export[0].patches[5]", "which kind", 31, 9),
+        ("export[0].patches[9]", "copyFromObject", 47, 9),
+        ("export[0].patches[10]", "rewriteLabelKey", 50, 9),
+        ("export[0].patches[11]", "rewriteLabelSelector", 52, 9),
+        ("export[0].patches[12]", "rewriteLabelExpressionsSelector", 54, 9),
+        ("export[0].patches[13].conditions", "subPath", 59, 11),
+        ("import[1]", "namespaced Report", 76, 5),
+        ("import[1].reversePatches[0]", "never writes host objects", 83, 9),
+        ("hooks.hostToVirtual[0]", "vCluster Pro hook", 88, 7),
+    ],
+)
+def test_reported_and_located(field: str, words: str, line: int, column: int) -> None:
+    _, findings = sample("generic-bare.yaml")
+    found = [f for f in at(findings, field) if words in f.reason]
+    assert found, [str(f) for f in findings]
+    assert found[0].severity == "todo"
+    assert where(found[0]) == (line, column)
+    assert str(found[0]).startswith(f"generic-bare.yaml:{line}:{column}: todo: ")
+    assert "; " in str(found[0])
+
+
+def test_optional_is_a_note() -> None:
+    _, findings = sample("generic-bare.yaml")
+    (note,) = at(findings, "export[0].optional")
+    assert note.severity == "note" and "optional: true" in note.reason
+
+
+def test_imports() -> None:
+    result, _ = sample("generic-bare.yaml")
+    assert rule(result, "fromHost", "IngressClass") == {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "scope": "Cluster",
+    }
+    # the namespaced import is written commented out, with its patches, for a human to choose host namespaces
+    assert all(r["kind"] != "Report" for r in spec(result)["fromHost"])
+    assert "#   kind: Report" in result.text
+    assert "#         path: \"$.metadata.annotations['internal/debug']\"" in result.text
+
+
+def test_rule_comments_say_where_from() -> None:
+    result, _ = sample("generic-bare.yaml")
+    assert (
+        "    # from generic-bare.yaml:4:5 export[0]\n    - apiVersion: example.com/v1\n      kind: Widget"
+        in result.text
+    )
+    assert "# from generic-bare.yaml:12:9 export[0].patches[0] rewriteName" in result.text
+
+
+# --- Helm values ------------------------------------------------------------------------------------------------------
+
+
+def test_values_with_config_string_positions_inside_the_string() -> None:
+    result, findings = sample("values-v0.19.yaml")
+    certificate = rule(result, "toHost", "Certificate")
+    assert certificate["references"] == [
+        {"path": "$.spec.secretName", "kind": "Secret", "apiVersion": "v1", "follow": "toHost"}
+    ]
+    assert rule(result, "toHost", "Issuer")["references"][0]["follow"] == "toHost"
+    # a field inside the YAML string is located in the file
+    (note,) = at(findings, "sync.generic.config.export[1].patches[0].sync")
+    assert where(note) == (25, 17)
+    assert "# from values-v0.19.yaml:14:11 sync.generic.config.export[0]" in result.text
+    (rbac,) = at(findings, "sync.generic.role.extraRules")
+    assert rbac.severity == "note" and "crdsync rbac" in rbac.instead
+    assert not [f for f in findings if f.severity == "todo"]
+
+
+def test_values_with_generic_sync_object_and_multi_namespace_mode() -> None:
+    result, findings = sample("values-v0.20.yaml")
+    assert rule(result, "toHost", "Widget") == {"apiVersion": "example.com/v1", "kind": "Widget"}
+    assert rule(result, "fromHost", "ClusterWidgetClass")["scope"] == "Cluster"
+    (multi,) = [f for f in findings if f.reason.startswith("multi-namespace mode")]
+    assert multi.severity == "todo" and where(multi) == (6, 5)
+    (labels,) = at(findings, "experimental.genericSync.export[0].patches[0]")
+    assert labels.severity == "note"  # multi-namespace mode kept label keys
+
+
+def test_bad_yaml_inside_the_config_string_is_located_in_the_file() -> None:
+    text = "sync:\n  generic:\n    config: |-\n      version: v1beta1\n      export: [\n"
+    result, _findings, errors = convert_texts([("v.yaml", text)], "x", False)
+    assert result is None
+    (error,) = errors
+    assert error.location.file == "v.yaml" and error.location.line >= 4
+    assert "sync.generic.config" in error.message
+
+
+# --- the plugin -------------------------------------------------------------------------------------------------------
+
+PLUGIN = """\
+version: v1beta1
+mappings:
+  - fromVirtualCluster:
+      apiVersion: example.com/v1
+      kind: Widget
+      id: widgets
+      selector:
+        labelSelector: {skip: "yes"}
+      patches:
+        - {op: rewriteName, path: spec.secretName}
+      reversePatches:
+        - {op: copyFromObject, fromPath: status.phase, path: status.phase}
+        - {op: copyFromObject, fromPath: spec.note, path: spec.note, ignore: false}
+      syncBack:
+        - apiVersion: v1
+          kind: Secret
+          selectors:
+            - name: {rewrittenPath: spec.secretName}
+            - name: {rewrittenPath: metadata.name}
+          reversePatches:
+            - {op: copyFromObject, fromPath: data, path: data}
+  - fromVirtualCluster:
+      apiVersion: example.com/v1
+      kind: Gizmo
+      selector:
+        labelSelector: {a: "1", b: "2"}
+  - fromHostCluster:
+      apiVersion: example.com/v1
+      kind: Shared
+      nameMapping: {rewriteName: KeepName, namespace: shared}
+"""
+
+
+def test_plugin_config() -> None:
+    result, findings = convert(PLUGIN, "plugin.yaml")
+    widget = rule(result, "toHost", "Widget")
+    # the plugin excluded objects matching its selector
+    assert widget["selector"] == {"matchExpressions": [{"key": "skip", "operator": "NotIn", "values": ["yes"]}]}
+    assert widget["references"] == [
+        {"path": "$.spec.secretName", "kind": "Secret", "apiVersion": "v1", "follow": "fromHost"}
+    ]
+    assert widget["status"] == {"paths": ["$.status.phase"]}  # no implicit whole-status copy in the plugin
+    assert "patches" not in widget  # ignore: false kept spec.note in the plugin's host copy
+    assert rule(result, "fromHost", "Secret")["mode"] == "referenced"
+    assert rule(result, "toHost", "Gizmo")["status"] == {"sync": False}
+    fields = {f.field: f for f in findings}
+    assert fields["mappings[0].fromVirtualCluster.selector"].severity == "todo"
+    assert "NOT match all" in fields["mappings[1].fromVirtualCluster.selector"].reason
+    assert "rewriteName" in fields["mappings[0].fromVirtualCluster.syncBack[0].selectors[1]"].instead
+    assert fields["mappings[0].fromVirtualCluster.syncBack[0].reversePatches[0]"].severity == "todo"
+    assert "only status" in fields["mappings[0].fromVirtualCluster.reversePatches[1]"].reason
+    assert fields["mappings[0].fromVirtualCluster.id"].severity == "note"
+    assert "never run" in fields["mappings[2].fromHostCluster"].reason
+    assert "#   kind: Shared" in result.text and "#   host:" in result.text
+
+
+def test_plugin_cert_manager_example() -> None:
+    naming = schema_has_vcluster_naming()
+    result, findings = sample("plugin-cert-manager.yaml", naming)
+    issuer = rule(result, "toHost", "Issuer")
+    assert issuer["references"] == [
+        {"path": "$.spec.ca.secretName", "kind": "Secret", "apiVersion": "v1", "follow": "toHost"}
+    ]
+    certificate = rule(result, "toHost", "Certificate")
+    by_path = {r["path"]: r for r in certificate["references"]}
+    assert by_path["$.spec.issuerRef.name"]["kind"] == "Issuer"
+    assert by_path["$.spec.keystores.pkcs12.passwordSecretRef.name"]["follow"] == "toHost"
+    assert by_path["$.spec.secretName"]["follow"] == "fromHost"
+    secret_back = rule(result, "fromHost", "Secret")
+    assert [r["kind"] for r in secret_back["references"]] == ["Certificate", "Issuer"]
+    assert ("naming" in certificate) is naming
+    assert not [f for f in findings if f.severity == "todo"], [str(f) for f in findings]
+    assert where(at(findings, 'plugin["cert-manager"].env[0].value.mappings[1].fromVirtualCluster.patches[1]')[0]) == (
+        40,
+        21,
+    )
+
+
+def test_plugin_cert_manager_plan(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    mapping = tmp_path / "cert-manager.yaml"
+    code = main(["convert", str(SAMPLES / "plugin-cert-manager.yaml"), "-o", str(mapping)])
+    capsys.readouterr()
+    assert code == 0
+    certificate = (
+        "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: app-tls, namespace: app}\n"
+        "spec:\n  secretName: app-tls\n  dnsNames: [app.example.test]\n  issuerRef: {name: tenant-ca, kind: Issuer}\n"
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO(certificate))
+    code = main(["plan", "--mapping", str(mapping), "--host-namespace", "vc-a", "--vcluster", "a", "-f", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    docs = [d for d in YAML(typ="safe", pure=True).load_all(out) if d]
+    host = next(d for d in docs if d["kind"] == "Certificate")
+    config = load_text(mapping.read_text()).raise_for_errors()
+    secret_rule = config.rule_for(Direction.FROM_HOST, GroupVersionKind("", "v1", "Secret"))
+    issuer_rule = config.rule_for(Direction.TO_HOST, GroupVersionKind("cert-manager.io", "v1", "Issuer"))
+    assert secret_rule is not None and issuer_rule is not None
+    tenant = Tenant("a", "vc-a")
+    assert host["metadata"]["namespace"] == "vc-a"
+    assert host["spec"]["secretName"] == host_name(tenant, "app", "app-tls", secret_rule.naming)
+    assert host["spec"]["issuerRef"]["name"] == host_name(tenant, "app", "tenant-ca", issuer_rule.naming)
+    imported = next(d for d in docs if d["kind"] == "Secret")
+    assert imported["metadata"] == {**imported["metadata"], "name": "app-tls", "namespace": "app"}
+
+
+# --- the command ------------------------------------------------------------------------------------------------------
+
+
+def test_exit_codes_and_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["convert", str(SAMPLES / "values-v0.19.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# Converted by `crdsync convert`") and "converted 3 rule(s)" in err
+    assert main(["convert", str(SAMPLES / "generic-bare.yaml"), "--report", "json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(err)
+    assert report["exitCode"] == 1 and report["findings"] and "kind: SyncConfig" in out
+    assert {"file", "line", "column", "field", "severity", "reason", "instead"} <= set(report["findings"][0])
+    target = tmp_path / "out.yaml"
+    assert main(["convert", str(SAMPLES / "values-v0.20.yaml"), "-o", str(target)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "kind: SyncConfig" in target.read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("export: [\n")
+    assert main(["convert", str(bad)]) == 2
+    _, err = capsys.readouterr()
+    assert f"{bad}:" in err and "YAML syntax error" in err
+    other = tmp_path / "deployment.yaml"
+    other.write_text("apiVersion: apps/v1\nkind: Deployment\n")
+    assert main(["convert", str(other)]) == 2
+    assert "not a vcluster generic-sync configuration" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_several_files_merge_into_one_mapping(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["convert", str(SAMPLES / "values-v0.19.yaml"), str(SAMPLES / "plugin-cert-manager.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 1  # Certificate and Issuer come twice: one rule each is kept, the others reported
+    assert "converted twice" in err
+    assert load_text(out).ok
