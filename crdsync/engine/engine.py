@@ -14,6 +14,9 @@ an informer thread that died or made no progress for `informer_stall_seconds`) a
 sync is complete). Sync lag runs from the moment an informer handed over the event that queued a key to the first
 write of that key's next reconcile.
 
+Leadership: with a `fence` (crdsync.engine.fence, one per leadership term) every write the engine makes — reconciles,
+Events, the mirrored CRDs — goes through client views gated on it, so nothing is written once the term may be over.
+
 Failure modes: per-object errors never stop a worker; they become Events and log lines (see reconcile.py). IO errors
 in the kinds loop are logged and retried on the next tick.
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdsync.engine.crds import CRD_GROUP, CRD_KIND, CRD_VERSION, mirror_crd
+from crdsync.engine.fence import WriteFence
 from crdsync.engine.keys import Key, ReferenceIndex, SharedName, Task
 from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
@@ -98,11 +102,16 @@ class Engine:
         informer_factory: Callable[..., Informer] = Informer,
         metrics: Metrics | None = None,
         informer_stall_seconds: float = 900.0,
+        fence: WriteFence | None = None,
     ) -> None:
         """`metrics`: where to count (default: a registry of this engine's own). `informer_stall_seconds`: how long an
         informer thread may show no progress before liveness fails; a healthy idle one re-watches at least every
         8 minutes (the longest server-side watch timeout it asks for), so the default leaves room for one missed
-        round."""
+        round. `fence`: the leadership term's write gate (None: write unconditionally, no leader election)."""
+        self.fence = fence
+        if fence is not None:
+            # Views, not new clients: connections and discovery are shared; only the writes are gated.
+            host, virtual = host.with_write_gate(fence.check), virtual.with_write_gate(fence.check)
         self.config = config
         self._informer_factory = informer_factory
         self.tenant = tenant

@@ -11,7 +11,9 @@ Failure modes, per key and never fatal to the engine:
   until the object changes;
 - 409 Conflict → retried with backoff (the next attempt sees the fresher object);
 - 422/403/400 from the API server → Event + log, retried with backoff (admission may change);
-- anything else (network, 5xx) → log + retry with backoff.
+- anything else (network, 5xx) → log + retry with backoff;
+- a write refused by the leadership fence (WriteFenced: the term is over) → retry later, no Event (an Event is a
+  write too); the leader loop is stopping this engine anyway.
 
 Observability only: every write that succeeds is reported to `on_write(side, verb)` (the engine counts it and
 measures sync lag); Events are not counted as writes. Nothing here reads the metrics back, so they cannot change a
@@ -26,6 +28,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from crdsync.engine.fence import WriteFenced
 from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -190,6 +193,9 @@ class Reconciler:
         except TranslationError as exc:
             self._report(key, runtime, "TranslationFailed", str(exc))
             return Outcome(error=True)
+        except WriteFenced:
+            log.debug("%s: write fenced (leadership term over); retry later", key, extra=key_fields(key))
+            return Outcome.retry(error=False)
         except Conflict as exc:
             log.info("%s: conflict, retrying with fresh state: %s", key, exc.message, extra=key_fields(key))
             return Outcome.retry(error=False)

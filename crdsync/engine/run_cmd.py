@@ -11,6 +11,14 @@ Observability (crdsync.engine.metrics, crdsync.engine.health, crdsync.logs): /me
 address for both serves all three on one port), logs as text or JSON lines at --log-level (-v still means debug).
 One metrics registry lives as long as the process, so counters survive an engine restarted on regaining leadership.
 
+Leader election (--leader-elect; --lease-duration/--renew-deadline/--retry-period, client-go's 15s/10s/2s): each
+leadership term runs its own engine behind its own write fence (crdsync.engine.fence), so a leader frozen past its
+lease (SIGSTOP, a paused VM) sends no write when it wakes; the loop stops the term's engine as soon as the fence
+closes (a write found the term lapsed, or the loop did before renewing) or a renewal fails, and campaigns again. The
+Lease is renewed on a client of its own (its own connections, a request timeout inside the renew deadline), so
+renewals never queue behind the workers' requests. Every request carries the replica's identity in its User-Agent,
+so an apiserver audit log tells replicas apart.
+
 Failure modes: a missing or invalid setting, an invalid mapping (located errors), an unreadable kubeconfig, or no
 host kubeconfig outside a pod, or a probe/metrics address that cannot be bound: a message on stderr and exit 1
 before touching any cluster, never a traceback. Anything
@@ -28,15 +36,17 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from crdsync import logs
+from crdsync import __version__, logs
 from crdsync.engine import health
 from crdsync.engine.engine import Engine
+from crdsync.engine.fence import WriteFence
 from crdsync.engine.metrics import Metrics
 from crdsync.kube import incluster
 from crdsync.kube.client import KubeClient
@@ -82,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "hold a Lease in the host namespace; only the leader syncs (default off)",
         action=argparse.BooleanOptionalAction,
     )
+    add("--lease-duration", "seconds a rival waits on a silent leader before taking over (default 15)", metavar="S")
+    add("--renew-deadline", "seconds the leader may go unrenewed before it stops writing (default 10)", metavar="S")
+    add("--retry-period", "seconds between renewals and between candidates' attempts (default 2)", metavar="S")
     add("--metrics-bind-address", "where /metrics is served ([host]:port; 0 disables; default :8080)", metavar="ADDR")
     add(
         "--health-probe-bind-address",
@@ -111,6 +124,9 @@ class Settings:
     default_addresses: frozenset[str] = field(default=frozenset(), compare=False)
     log_format: str = "text"
     log_level: str = "info"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
 
 class SettingsError(ValueError):
@@ -173,6 +189,21 @@ def resolve_settings(
             raise SettingsError(f"{env_name('leader_elect')}={text!r}: expected true or false")
         leader_elect = text in _TRUE
 
+    timing: dict[str, float] = {}
+    for period, fallback in (("lease_duration", 15.0), ("renew_deadline", 10.0), ("retry_period", 2.0)):
+        seconds = pick(period)
+        try:
+            timing[period] = float(seconds) if seconds is not None else fallback
+        except ValueError:
+            flag = "--" + period.replace("_", "-")
+            raise SettingsError(f"{flag} (or {env_name(period)}) {seconds!r} is not a number") from None
+    if not timing["lease_duration"] > timing["renew_deadline"] > timing["retry_period"] > 0:
+        # The fence is only safe when the leader stops writing before a rival may take over.
+        raise SettingsError(
+            "need --lease-duration > --renew-deadline > --retry-period > 0, got "
+            f"{timing['lease_duration']:g} / {timing['renew_deadline']:g} / {timing['retry_period']:g}"
+        )
+
     addresses: dict[str, str] = {}
     defaulted: set[str] = set()
     for dest, default in (("metrics_bind_address", ":8080"), ("health_probe_bind_address", ":8081")):
@@ -212,6 +243,9 @@ def resolve_settings(
         default_addresses=frozenset(defaulted),
         log_format=log_format,
         log_level=log_level,
+        lease_duration=timing["lease_duration"],
+        renew_deadline=timing["renew_deadline"],
+        retry_period=timing["retry_period"],
     )
 
 
@@ -222,23 +256,44 @@ def load_config(paths: list[str]) -> SyncConfig | None:
     return result.config
 
 
+def identity() -> str:
+    """This replica's Lease identity (and User-Agent suffix): unique per process."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def user_agent() -> str:
+    return f"crdsync/{__version__} ({identity()})"
+
+
+def host_client(settings: Settings, sa_dir: Path, *, pool: int, request_timeout: float = 60.0) -> KubeClient:
+    """A host client; raises ConfigError naming what is wrong."""
+    common: dict[str, Any] = {
+        "field_manager": settings.field_manager,
+        "pool_maxsize": pool,
+        "request_timeout": request_timeout,
+        "user_agent": user_agent(),
+    }
+    if settings.host_kubeconfig is None:
+        try:
+            return incluster.client(sa_dir=sa_dir, **common)
+        except ConfigError as exc:
+            raise ConfigError(f"host: no --host-kubeconfig (or {env_name('host_kubeconfig')}) and {exc}") from None
+    return KubeClient.from_kubeconfig(settings.host_kubeconfig, settings.host_context, **common)
+
+
 def connect(settings: Settings, sa_dir: Path = incluster.SERVICE_ACCOUNT_DIR) -> tuple[KubeClient, KubeClient]:
     """Both clients; raises ConfigError naming the side and what is wrong."""
     # One connection per worker plus one per watch (two kinds per side is typical); a smaller pool makes urllib3
     # drop and reopen TLS connections under load.
     pool = settings.workers + 16
-    if settings.host_kubeconfig is None:
-        try:
-            host = incluster.client(sa_dir=sa_dir, field_manager=settings.field_manager, pool_maxsize=pool)
-        except ConfigError as exc:
-            raise ConfigError(f"host: no --host-kubeconfig (or {env_name('host_kubeconfig')}) and {exc}") from None
-    else:
-        host = KubeClient.from_kubeconfig(
-            settings.host_kubeconfig, settings.host_context, field_manager=settings.field_manager, pool_maxsize=pool
-        )
+    host = host_client(settings, sa_dir, pool=pool)
     # The virtual side never falls back to in-cluster: the pod's own cluster is the host, never the tenant's.
     virtual = KubeClient.from_kubeconfig(
-        settings.virtual_kubeconfig, settings.virtual_context, field_manager=settings.field_manager, pool_maxsize=pool
+        settings.virtual_kubeconfig,
+        settings.virtual_context,
+        field_manager=settings.field_manager,
+        pool_maxsize=pool,
+        user_agent=user_agent(),
     )
     return host, virtual
 
@@ -255,6 +310,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         host, virtual = connect(settings, incluster.SERVICE_ACCOUNT_DIR)
+        # Renewals get their own connections and give up within the retry period, so one stalled request cannot
+        # eat the renew deadline; two GETs/PUTs at a time at most.
+        lease = (
+            host_client(settings, incluster.SERVICE_ACCOUNT_DIR, pool=2, request_timeout=settings.retry_period)
+            if settings.leader_elect
+            else None
+        )
     except ConfigError as exc:
         print(f"crdsync run: {exc}", file=sys.stderr)
         return 1
@@ -269,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"crdsync run: cannot serve metrics or probes: {exc}", file=sys.stderr)
         return 1
     try:
-        return _run(config, host, virtual, settings, metrics, state)
+        return _run(config, host, virtual, settings, metrics, state, lease)
     finally:
         for endpoint in endpoints:
             endpoint.stop()
@@ -330,13 +392,21 @@ def start_endpoints(settings: Settings, metrics: Metrics, state: RunState) -> li
 
 
 def _run(
-    config: SyncConfig, host: KubeClient, virtual: KubeClient, settings: Settings, metrics: Metrics, state: RunState
+    config: SyncConfig,
+    host: KubeClient,
+    virtual: KubeClient,
+    settings: Settings,
+    metrics: Metrics,
+    state: RunState,
+    lease: KubeClient | None = None,
 ) -> int:
     stop = threading.Event()
+    wake = threading.Event()  # the leader loop's alarm: a signal, or a term's fence closing
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: draining and stopping", signum)
         stop.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -352,7 +422,32 @@ def _run(
     )
     if settings.leader_elect:
         metrics.leader.set(0)
-        return _run_as_leader(config, tenant, host, virtual, settings, stop, metrics, state)
+        elector = LeaderElector(
+            lease if lease is not None else host,
+            tenant.host_namespace,
+            f"crdsync-{tenant.vcluster}",
+            identity(),
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+        )
+        return run_as_leader(
+            lambda fence: Engine(
+                config,
+                tenant,
+                host,
+                virtual,
+                workers=settings.workers,
+                field_manager=settings.field_manager,
+                metrics=metrics,
+                fence=fence,
+            ),
+            elector,
+            stop,
+            wake,
+            metrics,
+            state,
+        )
     engine = Engine(
         config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager, metrics=metrics
     )
@@ -366,43 +461,54 @@ def _run(
     return 0
 
 
-def _run_as_leader(
-    config: SyncConfig,
-    tenant: Tenant,
-    host: KubeClient,
-    virtual: KubeClient,
-    settings: Settings,
+def run_as_leader(
+    new_engine: Callable[[WriteFence], Any],
+    elector: LeaderElector,
     stop: threading.Event,
+    wake: threading.Event,
     metrics: Metrics,
     state: RunState,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    identity = f"{socket.gethostname()}-{os.getpid()}"
-    elector = LeaderElector(host, tenant.host_namespace, f"crdsync-{tenant.vcluster}", identity)
-    engine: Engine | None = None
+    """Campaign until `stop`; while leading, run one engine per term behind that term's write fence.
+
+    A term ends when its fence closes (a write found the lease lapsed, or the check below did: a loop thread waking
+    from a freeze must not renew over a gap its workers were fenced through), or when a renewal fails or finds
+    another holder. The engine is stopped first, then the loop campaigns again; a new term gets a new engine, so
+    nothing carries over from before the gap but the metrics.
+    """
+    engine: Any = None
+    fence: WriteFence | None = None
+
+    def end_term(why: str) -> None:
+        nonlocal engine, fence
+        log.warning("leadership term over (%s); stopping the engine", why)
+        if fence is not None:
+            fence.close(why)
+        state.engine, state.leading = None, False
+        metrics.leader.set(0)
+        metrics.initial_complete.set(0)
+        if engine is not None:
+            engine.stop()
+            log.info("engine stopped; %d writes were fenced in this term", fence.fenced if fence else 0)
+        engine, fence = None, None
+
     while not stop.is_set():
+        if fence is not None and not fence.is_open():
+            end_term(fence.reason)
         if elector.try_acquire_or_renew():
             if engine is None:
-                log.info("leading as %s; starting", identity)
-                engine = Engine(
-                    config,
-                    tenant,
-                    host,
-                    virtual,
-                    workers=settings.workers,
-                    field_manager=settings.field_manager,
-                    metrics=metrics,
-                )
+                log.info("leading as %s; starting", elector.identity)
+                fence = WriteFence(elector.valid_until, clock=clock, on_close=lambda reason: wake.set())
+                engine = new_engine(fence)
                 state.engine, state.leading = engine, True
                 metrics.leader.set(1)
                 engine.start()
         elif engine is not None:
-            log.warning("lost the lease; stopping")
-            state.engine, state.leading = None, False
-            metrics.leader.set(0)
-            metrics.initial_complete.set(0)
-            engine.stop()
-            engine = None
-        stop.wait(elector.retry_period)
+            end_term("lost the lease")
+        wake.wait(elector.retry_period)
+        wake.clear()
     if engine is not None:
         state.engine, state.leading = None, False
         metrics.leader.set(0)

@@ -15,6 +15,11 @@ raise `ValueError`. A watch event that cannot be decoded (for any reason) ends i
 a TransportError naming the kind and, when recoverable, the object: the caller must relist, because a new watch from
 the same resourceVersion would deliver the same event again.
 
+Write gate: `with_write_gate(gate)` returns a view of the client (same connections, discovery cache and credentials)
+that calls `gate(method, path)` immediately before every mutating attempt, retries included, so a write never leaves
+once the gate says no (crdsync.engine.fence: a leader whose lease may have lapsed). The gate raises an ApiError of its
+choosing; nothing is sent then. Reads and watches are never gated.
+
 Every HTTP attempt (retries included, watches included) is reported to the observer set with `observe_requests`
 (method and status code, "<error>" when no response came back, as client-go's rest_client_requests_total counts
 them); the observer must be cheap and must not raise.
@@ -23,6 +28,7 @@ them); the observer must be cheap and must not raise.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -280,11 +286,13 @@ class KubeClient:
         connect_timeout: float = 10.0,
         max_retries: int = 5,
         discovery_refresh_interval: float = 2.0,
+        user_agent: str = _USER_AGENT,
     ) -> None:
         """`configuration` is a `kubernetes.client.Configuration` (host, TLS files, api_key, ...).
 
         `qps` None means no client-side rate limit (the apiserver's priority and fairness limits us; 429s are retried).
         `pool_maxsize` bounds the kept-alive connections per host: size it for informers (one watch each) plus workers.
+        `user_agent` tells the apiserver's audit log who wrote (e.g. which replica).
         """
         from kubernetes.client import ApiClient
 
@@ -306,6 +314,8 @@ class KubeClient:
         self._discovery: dict[str, _DiscoveryEntry] = {}
         self._discovery_refresh_interval = discovery_refresh_interval
         self._observer: Callable[[str, str], None] | None = None
+        self._user_agent = user_agent
+        self._write_gate: Callable[[str, str], None] | None = None
 
     # -- construction -------------------------------------------------------------------------------------------------
 
@@ -320,6 +330,7 @@ class KubeClient:
         burst: int = 100,
         pool_maxsize: int = 32,
         request_timeout: float = 60.0,
+        user_agent: str = _USER_AGENT,
     ) -> KubeClient:
         """A client for the kubeconfig at `path` (None: $KUBECONFIG, else ~/.kube/config, else in-cluster)."""
         from kubernetes.client import Configuration
@@ -355,6 +366,7 @@ class KubeClient:
             burst=burst,
             pool_maxsize=pool_maxsize,
             request_timeout=request_timeout,
+            user_agent=user_agent,
         )
 
     @classmethod
@@ -370,6 +382,16 @@ class KubeClient:
     @property
     def host(self) -> str:
         return self._host
+
+    def with_write_gate(self, gate: Callable[[str, str], None] | None) -> KubeClient:
+        """A view of this client whose writes first pass `gate(method, path)` (which raises to refuse one).
+
+        The view shares the connection pool, credentials, discovery cache and observer; its write and request counts
+        are its own from the moment it is made.
+        """
+        view = copy.copy(self)
+        view._write_gate = gate
+        return view
 
     @property
     def write_count(self) -> int:
@@ -493,7 +515,7 @@ class KubeClient:
         return bytes(data)
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if content_type:
             headers["Content-Type"] = content_type
         # The kubeconfig loader's refresh hook (exec plugins, expiring tokens) mutates the configuration.
@@ -536,6 +558,10 @@ class KubeClient:
             attempt += 1
             if self._limiter is not None:
                 self._limiter.take()
+            gate = self._write_gate
+            if gate is not None and method in _MUTATING:
+                # Last thing before the request leaves (after any throttling wait): a retry is judged afresh.
+                gate(method, path)
             with self._count_lock:
                 self._requests += 1
                 if method in _MUTATING:

@@ -6,6 +6,12 @@ candidates racing for the same Lease cannot both win (the loser gets 409 Conflic
 the moment we last saw the record change, never by comparing the holder's timestamps with our wall clock, so clock skew
 between replicas does not matter.
 
+A renewal counts from the moment its request was *sent*, not from when the answer came back: the apiserver recorded
+it somewhere in between and rivals count the lease duration from when they see it, so a slow answer (a stalled
+connection, a frozen process) never makes our lease look fresher than it is. `valid_until()` publishes the end of our
+write window (that moment + renew_deadline, -inf when not leading) without taking the lock, which is held across
+renewal requests: crdsync.engine.fence gates every write on it.
+
 Failure modes: apiserver errors never raise out of `try_acquire_or_renew` — a leader keeps leading while its last
 successful renewal is younger than renew_deadline (shorter than the lease duration, so it steps down before anyone can
 take over), then reports that it lost the lease. `release()` is best effort (errors logged): others then wait out the
@@ -72,6 +78,8 @@ class LeaderElector:
         self._lock = threading.Lock()
         self._leader = False
         self._last_renew = float("-inf")
+        # Read by other threads without the lock (one attribute, replaced whole): the end of our write window.
+        self._valid_until = float("-inf")
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = float("-inf")
         self._stop = threading.Event()
@@ -84,13 +92,22 @@ class LeaderElector:
         with self._lock:
             return self._leader and self._clock() - self._last_renew < self.renew_deadline
 
+    def valid_until(self) -> float:
+        """Monotonic time until which we may write as leader: last renewal sent + renew_deadline; -inf when not
+        leading. Never blocks."""
+        return self._valid_until
+
+    def _lost(self) -> None:
+        self._valid_until = float("-inf")
+        self._leader = False
+
     def _still_leading(self) -> bool:
         if self._leader and self._clock() - self._last_renew < self.renew_deadline:
             return True
         if self._leader:
             log.warning("lease %s/%s: could not renew within %ss; no longer leading", self.namespace, self.name,
                         self.renew_deadline)
-        self._leader = False
+        self._lost()
         return False
 
     def _observe(self, lease: JSONDict) -> None:
@@ -135,11 +152,12 @@ class LeaderElector:
                     "leaseTransitions": 0,
                 },
             }
+            sent = self._clock()
             try:
                 created = self.client.create(LEASES, body)
             except AlreadyExists:
                 return self._still_leading()
-            return self._won(created)
+            return self._won(created, sent)
         self._observe(lease)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
@@ -148,7 +166,7 @@ class LeaderElector:
         if holder and holder != self.identity and self._clock() < self._observed_at + duration:
             if self._leader:
                 log.warning("lease %s/%s: now held by %s; no longer leading", self.namespace, self.name, holder)
-            self._leader = False
+            self._lost()
             return False
         new_spec = dict(spec)
         new_spec["holderIdentity"] = self.identity
@@ -158,6 +176,7 @@ class LeaderElector:
             new_spec["acquireTime"] = now
             transitions = spec.get("leaseTransitions")
             new_spec["leaseTransitions"] = (transitions if isinstance(transitions, int) else 0) + 1
+        sent = self._clock()
         try:
             updated = self.client.replace(LEASES, {**lease, "spec": new_spec})
         except Conflict:
@@ -166,12 +185,14 @@ class LeaderElector:
         if holder != self.identity:
             log.info("lease %s/%s: acquired by %s (previous holder %r)", self.namespace, self.name, self.identity,
                      holder)
-        return self._won(updated)
+        return self._won(updated, sent)
 
-    def _won(self, lease: JSONDict) -> bool:
+    def _won(self, lease: JSONDict, sent: float) -> bool:
+        """The write sent at `sent` (our clock) made us holder: the lease is ours from then, not from now."""
         self._observe(lease)
         self._leader = True
-        self._last_renew = self._clock()
+        self._last_renew = sent
+        self._valid_until = sent + self.renew_deadline
         return True
 
     def release(self) -> None:
@@ -179,7 +200,7 @@ class LeaderElector:
         with self._lock:
             if not self._leader:
                 return
-            self._leader = False
+            self._lost()
             try:
                 lease = self.client.get(LEASES, self.namespace, self.name)
                 spec = (lease or {}).get("spec") or {}
