@@ -10,6 +10,12 @@ controller-manager. Everything lives in one directory:
     DIR/<name>.log          the process's stdout and stderr (etcd's too, as DIR/etcd.log)
     DIR/pki/, DIR/data/     credentials and etcd data, made fresh on every start
     DIR/planes.json         pids of the running processes, so `crdsync dev down` can stop them
+    DIR/<name>-audit.log    with `audit=True`: every write the apiserver served (JSON lines, audit level Metadata,
+                            written before the response; verb, object, user agent, code, timestamps)
+
+Faults for the chaos suite: `restart_apiserver(name)` and `restart_etcd()` stop one process and start it again on the
+same port with the same configuration and data (kubeconfigs stay valid, nothing is lost), optionally after staying
+down for a while.
 
 Cleanup is layered so no process outlives its owner: the `local_planes` context manager stops everything on exit
 (normal, exception, Ctrl-C); SIGTERM and SIGHUP are turned into KeyboardInterrupt while planes run; an atexit hook
@@ -63,6 +69,20 @@ _PORT_RETRIES = 3
 _PORT_IN_USE = "address already in use"
 
 
+# Writes only (reads and watches would dwarf them), at Metadata level: who (user agent), what (verb, object, code),
+# when (received and completed timestamps). Leases included: their history is who led when.
+AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "verbs": ["get", "list", "watch"]},
+        {"level": "None", "nonResourceURLs": ["*"]},
+        {"level": "Metadata"},
+    ],
+}
+
+
 class PlanesError(Exception):
     """A plane could not be started or stopped; the message says which and carries its log tail."""
 
@@ -82,8 +102,11 @@ class _Member:
 class Planes:
     """Handle on running local planes; obtain it from `local_planes` or `start_detached`, not by constructing it."""
 
-    def __init__(self, directory: Path, *, detached: bool, ready_timeout: float) -> None:
+    def __init__(self, directory: Path, *, detached: bool, ready_timeout: float, audit: bool = False) -> None:
         self.directory = directory.resolve()
+        self.audit = audit
+        self._apiserver_configs: dict[str, ApiserverConfig] = {}
+        self._etcd_config: EtcdConfig | None = None
         self.detached = detached
         self.ready_timeout = ready_timeout
         self.ready_seconds: dict[str, float] = {}  # name -> seconds from spawn to ready, for reports
@@ -127,6 +150,10 @@ class Planes:
 
     def log_path(self, name: str) -> Path:
         return self.directory / f"{name}.log"
+
+    def audit_log(self, name: str) -> Path:
+        """The apiserver's audit log (JSON lines; written only when the planes were started with audit=True)."""
+        return self.directory / f"{name}-audit.log"
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         return process.tail(self.log_path(name), lines)
@@ -183,6 +210,7 @@ class Planes:
             if self._wait_ready([ETCD_NAME], retry_port_clash=attempt + 1 < _PORT_RETRIES) == [ETCD_NAME]:
                 self._forget(ETCD_NAME, member)
                 continue
+            self._etcd_config = config
             return
 
     def _apiserver_config(self, name: str) -> ApiserverConfig:
@@ -208,7 +236,8 @@ class Planes:
                 # Started together: their start-up work overlaps, so two planes are ready in about the time of one.
                 for name in pending:
                     config = self._apiserver_config(name)
-                    self._spawn(name, apiserver_args(config), config.url)
+                    self._apiserver_configs[name] = config
+                    self._spawn(name, self._apiserver_command(config), config.url)
                 clashed = self._wait_ready(pending, retry_port_clash=attempt + 1 < _PORT_RETRIES)
                 for name in clashed:
                     self._forget(name, self._members[name])
@@ -236,6 +265,56 @@ class Planes:
         self._start_apiservers([name])
         return self.kubeconfig(name)
 
+    def _apiserver_command(self, config: ApiserverConfig) -> list[str]:
+        command = apiserver_args(config)
+        if self.audit:
+            policy = self.directory / "audit-policy.json"
+            if not policy.exists():
+                policy.write_text(json.dumps(AUDIT_POLICY, indent=2) + "\n")
+            command += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log(config.name)}",
+                "--audit-log-format=json",
+                # Blocking: the event is on disk before the client has its answer, so a write is never missed.
+                "--audit-log-mode=blocking",
+            ]
+        return command
+
+    def restart_apiserver(self, name: str, *, down_for: float = 0.0) -> float:
+        """Stop one apiserver (SIGTERM, then SIGKILL) and start it again on the same port with the same flags; its
+        data is in etcd and stays. Returns the seconds it took until ready again (PlanesError if it does not come
+        back)."""
+        member = self._require(name)
+        config = self._apiserver_configs.get(name)
+        if name == ETCD_NAME or config is None:
+            raise ValueError(f"{name!r} is not an apiserver these planes started")
+        started = time.monotonic()
+        process.stop_group(member.record.pid, member.record.start_time)
+        del self._members[name]
+        self._write_state()
+        if down_for > 0:
+            time.sleep(down_for)
+        self._spawn(name, self._apiserver_command(config), config.url, append=True)
+        self._wait_ready([name], retry_port_clash=False)
+        return time.monotonic() - started
+
+    def restart_etcd(self, *, down_for: float = 0.0) -> float:
+        """Stop etcd and start it again with the same data and ports (the apiservers reconnect on their own).
+        Returns the seconds until it was ready again."""
+        member = self._require(ETCD_NAME)
+        config = self._etcd_config
+        if config is None:
+            raise PlanesError("etcd was not started by these planes")
+        started = time.monotonic()
+        process.stop_group(member.record.pid, member.record.start_time)
+        del self._members[ETCD_NAME]
+        self._write_state()
+        if down_for > 0:
+            time.sleep(down_for)
+        self._spawn(ETCD_NAME, etcd_args(config), config.client_url, append=True)
+        self._wait_ready([ETCD_NAME], retry_port_clash=False)
+        return time.monotonic() - started
+
     def stop_apiserver(self, name: str) -> None:
         """Stop one apiserver plane; its data stays in etcd under its prefix."""
         if name == ETCD_NAME:
@@ -256,9 +335,10 @@ class Planes:
         if self._owns_state:
             (self.directory / STATE_FILE).unlink(missing_ok=True)
 
-    def _spawn(self, name: str, command: list[str], url: str) -> _Member:
+    def _spawn(self, name: str, command: list[str], url: str, *, append: bool = False) -> _Member:
         log_path = self.log_path(name)
-        log_path.unlink(missing_ok=True)
+        if not append:  # a restart keeps the log of the run before it
+            log_path.unlink(missing_ok=True)
         try:
             pid = process.spawn(command, log_path, detached=self.detached)
         except OSError as exc:
@@ -401,13 +481,18 @@ def _signals_interrupt() -> Iterator[None]:
 
 @contextmanager
 def local_planes(
-    directory: Path, *, names: Sequence[str] = DEFAULT_NAMES, ready_timeout: float = DEFAULT_READY_TIMEOUT
+    directory: Path,
+    *,
+    names: Sequence[str] = DEFAULT_NAMES,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    audit: bool = False,
 ) -> Iterator[Planes]:
     """Start etcd and one kube-apiserver per name in `directory`, yield once all are ready, stop them all on exit.
+    `audit`: each apiserver logs every write it serves to DIR/<name>-audit.log (see AUDIT_POLICY).
 
     Raises PlanesError (with log tails) if a process fails to start, BuildError if a binary cannot be had.
     """
-    planes = Planes(Path(directory), detached=False, ready_timeout=ready_timeout)
+    planes = Planes(Path(directory), detached=False, ready_timeout=ready_timeout, audit=audit)
     with _signals_interrupt():
         with _LIVE_LOCK:
             _LIVE.add(planes)
