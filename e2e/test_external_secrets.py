@@ -1,0 +1,256 @@
+"""Tenants use the host's real external-secrets from inside virtual clusters, through crdsync only.
+
+Real host and virtual API servers, the real external-secrets controller (fake provider: secret data in the store's
+spec, no network) on the host, `crdsync run` as a subprocess with mappings/external-secrets.yaml. A second tenant (its
+own virtual API server, its own crdsync) shares the host namespace to prove that identical names never collide.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crdsync.devplane.build import BuildError
+from crdsync.devplane.externalsecrets import ExternalSecrets, ExternalSecretsError, install_crds, run_external_secrets
+from crdsync.devplane.launcher import Planes
+from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
+
+pytestmark = pytest.mark.timeout(1800)
+
+REPO = Path(__file__).resolve().parent.parent
+MAPPING = REPO / "mappings" / "external-secrets.yaml"
+HOST_NS = "vc-eso"  # shared by both tenants
+ESO = "/apis/external-secrets.io/v1"
+SYNC_TIMEOUT = 90.0
+Wait = Callable[[Callable[[], bool], float, str], None]
+RestClient = Any
+
+
+def start_crdsync(planes: Planes, virtual: str, vcluster: str, directory: Path) -> Crdsync:
+    return Crdsync(
+        mappings=[MAPPING],
+        host_kubeconfig=planes.kubeconfig("host"),
+        virtual_kubeconfig=planes.kubeconfig(virtual),
+        host_namespace=HOST_NS,
+        vcluster=vcluster,
+        log_path=directory / f"crdsync-{vcluster}.log",
+    ).start()
+
+
+@pytest.fixture(scope="module")
+def external_secrets(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalSecrets]:
+    """The real external-secrets controller on the host plane for this module (CRDs installed)."""
+    log_path = tmp_path_factory.mktemp("external-secrets") / "external-secrets.log"
+    try:
+        install_crds(planes.kubeconfig("host"))
+        with run_external_secrets(planes.kubeconfig("host"), log_path) as running:
+            yield running
+    except (BuildError, ExternalSecretsError) as exc:
+        pytest.fail(f"external-secrets did not start on the host plane: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def tenant(
+    planes: Planes,
+    external_secrets: ExternalSecrets,
+    host_client: RestClient,
+    virtual_client: RestClient,
+    wait_for: Wait,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Crdsync]:
+    ensure_namespace(host_client, HOST_NS)
+    process = start_crdsync(planes, "virtual", "es1", tmp_path_factory.mktemp("crdsync"))
+    for plural in ("externalsecrets", "secretstores", "clustersecretstores"):
+
+        def served(plural: str = plural) -> bool:
+            return bool(virtual_client.status_of("GET", f"{ESO}/{plural}") == 200)
+
+        wait_for(served, 90, f"{plural} served")
+    yield process
+    assert process.stop() == 0, process.log_tail()
+
+
+def fake_store(kind: str, name: str, data: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "spec": {"provider": {"fake": {"data": [{"key": k, "value": v} for k, v in data.items()]}}},
+    }
+
+
+@pytest.fixture(scope="module")
+def shared_store(tenant: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait) -> str:
+    name = "shared-fake"
+    store = fake_store("ClusterSecretStore", name, {"/db/password": "s3cr3t"})
+    store["metadata"]["labels"] = {"crdsync.io/shared": "true"}
+    host_client.create(f"{ESO}/clustersecretstores", store)
+    wait_for(
+        lambda: get_or_none(virtual_client, f"{ESO}/clustersecretstores/{name}") is not None,
+        60,
+        "shared ClusterSecretStore visible in virtual",
+    )
+    return name
+
+
+def external_secret(
+    name: str, namespace: str, store: dict[str, str], key: str, target: str | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "refreshInterval": "2s",  # short, so a change of the provider's data shows within the test
+        "secretStoreRef": store,
+        "data": [{"secretKey": "password", "remoteRef": {"key": key}}],
+    }
+    if target is not None:
+        spec["target"] = {"name": target}
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def secret_value(client: RestClient, namespace: str, name: str, key: str = "password") -> str | None:
+    secret = get_or_none(client, f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    encoded = ((secret or {}).get("data") or {}).get(key)
+    return base64.b64decode(encoded).decode() if encoded else None
+
+
+def wait_value(
+    client: RestClient, namespace: str, name: str, expected: str, wait_for: Wait, *logs: Callable[[], str]
+) -> None:
+    try:
+        wait_for(
+            lambda: secret_value(client, namespace, name) == expected,
+            SYNC_TIMEOUT,
+            f"Secret {namespace}/{name} holding {expected!r} in virtual",
+        )
+    except AssertionError as exc:
+        raise AssertionError("\n".join([str(exc), *(f"--- log ---\n{log()}" for log in logs)])) from None
+
+
+def test_shared_cluster_store_fills_the_tenant_secret_under_target_name_and_refreshes(
+    tenant: Crdsync,
+    external_secrets: ExternalSecrets,
+    shared_store: str,
+    virtual_client: RestClient,
+    host_client: RestClient,
+    wait_for: Wait,
+) -> None:
+    ns = "shop"
+    ensure_namespace(virtual_client, ns)
+    store = {"name": shared_store, "kind": "ClusterSecretStore"}
+    virtual_client.create(
+        f"{ESO}/namespaces/{ns}/externalsecrets", external_secret("db", ns, store, "/db/password", "db-creds")
+    )
+    wait_value(virtual_client, ns, "db-creds", "s3cr3t", wait_for, tenant.log_tail, external_secrets.log_tail)
+    host_es = host_client.get(f"{ESO}/namespaces/{HOST_NS}/externalsecrets/{host_name_for('es1', HOST_NS, ns, 'db')}")
+    assert host_es["spec"]["secretStoreRef"] == store
+    assert host_es["spec"]["target"]["name"] == host_name_for("es1", HOST_NS, ns, "db-creds")
+    # Status flows back: the tenant sees its ExternalSecret Ready.
+    wait_for(
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (virtual_client.get(f"{ESO}/namespaces/{ns}/externalsecrets/db").get("status") or {}).get(
+                "conditions", []
+            )
+        ),
+        SYNC_TIMEOUT,
+        "ExternalSecret Ready in virtual",
+    )
+
+    # The host admin rotates the secret in the provider; the tenant's Secret follows on the next refresh.
+    css = host_client.get(f"{ESO}/clustersecretstores/{shared_store}")
+    css["spec"]["provider"]["fake"]["data"] = [{"key": "/db/password", "value": "rotated"}]
+    host_client.replace(f"{ESO}/clustersecretstores/{shared_store}", css)
+    wait_value(virtual_client, ns, "db-creds", "rotated", wait_for, tenant.log_tail, external_secrets.log_tail)
+
+
+def test_tenant_secret_store_with_its_own_data_and_no_target_name(
+    tenant: Crdsync, external_secrets: ExternalSecrets, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    ns = "billing"
+    ensure_namespace(virtual_client, ns)
+    virtual_client.create(
+        f"{ESO}/namespaces/{ns}/secretstores", fake_store("SecretStore", "own", {"/api/key": "tenant-data"}, ns)
+    )
+    # No target.name: external-secrets names the Secret after the ExternalSecret, and so does the import.
+    virtual_client.create(
+        f"{ESO}/namespaces/{ns}/externalsecrets", external_secret("api", ns, {"name": "own"}, "/api/key")
+    )
+    wait_value(virtual_client, ns, "api", "tenant-data", wait_for, tenant.log_tail, external_secrets.log_tail)
+
+
+def test_an_unshared_cluster_store_is_refused(
+    tenant: Crdsync, virtual_client: RestClient, host_client: RestClient, wait_for: Wait
+) -> None:
+    host_client.create(f"{ESO}/clustersecretstores", fake_store("ClusterSecretStore", "private-fake", {"/x": "nope"}))
+    ns = "sneaky"
+    ensure_namespace(virtual_client, ns)
+    store = {"name": "private-fake", "kind": "ClusterSecretStore"}
+    virtual_client.create(f"{ESO}/namespaces/{ns}/externalsecrets", external_secret("grab", ns, store, "/x", "loot"))
+
+    def refused() -> bool:
+        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
+        return any(e["reason"] == "ReferenceNotShared" and e["involvedObject"]["name"] == "grab" for e in events)
+
+    wait_for(refused, 60, "ReferenceNotShared event on the tenant's ExternalSecret")
+    host_es = f"{ESO}/namespaces/{HOST_NS}/externalsecrets/{host_name_for('es1', HOST_NS, ns, 'grab')}"
+    assert get_or_none(host_client, host_es) is None
+    loot = f"/api/v1/namespaces/{HOST_NS}/secrets/{host_name_for('es1', HOST_NS, ns, 'loot')}"
+    assert get_or_none(host_client, loot) is None
+    assert secret_value(virtual_client, ns, "loot") is None
+
+
+def test_two_tenants_with_identical_names_never_collide(
+    planes: Planes,
+    tenant: Crdsync,
+    external_secrets: ExternalSecrets,
+    client_for: Callable[[str], RestClient],
+    virtual_client: RestClient,
+    host_client: RestClient,
+    wait_for: Wait,
+    tmp_path: Path,
+) -> None:
+    planes.add_apiserver("tenant2")
+    other = client_for("tenant2")
+    second = start_crdsync(planes, "tenant2", "es2", tmp_path)
+    try:
+        wait_for(lambda: other.status_of("GET", f"{ESO}/externalsecrets") == 200, 90, "ExternalSecret CRD in tenant2")
+        ns, name = "same", f"app-{uuid.uuid4().hex[:6]}"
+        for client, value in ((virtual_client, "first-tenant"), (other, "second-tenant")):
+            ensure_namespace(client, ns)
+            client.create(f"{ESO}/namespaces/{ns}/secretstores", fake_store("SecretStore", "store", {"/k": value}, ns))
+            client.create(
+                f"{ESO}/namespaces/{ns}/externalsecrets", external_secret(name, ns, {"name": "store"}, "/k", "creds")
+            )
+        wait_value(virtual_client, ns, "creds", "first-tenant", wait_for, tenant.log_tail, external_secrets.log_tail)
+        wait_value(other, ns, "creds", "second-tenant", wait_for, second.log_tail, external_secrets.log_tail)
+        for vcluster, value in (("es1", "first-tenant"), ("es2", "second-tenant")):
+            host_secret = host_name_for(vcluster, HOST_NS, ns, "creds")
+            assert secret_value(host_client, HOST_NS, host_secret) == value
+            assert get_or_none(
+                host_client, f"{ESO}/namespaces/{HOST_NS}/externalsecrets/{host_name_for(vcluster, HOST_NS, ns, name)}"
+            )
+    finally:
+        assert second.stop() == 0, second.log_tail()
+        planes.stop_apiserver("tenant2")
+
+
+def test_controller_footprint(external_secrets: ExternalSecrets) -> None:
+    """Not an acceptance criterion: records the controller's size for the report (printed with -s)."""
+    rss = external_secrets.rss_bytes()
+    assert rss is not None and external_secrets.alive()
+    print(
+        f"\nexternal-secrets-controller: binary {external_secrets.binary.stat().st_size / 2**20:.1f} MiB, "
+        f"RSS {rss / 2**20:.1f} MiB"
+    )
