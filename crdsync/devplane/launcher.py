@@ -102,9 +102,18 @@ class _Member:
 class Planes:
     """Handle on running local planes; obtain it from `local_planes` or `start_detached`, not by constructing it."""
 
-    def __init__(self, directory: Path, *, detached: bool, ready_timeout: float, audit: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        detached: bool,
+        ready_timeout: float,
+        audit: bool = False,
+        apiserver_flags: Sequence[str] = (),
+    ) -> None:
         self.directory = directory.resolve()
         self.audit = audit
+        self.apiserver_flags = tuple(apiserver_flags)
         self._apiserver_configs: dict[str, ApiserverConfig] = {}
         self._etcd_config: EtcdConfig | None = None
         self.detached = detached
@@ -266,7 +275,7 @@ class Planes:
         return self.kubeconfig(name)
 
     def _apiserver_command(self, config: ApiserverConfig) -> list[str]:
-        command = apiserver_args(config)
+        command = [*apiserver_args(config), *self.apiserver_flags]
         if self.audit:
             policy = self.directory / "audit-policy.json"
             if not policy.exists():
@@ -486,13 +495,18 @@ def local_planes(
     names: Sequence[str] = DEFAULT_NAMES,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     audit: bool = False,
+    apiserver_flags: Sequence[str] = (),
 ) -> Iterator[Planes]:
     """Start etcd and one kube-apiserver per name in `directory`, yield once all are ready, stop them all on exit.
     `audit`: each apiserver logs every write it serves to DIR/<name>-audit.log (see AUDIT_POLICY).
+    `apiserver_flags`: extra kube-apiserver flags for every plane (e.g. `--watch-cache-sizes=widgets.example.io#0`, so
+    watches of that resource are served by etcd and an etcd compaction answers them with 410 Gone).
 
     Raises PlanesError (with log tails) if a process fails to start, BuildError if a binary cannot be had.
     """
-    planes = Planes(Path(directory), detached=False, ready_timeout=ready_timeout, audit=audit)
+    planes = Planes(
+        Path(directory), detached=False, ready_timeout=ready_timeout, audit=audit, apiserver_flags=apiserver_flags
+    )
     with _signals_interrupt():
         with _LIVE_LOCK:
             _LIVE.add(planes)
