@@ -91,7 +91,12 @@ def test_external_secret_against_a_shared_cluster_store_keeps_the_store_and_impo
         "spec": {
             "refreshInterval": "1h",
             "secretStoreRef": {"name": "vault-backend", "kind": "ClusterSecretStore"},
-            "target": {"name": hn("shop", "db-credentials"), "creationPolicy": "Owner"},
+            # An empty template: external-secrets must not copy the copy's bookkeeping onto the Secret.
+            "target": {
+                "name": hn("shop", "db-credentials"),
+                "creationPolicy": "Owner",
+                "template": {"engineVersion": "v2"},
+            },
             "data": [{"secretKey": "password", "remoteRef": {"key": "shop/db", "property": "password"}}],
         },
     }
