@@ -73,6 +73,7 @@ def _merge(rules: list[OutRule], findings: list[Finding]) -> list[OutRule]:
             )
         )
     out = [kept[k] for k in order]
+    _drop_dangling_references(out, findings)
     exported = {(r.key[1], r.key[2]) for r in out if r.direction == "toHost" and r.body.get("mode", "all") == "all"}
     for rule in out:
         both = (rule.key[1], rule.key[2]) in exported
@@ -80,6 +81,36 @@ def _merge(rules: list[OutRule], findings: list[Finding]) -> list[OutRule]:
             rule.active = False
             rule.comment += "\nleft disabled: the kind is also exported with mode all"
     return out
+
+
+def _drop_dangling_references(rules: list[OutRule], findings: list[Finding]) -> None:
+    """A follow: none reference needs a rule for its kind; one whose kind converted to no rule is dropped, reported."""
+    synced = {(r.key[1], r.key[2]) for r in rules if r.active}
+    for rule in rules:
+        refs = rule.body.get("references")
+        if not isinstance(refs, list):
+            continue
+        kept: list[Any] = []
+        for item in refs:
+            ref = item.value if isinstance(item, Commented) else item
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            if ref.get("follow") == "none" and (group, ref.get("kind")) not in synced:
+                comment = item.comment if isinstance(item, Commented) else ""
+                findings.append(
+                    Finding(
+                        Location("<mapping>", 1, 1),
+                        "",
+                        f"a reference of {rule.body['kind']} to {ref.get('kind')} at {ref.get('path')} ({comment}) "
+                        f"was dropped: no rule syncs {ref.get('kind')}",
+                        "fix the entry of that kind (see the other findings) and convert again",
+                    )
+                )
+                continue
+            kept.append(item)
+        if kept:
+            rule.body["references"] = kept
+        else:
+            rule.body.pop("references")
 
 
 def build(sources: Sequence[Source], name: str, vcluster_naming: bool) -> Result:

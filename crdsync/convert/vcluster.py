@@ -320,6 +320,18 @@ def _naming(ctx: _Context, body: dict[str, Any]) -> None:
         body["naming"] = {"style": "vcluster"}
 
 
+def _labels_valid(entry: dict[str, Any]) -> bool:
+    """False when the entry's labelSelector has a label vcluster could not parse (its syncer then never started)."""
+    labels = _get_path(entry, "selector", "labelSelector")
+    if not isinstance(labels, dict):
+        return True
+    return all(_LABEL_KEY.match(str(k)) and _LABEL_VALUE.match(_label_value(v)) for k, v in labels.items())
+
+
+def _label_value(value: Any) -> str:
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _selector(ctx: _Context, entry: dict[str, Any], path: FieldPath, inverted: bool) -> dict[str, Any] | None:
     raw = entry.get("selector")
     if raw is None:
@@ -329,7 +341,7 @@ def _selector(ctx: _Context, entry: dict[str, Any], path: FieldPath, inverted: b
     if not isinstance(raw, dict) or unknown or not isinstance(labels, dict):
         ctx.finding((*path, "selector"), "selector takes only labelSelector (a map of labels)", "fix the selector")
         return None
-    match = {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in labels.items()}
+    match = {str(k): _label_value(v) for k, v in labels.items()}
     bad = [f"{k}={v}" for k, v in match.items() if not _LABEL_KEY.match(k) or not _LABEL_VALUE.match(v)]
     if bad:
         ctx.finding((*path, "selector"), f"invalid label(s) {', '.join(bad)}: vcluster failed to start this syncer",
@@ -431,6 +443,14 @@ def _reference(
                 path,
                 f"rewriteName of {target}: vcluster translated any name there, crdsync must know which kind it names",
                 f"add a reference {{path: {target}, kind: <Kind>, apiVersion: <v>}} to the rule; the kind needs a rule",
+            )
+            return
+        if kind_version[0] not in ctx.exported and back:
+            ctx.finding(
+                path,
+                f"rewriteName of {target} back to a virtual name: it names a {kind_version[0]}, which this config "
+                "does not sync, so crdsync cannot know its virtual name",
+                "nothing converted; add a rule for that kind if the name must be mapped back",
             )
             return
         if kind_version[0] not in ctx.exported and not back:
@@ -908,7 +928,7 @@ def convert_source(source: Source, vcluster_naming: bool) -> Conversion:
         for mapping in mappings:
             if isinstance(mapping, dict):
                 virtual = mapping.get("fromVirtualCluster")
-                if isinstance(virtual, dict):
+                if isinstance(virtual, dict) and _labels_valid(virtual):
                     kind, api = _str(virtual.get("kind")), _str(virtual.get("apiVersion"))
                     if kind and api:
                         ctx.exported[kind] = api
@@ -930,7 +950,12 @@ def convert_source(source: Source, vcluster_naming: bool) -> Conversion:
         ctx.finding((key,), f"unknown field {key}: vcluster's strict parsing rejected the config", "remove it")
     exports = _list(ctx, data, "export", ())
     for entry in exports:
-        if isinstance(entry, dict) and _str(entry.get("kind")) and _str(entry.get("apiVersion")):
+        if (
+            isinstance(entry, dict)
+            and _str(entry.get("kind"))
+            and _str(entry.get("apiVersion"))
+            and _labels_valid(entry)
+        ):
             ctx.exported.setdefault(str(entry["kind"]), str(entry["apiVersion"]))
     seen: dict[tuple[str, str], FieldPath] = {}
     for section, handler in (("export", _export), ("import", _import)):
