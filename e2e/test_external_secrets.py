@@ -225,7 +225,12 @@ def test_two_tenants_with_identical_names_never_collide(
     other = client_for("tenant2")
     second = start_crdsync(planes, "tenant2", "es2", tmp_path)
     try:
-        wait_for(lambda: other.status_of("GET", f"{ESO}/externalsecrets") == 200, 90, "ExternalSecret CRD in tenant2")
+        for plural in ("externalsecrets", "secretstores"):  # crdsync mirrors each CRD as it starts that kind
+
+            def served(plural: str = plural) -> bool:
+                return bool(other.status_of("GET", f"{ESO}/{plural}") == 200)
+
+            wait_for(served, 90, f"{plural} served in tenant2")
         ns, name = "same", f"app-{uuid.uuid4().hex[:6]}"
         for client, value in ((virtual_client, "first-tenant"), (other, "second-tenant")):
             ensure_namespace(client, ns)
