@@ -6,7 +6,13 @@ By default it starts fresh local planes in a temporary directory (building the b
 `bench-*`; `--cleanup` removes the namespaces afterwards). crdsync runs as a child process so its CPU and memory can be
 read from /proc. The phases and the exact definition of every figure are in crdsync/benchmark/runner.py.
 
-Prints a table (targets with verdicts, then the figures) on stdout and writes the full results as JSON.
+`--peers` measures crdsync side by side with the copiers users would write instead (a kopf operator, a
+controller-runtime controller) and the raw write limit, a column each (crdsync/benchmark/peers/); `--tenants K` (local
+planes only) measures the cost per tenant: K virtual apiservers against one host, K crdsync processes
+(crdsync/benchmark/tenants.py).
+
+Prints a table (targets with verdicts, then the figures; with --peers a column per peer; with --tenants the per-tenant
+figures and formula) on stdout and writes the full results as JSON.
 Exit codes: 0 when the run completed (whether or not targets were met: it is a measurement, not a test), 1 when a
 phase failed (the message names it, with crdsync's log tail), 2 for bad arguments. No traceback for any of these.
 """
@@ -22,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from crdsync.benchmark.runner import Options
+    from crdsync.benchmark.peers.runner import PeerBench
+    from crdsync.benchmark.runner import Bench, Clusters, Options
 
 # The runner (and through it the kube client, spec loader and translation core) is imported only when the command
 # runs: the CLI imports every command module to build its parser, and `crdsync run` should not pay for this one.
@@ -67,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record crdsync with py-spy in each phase (needs py-spy and ptrace rights)")
     parser.add_argument("--cleanup", action="store_true",
                         help="on given clusters: delete the benchmark's namespaces afterwards")
+    parser.add_argument("--peers", nargs="?", const="crdsync,kopf,controller-runtime", metavar="LIST",
+                        help="side by side with the peer copiers (default all: crdsync,kopf,controller-runtime)")
+    parser.add_argument("--tenants", type=_positive_int, metavar="K",
+                        help="cost per tenant: K virtual clusters against one host, K crdsync (local planes only)")
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -78,6 +89,19 @@ def _check(args: argparse.Namespace) -> str | None:
             return f"{flag} {path}: no such file"
     if args.json.parent and not args.json.parent.exists():
         return f"--json {args.json}: directory {args.json.parent} does not exist"
+    if args.peers is not None and args.tenants is not None:
+        return "--peers and --tenants are separate runs"
+    if args.tenants is not None and args.host_kubeconfig is not None:
+        return "--tenants starts its own planes (it adds virtual apiservers); drop the kubeconfigs"
+    if args.peers is not None:
+        from crdsync.benchmark.peers.runner import parse_peers
+
+        try:
+            parse_peers(args.peers)
+        except ValueError as exc:
+            return f"--peers: {exc}"
+        if args.host_context or args.virtual_context:
+            return "--peers: the peer copiers take kubeconfigs without contexts; drop --host-context/--virtual-context"
     return None
 
 
@@ -86,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"crdsync bench: {problem}", file=sys.stderr)
         return 2
-    from crdsync.benchmark.report import render_table
-    from crdsync.benchmark.runner import Bench, BenchFailed, Clusters, Options
+    from crdsync.benchmark.runner import BenchFailed, Clusters, Options
 
     options = Options(
         n=args.n,
@@ -103,15 +126,19 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     failure: str | None = "interrupted"  # until a run ends one way or the other (Ctrl-C leaves it so in the JSON)
     try:
-        if args.host_kubeconfig is not None:
+        if args.tenants is not None:
+            from crdsync.benchmark.tenants import run_tenants
+
+            results, failure = run_tenants(args.tenants, options, directory)
+        elif args.host_kubeconfig is not None:
             clusters = Clusters(args.host_kubeconfig, args.virtual_kubeconfig, args.host_context,
                                 args.virtual_context)
-            bench = Bench(clusters, options, directory)
+            bench = _make_bench(clusters, options, directory, args.peers)
             results = bench.results
             bench.run()
             failure = None
         else:
-            results, failure = _on_local_planes(options, directory)
+            results, failure = _on_local_planes(options, directory, args.peers)
     except BenchFailed as exc:
         failure = str(exc)
     finally:
@@ -121,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dir is None and not args.keep_dir and failure is None:
             shutil.rmtree(directory, ignore_errors=True)
     if results:
-        print(render_table(results))
+        print(_render(results))
         print(f"results written to {args.json}", file=sys.stderr)
     if failure is not None:
         print(f"crdsync bench: {failure}", file=sys.stderr)
@@ -130,8 +157,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_local_planes(options: Options, directory: Path) -> tuple[dict[str, Any], str | None]:
-    from crdsync.benchmark.runner import Bench, BenchFailed, Clusters
+def _make_bench(clusters: Clusters, options: Options, directory: Path, peers: str | None) -> Bench | PeerBench:
+    from crdsync.benchmark.runner import Bench
+
+    if peers is None:
+        return Bench(clusters, options, directory)
+    from crdsync.benchmark.peers.runner import PeerBench, parse_peers
+
+    return PeerBench(clusters, options, directory, parse_peers(peers))
+
+
+def _render(results: dict[str, Any]) -> str:
+    if results.get("mode") == "peers":
+        from crdsync.benchmark.peers.report import render_peer_table
+
+        return render_peer_table(results)
+    if results.get("mode") == "tenants":
+        from crdsync.benchmark.report import render_tenant_table
+
+        return render_tenant_table(results)
+    from crdsync.benchmark.report import render_table
+
+    return render_table(results)
+
+
+def _on_local_planes(options: Options, directory: Path, peers: str | None) -> tuple[dict[str, Any], str | None]:
+    from crdsync.benchmark.runner import BenchFailed, Clusters
     from crdsync.devplane.build import BuildError
     from crdsync.devplane.launcher import PlanesError, local_planes
 
@@ -140,7 +191,7 @@ def _on_local_planes(options: Options, directory: Path) -> tuple[dict[str, Any],
         with local_planes(directory / "planes") as planes:
             clusters = Clusters(planes.kubeconfig("host"), planes.kubeconfig("virtual"), plane_pids=planes.pids,
                                 local=True)
-            bench = Bench(clusters, options, directory)
+            bench = _make_bench(clusters, options, directory, peers)
             results = bench.results
             try:
                 bench.run()

@@ -200,3 +200,30 @@ def cpu_percent(ticks: int, seconds: float, ticks_per_second: int) -> float:
     if seconds <= 0:
         raise ValueError(f"interval of {seconds}s")
     return 100.0 * ticks / ticks_per_second / seconds
+
+
+def parse_samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample of one metric (exact name, no suffix) in a Prometheus text exposition, as (labels, value)."""
+    samples: list[tuple[dict[str, str], float]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.startswith(metric) or line[len(metric) : len(metric) + 1] not in ("{", " "):
+            continue
+        close = line.rfind("}")
+        labels = dict(_LABEL.findall(line[len(metric) + 1 : close])) if close >= 0 else {}
+        fields = line[close + 1 :].split() if close >= 0 else line[len(metric) :].split()
+        if not fields:
+            raise ParseError(f"metrics line {number}: no sample value: {line[:120]!r}")
+        try:
+            samples.append((labels, float(fields[0])))
+        except ValueError:
+            raise ParseError(f"metrics line {number}: sample value {fields[0]!r} is not a number") from None
+    return samples
+
+
+def gauge_total(text: str, metric: str, **where: str) -> float | None:
+    """The sum of a gauge's samples whose labels match `where` (e.g. verb="WATCH"); None when the apiserver does not
+    export the metric at all (a removed or renamed metric must read as unmeasured, not as zero)."""
+    samples = parse_samples(text, metric)
+    if not samples:
+        return None
+    return sum(value for labels, value in samples if all(labels.get(k) == v for k, v in where.items()))

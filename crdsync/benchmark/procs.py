@@ -1,4 +1,5 @@
-"""Processes under measurement: `crdsync run` as a child process with its log in a file, and /proc readings.
+"""Processes under measurement: `crdsync run` (or a peer copier: `ChildProcess`) as a child process with its log in a
+file, and /proc readings.
 
 `CrdsyncProcess` is also what the e2e tests use to run the engine, so a sync test and a benchmark start it the same
 way. Its log is read incrementally; each line keeps the time crdsync logged it (parsed from the line's timestamp), so
@@ -21,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from crdsync.benchmark.metrics import ParseError, parse_log_time, parse_proc_stat, parse_status_kb
 
@@ -122,30 +124,22 @@ class CpuSampler:
             self._stop.wait(self.interval)
 
 
-class CrdsyncProcess:
-    """`python -m crdsync run ...` as a child process in its own session, its output appended to `log_path`."""
+class ChildProcess:
+    """A command under measurement as a child process in its own session, its output appended to `log_path`.
+
+    `name` is what messages call it ("crdsync", "kopf copier", ...); `env` adds to the environment (PYTHONPATH always
+    leads with the directory holding the crdsync package, so `python -m crdsync...` works from any cwd).
+    """
 
     def __init__(
-        self,
-        *,
-        mappings: Sequence[Path],
-        host_kubeconfig: Path,
-        virtual_kubeconfig: Path,
-        host_namespace: str,
-        vcluster: str,
-        log_path: Path,
-        extra: Sequence[str] | None = None,
-        verbosity: Sequence[str] = (),
+        self, name: str, command: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+        *, python: bool = True,
     ) -> None:
-        """`verbosity` are crdsync's global flags (e.g. ["-v"]); the default level already logs the INFO lines the
-        benchmark times ("syncing ...", "initial sync complete ..."), and more would time the logging too."""
+        self.name = name
+        self.python = python  # py-spy can profile it
+        self.command = list(command)
         self.log_path = log_path
-        self.command = [
-            sys.executable, "-m", "crdsync", *verbosity, "run",
-            *[arg for m in mappings for arg in ("--mapping", str(m))],
-            "--host-kubeconfig", str(host_kubeconfig), "--virtual-kubeconfig", str(virtual_kubeconfig),
-            "--host-namespace", host_namespace, "--vcluster", vcluster, *(extra or ()),
-        ]  # fmt: skip
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.started_wall = 0.0  # epoch seconds just before the spawn
         self.started_mono = 0.0
@@ -156,10 +150,10 @@ class CrdsyncProcess:
     @property
     def pid(self) -> int:
         if self.process is None:
-            raise ProcessDied("crdsync was never started")
+            raise ProcessDied(f"{self.name} was never started")
         return self.process.pid
 
-    def start(self) -> CrdsyncProcess:
+    def start(self) -> Self:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._offset = log.tell()
@@ -170,6 +164,7 @@ class CrdsyncProcess:
                 **os.environ,
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": str(_PACKAGE_ROOT) + (os.pathsep + path if path else ""),
+                **self.env,
             }
             self.started_wall = time.time()
             self.started_mono = time.monotonic()
@@ -211,7 +206,8 @@ class CrdsyncProcess:
 
     def assert_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
-            raise ProcessDied(f"crdsync exited with {self.process.returncode}; log {self.log_path}:\n{self.log_tail()}")
+            code = self.process.returncode
+            raise ProcessDied(f"{self.name} exited with {code}; log {self.log_path}:\n{self.log_tail()}")
 
     def wait_log(self, pattern: str, timeout: float) -> LogLine:
         """The first line of this run matching `pattern`, waiting for it up to `timeout` seconds."""
@@ -222,7 +218,9 @@ class CrdsyncProcess:
                 return found
             self.assert_alive()
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"crdsync log never matched {pattern!r} within {timeout:.0f}s:\n{self.log_tail()}")
+                raise WaitTimeout(
+                    f"{self.name} log never matched {pattern!r} within {timeout:.0f}s:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     # -- measurements ---------------------------------------------------------------------------------------------
@@ -248,7 +246,7 @@ class CrdsyncProcess:
             if used < below_pct:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                raise WaitTimeout(f"crdsync still uses {used:.0f}% CPU after {timeout:.0f}s:\n{self.log_tail(20)}")
+                raise WaitTimeout(f"{self.name} still uses {used:.0f}% CPU after {timeout:.0f}s:\n{self.log_tail(20)}")
 
     # -- ending ---------------------------------------------------------------------------------------------------
 
@@ -262,7 +260,7 @@ class CrdsyncProcess:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-                raise ProcessDied(f"crdsync did not stop within {timeout}s:\n{self.log_tail()}") from None
+                raise ProcessDied(f"{self.name} did not stop within {timeout}s:\n{self.log_tail()}") from None
         return self.process.returncode
 
     def kill(self) -> None:
@@ -271,6 +269,32 @@ class CrdsyncProcess:
         with contextlib.suppress(ProcessLookupError):  # exited between the poll and the kill
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+class CrdsyncProcess(ChildProcess):
+    """`python -m crdsync run ...` as a child process in its own session, its output appended to `log_path`."""
+
+    def __init__(
+        self,
+        *,
+        mappings: Sequence[Path],
+        host_kubeconfig: Path,
+        virtual_kubeconfig: Path,
+        host_namespace: str,
+        vcluster: str,
+        log_path: Path,
+        extra: Sequence[str] | None = None,
+        verbosity: Sequence[str] = (),
+    ) -> None:
+        """`verbosity` are crdsync's global flags (e.g. ["-v"]); the default level already logs the INFO lines the
+        benchmark times ("syncing ...", "initial sync complete ..."), and more would time the logging too."""
+        command = [
+            sys.executable, "-m", "crdsync", *verbosity, "run",
+            *[arg for m in mappings for arg in ("--mapping", str(m))],
+            "--host-kubeconfig", str(host_kubeconfig), "--virtual-kubeconfig", str(virtual_kubeconfig),
+            "--host-namespace", host_namespace, "--vcluster", vcluster, *(extra or ()),
+        ]  # fmt: skip
+        super().__init__("crdsync", command, log_path)
 
 
 class Profiler:

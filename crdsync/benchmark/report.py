@@ -8,6 +8,7 @@ a partial document (a run that failed half way) still renders.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -193,3 +194,98 @@ def memory_figures(rss_n_kb: int, rss_2n_kb: int, n: int) -> dict[str, float]:
         "per_object_kb": round(per_object_kb, 2),
         "at_10k": round(at_10k_kb / 1024, 1),
     }
+
+
+# -- cost per tenant (crdsync bench --tenants) ---------------------------------------------------------------------
+
+
+def _per_tenant(results: Results, window: str, key: str, k: int, *, per_minute: bool = False) -> float | None:
+    """(window's figure - baseline's figure) / k, optionally per minute of the window; None if either is missing."""
+    now, base = _number(lookup(results, f"{window}.{key}")), _number(lookup(results, f"baseline.{key}"))
+    if now is None or base is None or k <= 0:
+        return None
+    value = (now - base) / k
+    if per_minute:
+        seconds = _number(lookup(results, f"{window}.seconds"))
+        base_seconds = _number(lookup(results, "baseline.seconds"))
+        if not seconds or not base_seconds:
+            return None
+        value = (now / seconds - base / base_seconds) * 60 / k
+    return round(value, 3)
+
+
+def tenant_formula(results: Results) -> dict[str, Any]:
+    """Per-tenant costs from a `--tenants K` run and the formula they make, as figures and as one line of text.
+
+    Differences over the baseline window (all apiservers up, no crdsync) divided by K: what one more tenant adds to
+    the host when quiet, with no objects (quiet_0) and with N objects each (quiet_n). Memory: the median process's
+    RSS idle and loaded, and the slope per object between them.
+    """
+    k = int(_number(results.get("tenants")) or 0)
+    n = int(_number(results.get("n")) or 0)
+    idle = [v for v in (results.get("rss_idle_mb") or []) if _number(v) is not None]
+    loaded = [v for v in (results.get("rss_loaded_mb") or []) if _number(v) is not None]
+    rss_idle = round(float(statistics.median(idle)), 1) if idle else None
+    rss_loaded = round(float(statistics.median(loaded)), 1) if loaded else None
+    per_object_kb = round((rss_loaded - rss_idle) * 1024 / n, 2) if rss_idle is not None and rss_loaded is not None \
+        and n > 0 else None
+    figures: dict[str, Any] = {
+        "rss_idle_mb": rss_idle,
+        "rss_loaded_mb": rss_loaded,
+        "rss_per_object_kb": per_object_kb,
+        "watchers_per_tenant": _per_tenant(results, "quiet_0", "registered_watchers", k),
+        "watches_per_tenant": _per_tenant(results, "quiet_0", "longrunning_watches", k),
+        "requests_per_tenant_per_min": _per_tenant(results, "quiet_0", "requests_total", k, per_minute=True),
+        "non_watch_requests_per_tenant_per_min": _per_tenant(results, "quiet_0", "non_watch_requests", k,
+                                                             per_minute=True),
+        "loaded_non_watch_requests_per_tenant_per_min": _per_tenant(results, "quiet_n", "non_watch_requests", k,
+                                                                    per_minute=True),
+        "host_cpu_pct_per_tenant": _per_tenant(results, "quiet_0", "host_cpu_pct", k),
+        "loaded_host_cpu_pct_per_tenant": _per_tenant(results, "quiet_n", "host_cpu_pct", k),
+        "host_sync_ms_per_object": _number(lookup(results, "load.host_ms_per_object")),
+        "crdsync_sync_ms_per_object": _number(lookup(results, "load.crdsync_ms_per_object")),
+    }
+    watches = figures["watches_per_tenant"]
+    if watches is None:
+        watches = figures["watchers_per_tenant"]
+    figures["text"] = (
+        f"per tenant (one crdsync, one synced kind), M objects: crdsync RSS ≈ {fmt(rss_idle, 1)} MB + "
+        f"{fmt(per_object_kb, 1)} kB x M; on the host when quiet: {fmt(watches, 1)} watches, "
+        f"{fmt(figures['non_watch_requests_per_tenant_per_min'], 2)} non-watch requests/min (leases excluded), "
+        f"{fmt(figures['host_cpu_pct_per_tenant'], 2)} % of a core of apiserver CPU "
+        f"({fmt(figures['loaded_host_cpu_pct_per_tenant'], 2)} % with {n} objects); syncing costs the host apiserver "
+        f"{fmt(figures['host_sync_ms_per_object'], 2)} ms CPU per object"
+    )
+    return figures
+
+
+def render_tenant_table(results: Results) -> str:
+    """The `--tenants` report: per-window host figures, per-process memory, and the per-tenant formula."""
+    windows = [(name, results.get(name) or {}) for name in ("baseline", "quiet_0", "quiet_n")]
+    keys = (("host_cpu_pct", "host apiserver CPU % of a core"), ("etcd_cpu_pct", "etcd CPU %"),
+            ("crdsync_cpu_pct", "all crdsync CPU %"), ("requests_total", "host requests (leases excluded)"),
+            ("non_watch_requests", "  of which not WATCH"), ("registered_watchers", "apiserver_registered_watchers"),
+            ("longrunning_watches", "long-running WATCH requests"), ("seconds", "window s"))
+    rows = [(label, *(fmt(window.get(key)) for _, window in windows)) for key, label in keys]
+    lines = _table(("host, quiet window", "no crdsync", f"{results.get('tenants')} idle", "N each"), rows)
+    lines.append("")
+    load = results.get("load") or {}
+    lines += _table(("figure", "value"), [
+        ("tenants (K) / objects each (N)", f"{fmt(results.get('tenants'))} / {fmt(results.get('n'))}"),
+        ("RSS idle MB per crdsync", ", ".join(fmt(v, 1) for v in results.get("rss_idle_mb") or []) or "n/a"),
+        ("RSS loaded MB per crdsync", ", ".join(fmt(v, 1) for v in results.get("rss_loaded_mb") or []) or "n/a"),
+        ("load: KxN copies on the host, s", fmt(load.get("sync_s"))),
+        ("load: host apiserver / etcd / crdsync CPU ms per object", " / ".join(
+            fmt(load.get(key)) for key in ("host_ms_per_object", "etcd_ms_per_object", "crdsync_ms_per_object"))),
+    ])  # fmt: skip
+    formula = results.get("formula") or tenant_formula(results)
+    lines.append("")
+    lines.append(str(formula["text"]))
+    machine = results.get("machine") or {}
+    load_avg = machine.get("load_avg") or {}
+    lines.append(f"machine: {machine.get('cores', '?')} cores, load average {fmt(load_avg.get('start'))} at start, "
+                 f"{fmt(load_avg.get('end'))} at end; kube-apiserver "
+                 f"{(results.get('versions') or {}).get('kube-apiserver', '?')}")
+    if results.get("failed"):
+        lines.append(f"run FAILED: {str(results['failed']).splitlines()[0]}")
+    return "\n".join(lines)

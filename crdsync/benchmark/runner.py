@@ -57,6 +57,7 @@ from crdsync.benchmark.cluster import (
 from crdsync.benchmark.metrics import RequestKey, busy_until, parse_meminfo_total_kb, request_delta, write_delta
 from crdsync.benchmark.procs import (
     CLOCK_TICKS,
+    ChildProcess,
     CpuMeter,
     CpuSampler,
     CrdsyncProcess,
@@ -132,7 +133,7 @@ class Bench:
         self.mapping = workdir / "mapping.yaml"
         self.concurrency = options.concurrency_levels[0]
         self._runs = 0
-        self._proc: CrdsyncProcess | None = None
+        self._proc: ChildProcess | None = None  # crdsync, or (crdsync.benchmark.peers) the peer under measurement
         self._observers: list[Observer] = []
         self._profiles: dict[str, Any] = {}
         self._rss_n_kb = 0
@@ -228,7 +229,7 @@ class Bench:
             raise BenchFailed(f"crdsync exited with {code} on SIGTERM:\n{self._proc.log_tail()}")
         return round(time.monotonic() - started, 2)
 
-    def _proc_alive(self) -> CrdsyncProcess:
+    def _proc_alive(self) -> ChildProcess:
         assert self._proc is not None
         self._proc.assert_alive()
         return self._proc
@@ -261,18 +262,20 @@ class Bench:
         by_side = {side: write_delta(before[side], after[side]) for side in after}
         return sum(sum(rows.values()) for rows in by_side.values()), {s: r for s, r in by_side.items() if r}
 
-    def _meter(self, proc: CrdsyncProcess | None) -> CpuMeter:
+    def _meter(self, proc: ChildProcess | None) -> CpuMeter:
         pids = {**self.clusters.plane_pids, "bench": os.getpid()}
         if proc is not None:
             pids["crdsync"] = proc.pid
         return CpuMeter(pids).start()
 
     @contextmanager
-    def _phase_cpu(self, phase: str, proc: CrdsyncProcess | None) -> Iterator[None]:
-        """CPU seconds of every metered process over the block (and a py-spy profile of crdsync with --profile)."""
+    def _phase_cpu(self, phase: str, proc: ChildProcess | None, into: JSONDict | None = None) -> Iterator[None]:
+        """CPU seconds of every metered process over the block (and a py-spy profile of crdsync with --profile),
+        recorded under `phase` in `into` (default: the results' "cpu_s"); the process under measurement is metered
+        as "crdsync" whichever it is."""
         meter = self._meter(proc)
         profiler = None
-        if self.options.profile and proc is not None:
+        if self.options.profile and proc is not None and proc.python:
             try:
                 profiler = Profiler(proc.pid, self.workdir / f"profile-{phase}.txt").start()
             except ProfilerUnavailable as exc:
@@ -280,7 +283,8 @@ class Bench:
         try:
             yield
         finally:
-            self.results.setdefault("cpu_s", {})[phase] = {**meter.stop(), "load1": round(os.getloadavg()[0], 2)}
+            cpu = self.results.setdefault("cpu_s", {}) if into is None else into
+            cpu[phase] = {**meter.stop(), "load1": round(os.getloadavg()[0], 2)}
             if profiler is not None:
                 text = profiler.stop()
                 if text:
@@ -428,25 +432,30 @@ class Bench:
         self.results.setdefault("rss_extra_mb", {})["after_bulk"] = round(proc.memory_kb() / 1024, 1)
 
     def quiet(self) -> None:
+        self.results["quiet"] = self.measure_quiet()
+        quiet = self.results["quiet"]
+        self.say(f"quiet {quiet['seconds']:.0f}s: {quiet['writes']} writes, {quiet['cpu_pct']}% CPU")
+
+    def measure_quiet(self, phase: str = "quiet", cpu_into: JSONDict | None = None) -> JSONDict:
+        """The quiet window against whichever process runs (crdsync or a peer); returns its figures."""
         proc = self._proc_alive()
         seconds = self.options.quiet_seconds
         before = self._writes()
         ticks = proc.cpu_ticks()
         started = time.monotonic()
-        with self._phase_cpu("quiet", proc):
+        with self._phase_cpu(phase, proc, cpu_into):
             while time.monotonic() - started < seconds:
                 time.sleep(min(1.0, seconds - (time.monotonic() - started)))
                 self._proc_alive()
         elapsed = time.monotonic() - started
         used = proc.cpu_ticks() - ticks
         writes, rows = self._write_figures(before, self._writes())
-        self.results["quiet"] = {
+        return {
             "writes": writes,
             "cpu_pct": round(100.0 * used / CLOCK_TICKS / elapsed, 2),
             "seconds": round(elapsed, 1),
             "by_request": rows,
         }
-        self.say(f"quiet {elapsed:.0f}s: {writes} writes, {self.results['quiet']['cpu_pct']}% CPU")
 
     def restart(self) -> None:
         options = self.options
@@ -494,6 +503,11 @@ class Bench:
         self._rss_n_kb = proc.memory_kb()
 
     def latency(self) -> None:
+        self.results["latency_ms"] = self.measure_latency()
+        self.say(f"latency ms: {self.results['latency_ms']}")
+
+    def measure_latency(self, phase: str = "latency", cpu_into: JSONDict | None = None) -> JSONDict:
+        """The latency phase against whichever process runs (crdsync or a peer); returns the latency figures."""
         options = self.options
         ns = self.ns_latency
         naming = Naming()
@@ -506,7 +520,7 @@ class Bench:
         creates: list[float] = []
         updates: list[float] = []
         statuses: list[float] = []
-        with self._phase_cpu("latency", self._proc_alive()):
+        with self._phase_cpu(phase, self._proc_alive(), cpu_into):
             for name in names:
                 expectation = copies.expect_exists(host_ns, host_names[name])
                 sent = time.monotonic()
@@ -523,7 +537,7 @@ class Bench:
                 self.host.patch(self.host_res, host_ns, host_names[name], {"status": {"value": value}},
                                 subresource="status")
                 statuses.append(1000 * (self._await(expectation, 60) - sent))
-        self.results["latency_ms"] = {
+        figures = {
             **latency_summary(creates, "create"),
             **latency_summary(updates, "update"),
             **latency_summary(statuses, "status"),
@@ -531,12 +545,12 @@ class Bench:
             "update_max": round(max(updates), 1),
             "status_max": round(max(statuses), 1),
         }
-        self.say(f"latency ms: {self.results['latency_ms']}")
         tenant_view.stop()
         self._observers.remove(tenant_view)
         gone = copies.expect_count(options.n, f"latency copies removed (back to {options.n})")
         delete_all(self.virtual, self.virtual_res, ns)
         self._await(gone)
+        return figures
 
     def live(self) -> None:
         options = self.options
