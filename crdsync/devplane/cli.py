@@ -118,6 +118,7 @@ def _build() -> int:
     for name in ("etcd", "kube-apiserver", "helm", "toxiproxy"):
         print(f"{name}={find_binary(name)}")
     print(f"cert-manager-controller={ensure_cert_manager_binary()}")
+    print(f"external-secrets-controller={find_binary('external-secrets-controller')}")
     return 0
 
 
