@@ -19,7 +19,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     LabelSelector,
     Patch,
@@ -32,15 +31,9 @@ from crdsync.spec.model import (
 )
 from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ORPHANED, LABEL_VCLUSTER, source_of
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer, resource
+from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 
-WIDGET = GroupVersionKind("example.com", "v1", "Widget")
-SECRET = GroupVersionKind("", "v1", "Secret")
-SHARED = GroupVersionKind("example.com", "v1", "SharedThing")
-WIDGETS = resource("example.com", "v1", "Widget", "widgets")
-SECRETS = resource("", "v1", "Secret", "secrets", status=False)
-SHAREDS = resource("example.com", "v1", "SharedThing", "sharedthings", namespaced=False)
-NAMESPACES = resource("", "v1", "Namespace", "namespaces", namespaced=False, status=False)
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
 
 

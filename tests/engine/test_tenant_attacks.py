@@ -25,7 +25,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     LabelSelector,
     Reference,
@@ -36,16 +35,9 @@ from crdsync.spec.model import (
 )
 from crdsync.translate import bookkeeping as bk
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer, resource
+from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.engine.kinds import EVENTS, NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 
-WIDGET = GroupVersionKind("example.com", "v1", "Widget")
-SECRET = GroupVersionKind("", "v1", "Secret")
-SHARED = GroupVersionKind("example.com", "v1", "SharedThing")
-WIDGETS = resource("example.com", "v1", "Widget", "widgets")
-SECRETS = resource("", "v1", "Secret", "secrets", status=False)
-SHAREDS = resource("example.com", "v1", "SharedThing", "sharedthings", namespaced=False)
-NAMESPACES = resource("", "v1", "Namespace", "namespaces", namespaced=False, status=False)
-EVENTS = resource("", "v1", "Event", "events", status=False)
 HOST_NS = "tenants"
 HONEST = Tenant(vcluster="honest", host_namespace=HOST_NS)
 HOSTILE = Tenant(vcluster="hostile", host_namespace=HOST_NS)
