@@ -82,7 +82,11 @@ def test_the_plugins_cert_manager_config_converted_issues_a_tenant_certificate(
     ).start()
     try:
         for plural in ("certificates", "issuers"):
-            wait_for(lambda p=plural: virtual.status_of("GET", f"{CM}/{p}") == 200, 90, f"{plural} mirrored")
+
+            def served(plural: str = plural) -> bool:
+                return bool(virtual.status_of("GET", f"{CM}/{plural}") == 200)
+
+            wait_for(served, 90, f"{plural} mirrored")
 
         # What a plugin user wrote: a CA Secret and an Issuer naming it, a Certificate naming the Issuer.
         ns = "payments"
