@@ -15,7 +15,9 @@ controller-manager. Everything lives in one directory:
 
 Faults for the chaos suite: `restart_apiserver(name)` and `restart_etcd()` stop one process and start it again on the
 same port with the same configuration and data (kubeconfigs stay valid, nothing is lost), optionally after staying
-down for a while.
+down for a while. They may be called from any thread: the new process is spawned from a thread that lives as long as
+the planes, because the parent-death signal fires when the spawning *thread* exits (a restart from a short-lived
+thread would see its apiserver killed the moment that thread ended).
 
 Cleanup is layered so no process outlives its owner: the `local_planes` context manager stops everything on exit
 (normal, exception, Ctrl-C); SIGTERM and SIGHUP are turned into KeyboardInterrupt while planes run; an atexit hook
@@ -40,6 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +118,7 @@ class Planes:
         self.audit = audit
         self.apiserver_flags = tuple(apiserver_flags)
         self._apiserver_configs: dict[str, ApiserverConfig] = {}
+        self._respawner: ThreadPoolExecutor | None = None  # created on the first restart; see the module docstring
         self._etcd_config: EtcdConfig | None = None
         self.detached = detached
         self.ready_timeout = ready_timeout
@@ -303,7 +307,7 @@ class Planes:
         self._write_state()
         if down_for > 0:
             time.sleep(down_for)
-        self._spawn(name, self._apiserver_command(config), config.url, append=True)
+        self._respawn(name, self._apiserver_command(config), config.url)
         self._wait_ready([name], retry_port_clash=False)
         return time.monotonic() - started
 
@@ -320,9 +324,17 @@ class Planes:
         self._write_state()
         if down_for > 0:
             time.sleep(down_for)
-        self._spawn(ETCD_NAME, etcd_args(config), config.client_url, append=True)
+        self._respawn(ETCD_NAME, etcd_args(config), config.client_url)
         self._wait_ready([ETCD_NAME], retry_port_clash=False)
         return time.monotonic() - started
+
+    def _respawn(self, name: str, command: list[str], url: str) -> None:
+        if self.detached:
+            self._spawn(name, command, url, append=True)  # no parent-death signal for detached planes
+            return
+        if self._respawner is None:
+            self._respawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planes-respawn")
+        self._respawner.submit(self._spawn, name, command, url, append=True).result()
 
     def stop_apiserver(self, name: str) -> None:
         """Stop one apiserver plane; its data stays in etcd under its prefix."""
@@ -341,6 +353,8 @@ class Planes:
         _LIVE.discard(self)
         _stop_in_order([m.record for m in self._members.values()])
         self._members.clear()
+        if self._respawner is not None:
+            self._respawner.shutdown(wait=False)
         if self._owns_state:
             (self.directory / STATE_FILE).unlink(missing_ok=True)
 
