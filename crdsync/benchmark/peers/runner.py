@@ -152,7 +152,7 @@ class PeerBench:
     def _spawn(self, name: str) -> ChildProcess:
         self._starts += 1
         clusters, options = self.clusters, self.options
-        log_path = self.workdir / f"{name}-{self._starts}.log"
+        log_path = self.workdir / f"peer-{self._starts}-{name}.log"  # crdsync-<n>.log are the base setup's
         common = [
             "--host-kubeconfig", str(clusters.host_kubeconfig),
             "--virtual-kubeconfig", str(clusters.virtual_kubeconfig),
