@@ -17,18 +17,22 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from crdsync.devplane import certmanager, externalsecrets
 from crdsync.devplane.build import BuildError
-from crdsync.devplane.certmanager import CertManager, CertManagerError, install_crds, run_cert_manager
+from crdsync.devplane.certmanager import CertManager
+from crdsync.devplane.externalsecrets import ExternalSecrets
 from crdsync.devplane.launcher import Planes, PlanesError, local_planes
+from crdsync.devplane.operators import Controller, OperatorError
 from crdsync.devplane.process import tail
 
 _E2E_DIR = Path(__file__).resolve().parent
+_C = TypeVar("_C", bound=Controller)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -196,13 +200,34 @@ def client_for(planes: Planes) -> Callable[[str], RestClient]:
     return lambda name: RestClient.for_plane(planes, name)
 
 
+def _host_operator(
+    planes: Planes,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    install: Callable[[Path], None],
+    run: Callable[[Path, Path], AbstractContextManager[_C]],
+) -> Iterator[_C]:
+    """Install an operator's CRDs on the host plane and run its controller (log in a fresh temporary directory)."""
+    log_path = tmp_path_factory.mktemp(name) / f"{name}.log"
+    try:
+        install(planes.kubeconfig("host"))
+        with run(planes.kubeconfig("host"), log_path) as running:
+            yield running
+    except (BuildError, OperatorError) as exc:
+        pytest.fail(f"{name} did not start on the host plane: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def cert_manager(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertManager]:
     """The real cert-manager controller running against the host plane for one test module (CRDs installed)."""
-    log_path = tmp_path_factory.mktemp("cert-manager") / "cert-manager.log"
-    try:
-        install_crds(planes.kubeconfig("host"))
-        with run_cert_manager(planes.kubeconfig("host"), log_path) as running:
-            yield running
-    except (BuildError, CertManagerError) as exc:
-        pytest.fail(f"cert-manager did not start on the host plane: {exc}", pytrace=False)
+    yield from _host_operator(
+        planes, tmp_path_factory, "cert-manager", certmanager.install_crds, certmanager.run_cert_manager
+    )
+
+
+@pytest.fixture(scope="module")
+def external_secrets(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalSecrets]:
+    """The real external-secrets controller on the host plane for one test module (CRDs installed)."""
+    yield from _host_operator(
+        planes, tmp_path_factory, "external-secrets", externalsecrets.install_crds, externalsecrets.run_external_secrets
+    )

@@ -19,46 +19,31 @@ conversion webhook stanza that nothing runs here), so the binary and the schemas
 Failure modes: ExternalSecretsError (the module cannot be located or read, CRD files that do not parse, CRDs refused
 or not established in time, the controller exiting or not becoming ready, with its log tail, a cluster refusing a
 write); BuildError from the build helper when the binary cannot be built. Both carry a message meant for the user.
+The module lookup, the CRDs and the process are crdsync.devplane.operators' (shared with cert-manager).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crdsync.devplane import process
+from crdsync.devplane import operators
 from crdsync.devplane.build import GO_DIR, BuildError, cache_root, ensure_go_binary, module_inputs
-from crdsync.devplane.certmanager import (
-    CertManagerError,
-    ModuleInfo,
-    established,
-    names_refused,
-    parse_module_download,
-    render_crds,
-)
-from crdsync.kube.client import KubeClient, Resource
-from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.devplane.operators import Controller, ModuleInfo, Operator, OperatorError
 
 ESO_MODULE = "github.com/external-secrets/external-secrets"
 MODULE_DIR = GO_DIR / "external-secrets"
 BINARY_NAME = "external-secrets-controller"
 BINARY_ENV = "CRDSYNC_EXTERNAL_SECRETS_CONTROLLER"  # a prebuilt binary to use instead of building one
-FIELD_MANAGER = "crdsync-devplane"
 CRD_SUBDIR = "config/crds/bases"
-DEFAULT_READY_TIMEOUT = 120.0
-DEFAULT_ESTABLISH_TIMEOUT = 60.0
+DEFAULT_READY_TIMEOUT = operators.DEFAULT_READY_TIMEOUT
+DEFAULT_ESTABLISH_TIMEOUT = operators.DEFAULT_ESTABLISH_TIMEOUT
 
 # The two upstream files replaced in the build copy (see the module docstring), relative to the module root.
 FAKE_ONLY = {
@@ -76,16 +61,26 @@ FAKE_ONLY = {
 _COPIED_TREES = ("apis", "pkg")
 _RECIPE = "1"  # bumped when the way the build directory is prepared changes
 
-_CRDS = Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False)
 _REQUIRE = re.compile(rf"^\s*(?:require\s+)?{re.escape(ESO_MODULE)}\s+(v\S+)\s*$", re.MULTILINE)
 
 
-class ExternalSecretsError(Exception):
+class ExternalSecretsError(OperatorError):
     """external-secrets could not be installed or run; the message says where and why."""
 
 
-def _progress(message: str) -> None:
-    print(f"crdsync: {message}", file=sys.stderr, flush=True)
+OPERATOR = Operator(
+    name="external-secrets",
+    module=ESO_MODULE,
+    module_dir=MODULE_DIR,
+    crd_subdir=CRD_SUBDIR,
+    marker_crd="externalsecrets.external-secrets.io",
+    binary_env=BINARY_ENV,
+    error=ExternalSecretsError,
+    skip_files=frozenset({"kustomization.yaml"}),  # the kustomization is not a CRD
+)
+
+# A running external-secrets controller, as `run_external_secrets` yields it.
+ExternalSecrets = Controller
 
 
 # -- pure parts ------------------------------------------------------------------------------------------------------
@@ -144,22 +139,7 @@ def controller_args(binary: Path, kubeconfig: Path, address_file: Path) -> list[
 
 def eso_module() -> ModuleInfo:
     """The external-secrets module version our go.mod pins, downloaded into the module cache if not there yet."""
-    go = shutil.which("go")
-    if go is None:
-        raise ExternalSecretsError("cannot locate external-secrets: `go` is not on PATH (it comes from its Go module)")
-    command = [go, "mod", "download", "-json", ESO_MODULE]
-    try:
-        result = subprocess.run(
-            command, cwd=MODULE_DIR, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExternalSecretsError(f"{' '.join(command)} in {MODULE_DIR}: {exc}") from None
-    if result.returncode != 0 and not result.stdout.strip():
-        raise ExternalSecretsError(f"{' '.join(command)} in {MODULE_DIR} failed: {result.stderr.strip()[-2000:]}")
-    try:
-        return parse_module_download(result.stdout, f"go mod download -json {ESO_MODULE} (in {MODULE_DIR})")
-    except CertManagerError as exc:
-        raise ExternalSecretsError(str(exc)) from None
+    return operators.pinned_module(OPERATOR)
 
 
 def _copy_upstream(source: Path, target: Path) -> None:
@@ -220,12 +200,9 @@ def ensure_external_secrets_binary() -> Path:
     BuildError if go is missing, the module cannot be prepared, the build fails or the explicit path is not an
     executable file.
     """
-    explicit = os.environ.get(BINARY_ENV)
+    explicit = operators.explicit_binary(OPERATOR)
     if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file() or not os.access(path, os.X_OK):
-            raise BuildError(f"{BINARY_ENV}: {path} is not an executable file")
-        return path
+        return explicit
     try:
         directory = prepare_build_dir()
     except ExternalSecretsError as exc:  # find_binary's callers expect BuildError for anything that stops a build
@@ -235,27 +212,7 @@ def ensure_external_secrets_binary() -> Path:
 
 def load_crds(module: ModuleInfo | None = None) -> list[dict[str, Any]]:
     """Every CRD in the pinned module's config/crds/bases (file-name order; the kustomization is not a CRD)."""
-    module = module or eso_module()
-    directory = module.dir / CRD_SUBDIR
-    files = sorted(p for p in directory.glob("*.yaml") if p.name != "kustomization.yaml")
-    if not files:
-        raise ExternalSecretsError(f"{directory}: no CRD files in {module.path}@{module.version}")
-    crds: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            crds += render_crds(path.read_text(), str(path))
-        except OSError as exc:
-            raise ExternalSecretsError(f"{path}: cannot read: {exc}") from None
-        except CertManagerError as exc:
-            raise ExternalSecretsError(str(exc)) from None
-    return crds
-
-
-def _client(kubeconfig: Path) -> KubeClient:
-    try:
-        return KubeClient.from_kubeconfig(str(kubeconfig), field_manager=FIELD_MANAGER)
-    except ConfigError as exc:
-        raise ExternalSecretsError(str(exc)) from None
+    return operators.load_crds(OPERATOR, module)
 
 
 def install_crds(kubeconfig: Path, *, timeout: float = DEFAULT_ESTABLISH_TIMEOUT) -> None:
@@ -264,89 +221,10 @@ def install_crds(kubeconfig: Path, *, timeout: float = DEFAULT_ESTABLISH_TIMEOUT
     Idempotent. Raises ExternalSecretsError if a write is refused, the apiserver rejects a CRD's names, or the CRDs
     are not established within `timeout` seconds.
     """
-    crds = load_crds()
-    client = _client(kubeconfig)
-    try:
-        for crd in crds:
-            client.apply(_CRDS, crd, force=True)
-        deadline = time.monotonic() + timeout
-        pending = [crd["metadata"]["name"] for crd in crds]
-        while pending:
-            still: list[str] = []
-            for name in pending:
-                current = client.get(_CRDS, None, name) or {}
-                refused = names_refused(current)
-                if refused:
-                    raise ExternalSecretsError(f"{kubeconfig}: CustomResourceDefinition {name} refused: {refused}")
-                if not established(current):
-                    still.append(name)
-            pending = still
-            if pending and time.monotonic() > deadline:
-                raise ExternalSecretsError(
-                    f"{kubeconfig}: CRDs not established within {timeout:.0f}s: {', '.join(pending)}"
-                )
-            if pending:
-                time.sleep(0.2)
-    except ApiError as exc:
-        raise ExternalSecretsError(f"{kubeconfig}: installing external-secrets CRDs: {exc}") from None
-    finally:
-        client.close()
+    operators.install_crds(OPERATOR, kubeconfig, timeout=timeout)
 
 
 # -- the running controller ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExternalSecrets:
-    """A running external-secrets controller started by `run_external_secrets`."""
-
-    pid: int
-    start_time: int  # kernel start time, so a reused pid is never mistaken for ours
-    binary: Path
-    log_path: Path
-    health_address: str  # host:port serving /livez and /readyz
-
-    def alive(self) -> bool:
-        return process.is_running(self.pid, self.start_time)
-
-    def rss_bytes(self) -> int | None:
-        """Resident memory of the controller process now, or None if it is gone."""
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        return int(match.group(1)) * 1024 if match else None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return process.tail(self.log_path, lines)
-
-
-def _ready(address_file: Path) -> str | None:
-    """The health address once /readyz answers 200, else None."""
-    try:
-        address = address_file.read_text().strip()
-    except OSError:
-        return None
-    if not address:
-        return None
-    try:
-        with urllib.request.urlopen(f"http://{address}/readyz", timeout=2) as response:
-            return address if response.status == 200 else None
-    except (OSError, ValueError):  # not listening yet, or 503 while caches sync
-        return None
-
-
-def _check_crds_installed(kubeconfig: Path) -> None:
-    # Without them the manager's informers never sync and it would only time out, far from the cause.
-    client = _client(kubeconfig)
-    try:
-        if client.get(_CRDS, None, "externalsecrets.external-secrets.io") is None:
-            raise ExternalSecretsError(f"{kubeconfig}: external-secrets CRDs are not installed; call install_crds()")
-    except ApiError as exc:
-        raise ExternalSecretsError(f"{kubeconfig}: checking external-secrets CRDs: {exc}") from None
-    finally:
-        client.close()
 
 
 @contextmanager
@@ -363,47 +241,24 @@ def run_external_secrets(
     BuildError if the binary cannot be built.
     """
     kubeconfig = Path(kubeconfig).resolve()
-    log_path = Path(log_path).resolve()
     binary = ensure_external_secrets_binary()
-    _check_crds_installed(kubeconfig)
-    address_file = log_path.with_name(f".{log_path.name}.health-address")
-    address_file.unlink(missing_ok=True)
-    _progress(f"starting external-secrets controller (log: {log_path})")
-    try:
-        pid = process.spawn(controller_args(binary, kubeconfig, address_file), log_path, detached=False)
-    except OSError as exc:
-        raise ExternalSecretsError(f"cannot start {binary}: {exc}") from None
-    started = process.start_time(pid) or 0
-    try:
-        began = time.monotonic()
-        address = None
-        while address is None:
-            status = process.exit_status(pid)
-            if status is not None:
-                raise ExternalSecretsError(
-                    f"external-secrets controller exited with status {status} before becoming ready; last lines of "
-                    f"{log_path}:\n{process.tail(log_path, 60)}"
-                )
-            address = _ready(address_file)
-            if address is None:
-                if time.monotonic() - began > ready_timeout:
-                    raise ExternalSecretsError(
-                        f"external-secrets controller not ready within {ready_timeout:.0f}s; last lines of "
-                        f"{log_path}:\n{process.tail(log_path, 60)}"
-                    )
-                time.sleep(0.2)
-        _progress(f"external-secrets ready after {time.monotonic() - began:.1f}s (health at http://{address})")
-        yield ExternalSecrets(pid, started, binary, log_path, address)
-    finally:
-        with contextlib.suppress(OSError):
-            process.stop_group(pid, started, grace_seconds=10.0)
-        address_file.unlink(missing_ok=True)
+    with operators.cluster(OPERATOR, kubeconfig, "checking external-secrets CRDs") as client:
+        operators.check_crds_installed(OPERATOR, client, kubeconfig)
+    with operators.run_controller(
+        OPERATOR,
+        binary,
+        lambda address_file: controller_args(binary, kubeconfig, address_file),
+        log_path,
+        ready_timeout=ready_timeout,
+    ) as running:
+        yield running
 
 
 __all__ = [
     "BINARY_ENV",
     "ESO_MODULE",
     "FAKE_ONLY",
+    "OPERATOR",
     "ExternalSecrets",
     "ExternalSecretsError",
     "build_go_mod",

@@ -1,4 +1,5 @@
-"""The pure parts of crdsync.devplane.certmanager: module lookup output, CRD rendering, conditions, command line."""
+"""The pure parts of crdsync.devplane.certmanager (and the shared crdsync.devplane.operators it re-exports): module
+lookup output, CRD rendering, conditions, command line."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from crdsync.devplane.certmanager import (
     run_cert_manager,
     strip_template_lines,
 )
+from crdsync.devplane.operators import OperatorError
 
 CRD_DOC = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -46,7 +48,7 @@ def test_parse_module_download_reads_path_version_and_dir() -> None:
 
 def test_parse_module_download_reports_go_error() -> None:
     output = json.dumps({"Path": "github.com/cert-manager/cert-manager", "Error": "module lookup disabled"})
-    with pytest.raises(CertManagerError, match="module lookup disabled"):
+    with pytest.raises(OperatorError, match="module lookup disabled"):
         parse_module_download(output, "here")
 
 
@@ -55,7 +57,7 @@ def test_parse_module_download_reports_go_error() -> None:
     [("not json", "not JSON"), ("[1]", "expected a JSON object"), ('{"Path": "p", "Version": "v1"}', "no Dir")],
 )
 def test_parse_module_download_rejects_junk(output: str, message: str) -> None:
-    with pytest.raises(CertManagerError, match=message):
+    with pytest.raises(OperatorError, match=message):
         parse_module_download(output, "src")
 
 
@@ -71,7 +73,7 @@ def test_strip_template_lines_blanks_directives_and_keeps_line_numbers() -> None
 
 def test_strip_template_lines_refuses_inline_expressions_with_location() -> None:
     text = "metadata:\n  labels:\n    app: {{ .Release.Name }}\n"
-    with pytest.raises(CertManagerError, match=r"^f\.yaml:3: inline Helm template"):
+    with pytest.raises(OperatorError, match=r"^f\.yaml:3: inline Helm template"):
         strip_template_lines(text, "f.yaml")
 
 
@@ -86,7 +88,7 @@ def test_render_crds_unwraps_helm_conditionals_and_skips_empty_documents() -> No
 
 def test_render_crds_locates_yaml_errors() -> None:
     text = CRD_DOC + "spec:\n  group: [unclosed\n"
-    with pytest.raises(CertManagerError, match=r"^crds\.yaml:\d+:\d+: not valid YAML"):
+    with pytest.raises(OperatorError, match=r"^crds\.yaml:\d+:\d+: not valid YAML"):
         render_crds(text, "crds.yaml")
 
 
@@ -99,7 +101,7 @@ def test_render_crds_locates_yaml_errors() -> None:
     ],
 )
 def test_render_crds_rejects_other_documents(text: str, message: str) -> None:
-    with pytest.raises(CertManagerError, match=message):
+    with pytest.raises(OperatorError, match=message):
         render_crds(text, "crds.yaml")
 
 
@@ -156,6 +158,19 @@ def test_explicit_binary_must_be_executable(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv(certmanager.BINARY_ENV, str(binary))
     with pytest.raises(BuildError, match="not an executable file"):
         certmanager.ensure_cert_manager_binary()
+
+
+def test_cert_manager_errors_are_operator_errors() -> None:
+    assert issubclass(CertManagerError, OperatorError)
+    assert certmanager.OPERATOR.error is CertManagerError
+
+
+def test_load_crds_reports_bad_files_as_cert_manager_errors(tmp_path: Path) -> None:
+    crds = tmp_path / "deploy" / "crds"
+    crds.mkdir(parents=True)
+    (crds / "bad.yaml").write_text("a: [\n")
+    with pytest.raises(CertManagerError, match=r"bad\.yaml:\d+"):
+        certmanager.load_crds(ModuleInfo(certmanager.CERT_MANAGER_MODULE, "v0.0.0", tmp_path))
 
 
 def test_run_cert_manager_rejects_a_bad_namespace_before_starting_anything(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from crdsync.devplane import build, externalsecrets
-from crdsync.devplane.certmanager import ModuleInfo
 from crdsync.devplane.externalsecrets import (
     ESO_MODULE,
     FAKE_ONLY,
@@ -22,6 +21,7 @@ from crdsync.devplane.externalsecrets import (
     pinned_version,
     prepared_key,
 )
+from crdsync.devplane.operators import ModuleInfo
 
 
 def shipped_go_mod() -> str:
