@@ -21,27 +21,25 @@ from crdsync.spec.model import DeletionPolicy, Direction, GroupVersionKind
 from crdsync.translate.bookkeeping import is_managed
 from e2e.certs import ca_secret, dns_sans, issued, signed_by
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
+from e2e.helpers import (
+    CM,
+    MAPPINGS,
+    RestClient,
+    Wait,
+    ca_issuer,
+    certificate,
+    cluster_issuer,
+    cluster_issuer_ref,
+    ready,
+    running_tenant,
+    wait_served,
+)
 
 pytestmark = pytest.mark.timeout(1800)
 
-REPO = Path(__file__).resolve().parent.parent
-MAPPING = REPO / "mappings" / "cert-manager.yaml"
+MAPPING = MAPPINGS / "cert-manager.yaml"
 HOST_NS = "vc-cm"  # shared by both tenants
-CM = "/apis/cert-manager.io/v1"
 ISSUE_TIMEOUT = 120.0
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
-
-
-def start_crdsync(planes: Planes, virtual: str, vcluster: str, directory: Path) -> Crdsync:
-    return Crdsync(
-        mappings=[MAPPING],
-        host_kubeconfig=planes.kubeconfig("host"),
-        virtual_kubeconfig=planes.kubeconfig(virtual),
-        host_namespace=HOST_NS,
-        vcluster=vcluster,
-        log_path=directory / f"crdsync-{vcluster}.log",
-    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -54,46 +52,21 @@ def tenant(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Crdsync]:
     ensure_namespace(host_client, HOST_NS)
-    process = start_crdsync(planes, "virtual", "cm1", tmp_path_factory.mktemp("crdsync"))
-    for plural in ("certificates", "issuers", "clusterissuers"):
-        wait_for(lambda p=plural: virtual_client.status_of("GET", f"{CM}/{p}") == 200, 90, f"{plural} served")
-    yield process
-    assert process.stop() == 0, process.log_tail()
+    with running_tenant(planes, MAPPING, HOST_NS, "cm1", tmp_path_factory.mktemp("crdsync")) as process:
+        wait_served(virtual_client, CM, ("certificates", "issuers", "clusterissuers"), wait_for)
+        yield process
 
 
 @pytest.fixture(scope="module")
 def shared_issuer(tenant: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait) -> str:
     name = "shared-selfsigned"
-    host_client.create(
-        f"{CM}/clusterissuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name, "labels": {"crdsync.io/shared": "true"}},
-            "spec": {"selfSigned": {}},
-        },
-    )
+    host_client.create(f"{CM}/clusterissuers", cluster_issuer(name, shared=True))
     wait_for(
         lambda: get_or_none(virtual_client, f"{CM}/clusterissuers/{name}") is not None,
         60,
         "shared ClusterIssuer visible in virtual",
     )
     return name
-
-
-def certificate(name: str, namespace: str, issuer: dict[str, str], *dns: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"secretName": f"{name}-tls", "dnsNames": list(dns), "commonName": dns[0], "issuerRef": issuer},
-    }
-
-
-def ready(client: RestClient, path: str) -> bool:
-    obj = get_or_none(client, path)
-    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def wait_issued(
@@ -108,7 +81,9 @@ def wait_issued(
 
     def done() -> bool:
         secret = get_or_none(client, secret_path)
-        return bool(secret and (secret.get("data") or {}).get("tls.crt")) and check(issued(secret)[0])
+        if secret is None or not (secret.get("data") or {}).get("tls.crt"):
+            return False
+        return check(issued(secret)[0])
 
     try:
         wait_for(done, ISSUE_TIMEOUT, f"issued secret {namespace}/{name}-tls in virtual")
@@ -127,7 +102,7 @@ def test_selfsigned_shared_clusterissuer_issues_for_the_tenant(
 ) -> None:
     ns = "shop"
     ensure_namespace(virtual_client, ns)
-    issuer = {"name": shared_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    issuer = cluster_issuer_ref(shared_issuer)
     virtual_client.create(f"{CM}/namespaces/{ns}/certificates", certificate("app", ns, issuer, "app.example.test"))
     leaf = wait_issued(virtual_client, ns, "app", wait_for, tenant)
     assert dns_sans(leaf) == ["app.example.test"]
@@ -144,15 +119,7 @@ def test_tenant_ca_issuer_signs_certificates_that_verify_against_the_tenant_ca(
     ensure_namespace(virtual_client, ns)
     secret, ca_cert = ca_secret("tenant-ca", ns, "Tenant Root CA")
     virtual_client.create(f"/api/v1/namespaces/{ns}/secrets", secret)
-    virtual_client.create(
-        f"{CM}/namespaces/{ns}/issuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Issuer",
-            "metadata": {"name": "ca", "namespace": ns},
-            "spec": {"ca": {"secretName": "tenant-ca"}},
-        },
-    )
+    virtual_client.create(f"{CM}/namespaces/{ns}/issuers", ca_issuer("ca", ns, "tenant-ca"))
     wait_for(lambda: ready(virtual_client, f"{CM}/namespaces/{ns}/issuers/ca"), ISSUE_TIMEOUT, "CA Issuer Ready")
     virtual_client.create(
         f"{CM}/namespaces/{ns}/certificates", certificate("api", ns, {"name": "ca"}, "api.payments.test")
@@ -205,17 +172,15 @@ def test_two_tenants_with_identical_names_never_collide(
     wait_for: Wait,
     tmp_path: Path,
 ) -> None:
-    planes.add_apiserver("tenant2")
-    other = client_for("tenant2")
-    second = start_crdsync(planes, "tenant2", "cm2", tmp_path)
-    try:
-        wait_for(lambda: other.status_of("GET", f"{CM}/certificates") == 200, 90, "Certificate CRD in tenant2")
+    with running_tenant(planes, MAPPING, HOST_NS, "cm2", tmp_path, virtual="tenant2", add_plane=True) as second:
+        other = client_for("tenant2")
+        wait_served(other, CM, ["certificates"], wait_for, " in tenant2")
         wait_for(
             lambda: get_or_none(other, f"{CM}/clusterissuers/{shared_issuer}") is not None,
             60,
             "shared issuer in tenant2",
         )
-        issuer = {"name": shared_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}
+        issuer = cluster_issuer_ref(shared_issuer)
         ns, name = "same", f"web-{uuid.uuid4().hex[:6]}"
         for client, dns in ((virtual_client, "one.example.test"), (other, "two.example.test")):
             ensure_namespace(client, ns)
@@ -228,26 +193,15 @@ def test_two_tenants_with_identical_names_never_collide(
         assert len(host_names) == 2
         for host_copy in host_names:
             assert get_or_none(host_client, f"{CM}/namespaces/{HOST_NS}/certificates/{host_copy}") is not None
-    finally:
-        assert second.stop() == 0, second.log_tail()
-        planes.stop_apiserver("tenant2")
 
 
 def test_a_private_clusterissuer_cannot_be_used_until_shared(
     tenant: Crdsync, virtual_client: RestClient, host_client: RestClient, wait_for: Wait
 ) -> None:
-    host_client.create(
-        f"{CM}/clusterissuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": "private-selfsigned"},
-            "spec": {"selfSigned": {}},
-        },
-    )
+    host_client.create(f"{CM}/clusterissuers", cluster_issuer("private-selfsigned"))
     ns = "sneaky"
     ensure_namespace(virtual_client, ns)
-    issuer = {"name": "private-selfsigned", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    issuer = cluster_issuer_ref("private-selfsigned")
     virtual_client.create(f"{CM}/namespaces/{ns}/certificates", certificate("grab", ns, issuer, "grab.example.test"))
 
     def refused() -> bool:

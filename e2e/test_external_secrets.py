@@ -15,43 +15,17 @@ from typing import Any
 
 import pytest
 
-from crdsync.devplane.build import BuildError
-from crdsync.devplane.externalsecrets import ExternalSecrets, ExternalSecretsError, install_crds, run_external_secrets
+from crdsync.devplane.externalsecrets import ExternalSecrets
 from crdsync.devplane.launcher import Planes
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
+from e2e.helpers import MAPPINGS, RestClient, Wait, condition_true, running_tenant, wait_served
 
 pytestmark = pytest.mark.timeout(1800)
 
-REPO = Path(__file__).resolve().parent.parent
-MAPPING = REPO / "mappings" / "external-secrets.yaml"
+MAPPING = MAPPINGS / "external-secrets.yaml"
 HOST_NS = "vc-eso"  # shared by both tenants
 ESO = "/apis/external-secrets.io/v1"
 SYNC_TIMEOUT = 90.0
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
-
-
-def start_crdsync(planes: Planes, virtual: str, vcluster: str, directory: Path) -> Crdsync:
-    return Crdsync(
-        mappings=[MAPPING],
-        host_kubeconfig=planes.kubeconfig("host"),
-        virtual_kubeconfig=planes.kubeconfig(virtual),
-        host_namespace=HOST_NS,
-        vcluster=vcluster,
-        log_path=directory / f"crdsync-{vcluster}.log",
-    ).start()
-
-
-@pytest.fixture(scope="module")
-def external_secrets(planes: Planes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalSecrets]:
-    """The real external-secrets controller on the host plane for this module (CRDs installed)."""
-    log_path = tmp_path_factory.mktemp("external-secrets") / "external-secrets.log"
-    try:
-        install_crds(planes.kubeconfig("host"))
-        with run_external_secrets(planes.kubeconfig("host"), log_path) as running:
-            yield running
-    except (BuildError, ExternalSecretsError) as exc:
-        pytest.fail(f"external-secrets did not start on the host plane: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +38,9 @@ def tenant(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Crdsync]:
     ensure_namespace(host_client, HOST_NS)
-    process = start_crdsync(planes, "virtual", "es1", tmp_path_factory.mktemp("crdsync"))
-    for plural in ("externalsecrets", "secretstores", "clustersecretstores"):
-
-        def served(plural: str = plural) -> bool:
-            return bool(virtual_client.status_of("GET", f"{ESO}/{plural}") == 200)
-
-        wait_for(served, 90, f"{plural} served")
-    yield process
-    assert process.stop() == 0, process.log_tail()
+    with running_tenant(planes, MAPPING, HOST_NS, "es1", tmp_path_factory.mktemp("crdsync")) as process:
+        wait_served(virtual_client, ESO, ("externalsecrets", "secretstores", "clustersecretstores"), wait_for)
+        yield process
 
 
 def fake_store(kind: str, name: str, data: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
@@ -158,12 +126,7 @@ def test_shared_cluster_store_fills_the_tenant_secret_under_target_name_and_refr
     assert host_es["spec"]["target"]["name"] == host_name_for("es1", HOST_NS, ns, "db-creds")
     # Status flows back: the tenant sees its ExternalSecret Ready.
     wait_for(
-        lambda: any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in (virtual_client.get(f"{ESO}/namespaces/{ns}/externalsecrets/db").get("status") or {}).get(
-                "conditions", []
-            )
-        ),
+        lambda: condition_true(virtual_client.get(f"{ESO}/namespaces/{ns}/externalsecrets/db")),
         SYNC_TIMEOUT,
         "ExternalSecret Ready in virtual",
     )
@@ -221,16 +184,9 @@ def test_two_tenants_with_identical_names_never_collide(
     wait_for: Wait,
     tmp_path: Path,
 ) -> None:
-    planes.add_apiserver("tenant2")
-    other = client_for("tenant2")
-    second = start_crdsync(planes, "tenant2", "es2", tmp_path)
-    try:
-        for plural in ("externalsecrets", "secretstores"):  # crdsync mirrors each CRD as it starts that kind
-
-            def served(plural: str = plural) -> bool:
-                return bool(other.status_of("GET", f"{ESO}/{plural}") == 200)
-
-            wait_for(served, 90, f"{plural} served in tenant2")
+    with running_tenant(planes, MAPPING, HOST_NS, "es2", tmp_path, virtual="tenant2", add_plane=True) as second:
+        other = client_for("tenant2")
+        wait_served(other, ESO, ("externalsecrets", "secretstores"), wait_for, " in tenant2")
         ns, name = "same", f"app-{uuid.uuid4().hex[:6]}"
         for client, value in ((virtual_client, "first-tenant"), (other, "second-tenant")):
             ensure_namespace(client, ns)
@@ -246,9 +202,6 @@ def test_two_tenants_with_identical_names_never_collide(
             assert get_or_none(
                 host_client, f"{ESO}/namespaces/{HOST_NS}/externalsecrets/{host_name_for(vcluster, HOST_NS, ns, name)}"
             )
-    finally:
-        assert second.stop() == 0, second.log_tail()
-        planes.stop_apiserver("tenant2")
 
 
 def test_controller_footprint(external_secrets: ExternalSecrets) -> None:
