@@ -7,7 +7,6 @@ come from the same module; both steps fail the test with their output rather tha
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,11 +15,8 @@ from cryptography import x509
 from crdsync.devplane.certmanager import CertManager, install_crds, load_crds
 from crdsync.devplane.launcher import Planes
 from e2e.certs import ca_secret, dns_sans, issued
+from e2e.helpers import CM, RestClient, Wait, ca_issuer, certificate, cluster_issuer, cluster_issuer_ref, condition_true
 
-RestClient = Any  # e2e/conftest.py's RestClient, reached through fixtures
-Wait = Callable[[Callable[[], bool], float, str], None]
-
-CM = "/apis/cert-manager.io/v1"
 ISSUE_TIMEOUT = 90.0
 
 
@@ -31,13 +27,6 @@ def namespace(host_client: RestClient, cert_manager: CertManager) -> str:
     return name
 
 
-def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for condition in obj.get("status", {}).get("conditions", []):
-        if condition.get("type") == kind:
-            return dict(condition)
-    return None
-
-
 def _wait_ready(client: RestClient, path: str, wait_for: Wait, cert_manager: CertManager, what: str) -> dict[str, Any]:
     """Poll until the object at `path` has Ready=True; on timeout fail with its conditions and the controller log."""
     last: dict[str, Any] = {}
@@ -45,8 +34,7 @@ def _wait_ready(client: RestClient, path: str, wait_for: Wait, cert_manager: Cer
     def ready() -> bool:
         nonlocal last
         last = client.get(path)
-        condition = _condition(last, "Ready")
-        return condition is not None and condition.get("status") == "True"
+        return condition_true(last)
 
     try:
         wait_for(ready, ISSUE_TIMEOUT, what)
@@ -55,15 +43,6 @@ def _wait_ready(client: RestClient, path: str, wait_for: Wait, cert_manager: Cer
             f"{exc}; status: {last.get('status')}\n--- cert-manager log ---\n{cert_manager.log_tail(60)}"
         ) from None
     return last
-
-
-def _certificate(name: str, namespace: str, issuer: dict[str, str], dns_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"secretName": f"{name}-tls", "dnsNames": [dns_name], "issuerRef": issuer},
-    }
 
 
 def _issued_in(client: RestClient, namespace: str, name: str) -> tuple[x509.Certificate, dict[str, bytes]]:
@@ -92,27 +71,17 @@ def test_selfsigned_clusterissuer_issues_a_certificate(
     host_client: RestClient, cert_manager: CertManager, namespace: str, wait_for: Wait
 ) -> None:
     issuer = f"selfsigned-{namespace}"
-    host_client.create(
-        f"{CM}/clusterissuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": issuer},
-            "spec": {"selfSigned": {}},
-        },
-    )
+    host_client.create(f"{CM}/clusterissuers", cluster_issuer(issuer))
     _wait_ready(host_client, f"{CM}/clusterissuers/{issuer}", wait_for, cert_manager, f"ClusterIssuer {issuer} Ready")
 
     host_client.create(
         f"{CM}/namespaces/{namespace}/certificates",
-        _certificate(
-            "app", namespace, {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}, "app.example.test"
-        ),
+        certificate("app", namespace, cluster_issuer_ref(issuer), "app.example.test", common_name=False),
     )
-    certificate = _wait_ready(
+    app = _wait_ready(
         host_client, f"{CM}/namespaces/{namespace}/certificates/app", wait_for, cert_manager, "Certificate app Ready"
     )
-    assert certificate["status"].get("notAfter"), certificate["status"]
+    assert app["status"].get("notAfter"), app["status"]
 
     leaf, _ = _issued_in(host_client, namespace, "app")
     assert dns_sans(leaf) == ["app.example.test"]
@@ -127,20 +96,12 @@ def test_ca_issuer_issues_a_certificate_that_verifies_against_the_ca(
 ) -> None:
     secret, ca = ca_secret("ca-key-pair", namespace, "crdsync e2e CA")
     host_client.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
-    host_client.create(
-        f"{CM}/namespaces/{namespace}/issuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Issuer",
-            "metadata": {"name": "ca", "namespace": namespace},
-            "spec": {"ca": {"secretName": "ca-key-pair"}},
-        },
-    )
+    host_client.create(f"{CM}/namespaces/{namespace}/issuers", ca_issuer("ca", namespace, "ca-key-pair"))
     _wait_ready(host_client, f"{CM}/namespaces/{namespace}/issuers/ca", wait_for, cert_manager, "Issuer ca Ready")
 
     host_client.create(
         f"{CM}/namespaces/{namespace}/certificates",
-        _certificate("web", namespace, {"name": "ca", "kind": "Issuer"}, "web.example.test"),
+        certificate("web", namespace, {"name": "ca", "kind": "Issuer"}, "web.example.test", common_name=False),
     )
     _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/web", wait_for, cert_manager, "web Ready")
 
@@ -160,20 +121,12 @@ def test_ca_clusterissuer_reads_its_secret_from_the_cluster_resource_namespace(
     secret, ca = ca_secret(secret_name, cert_manager.namespace, "crdsync e2e cluster CA")
     host_client.create(f"/api/v1/namespaces/{cert_manager.namespace}/secrets", secret)
     issuer = f"ca-{namespace}"
-    host_client.create(
-        f"{CM}/clusterissuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": issuer},
-            "spec": {"ca": {"secretName": secret_name}},
-        },
-    )
+    host_client.create(f"{CM}/clusterissuers", cluster_issuer(issuer, ca_secret=secret_name))
     _wait_ready(host_client, f"{CM}/clusterissuers/{issuer}", wait_for, cert_manager, f"ClusterIssuer {issuer} Ready")
 
     host_client.create(
         f"{CM}/namespaces/{namespace}/certificates",
-        _certificate("api", namespace, {"name": issuer, "kind": "ClusterIssuer"}, "api.example.test"),
+        certificate("api", namespace, {"name": issuer, "kind": "ClusterIssuer"}, "api.example.test", common_name=False),
     )
     _wait_ready(host_client, f"{CM}/namespaces/{namespace}/certificates/api", wait_for, cert_manager, "api Ready")
     leaf, _ = _issued_in(host_client, namespace, "api")

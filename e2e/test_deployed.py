@@ -47,19 +47,16 @@ from crdsync.devplane.build import BuildError, find_binary
 from crdsync.devplane.certmanager import CertManager
 from crdsync.devplane.launcher import Planes
 from e2e.harness import ensure_namespace, get_or_none, host_name_for
+from e2e.helpers import CM, REPO, RestClient, Wait, certificate, cluster_issuer, cluster_issuer_ref, ready, wait_served
 
 pytestmark = pytest.mark.timeout(1200)
 
-REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "crdsync"
 RELEASE = "team-d"
 HOST_NS = "vc-team-d"
 FULLNAME = f"{RELEASE}-crdsync"
 ISSUER = "deployed-selfsigned"  # its own name: ClusterIssuers are cluster-wide and other modules create theirs
-CM = "/apis/cert-manager.io/v1"
 KUBE_VERSION = "v1.36.3"  # the planes' apiserver (crdsync.devplane.build.KUBE_VERSION)
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
@@ -386,41 +383,19 @@ def test_tenant_certificate_becomes_ready_through_the_deployed_crdsync(
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- crdsync log ---\n{deployed.log_tail()}") from None
 
-    waited(lambda: virtual.status_of("GET", f"{CM}/certificates") == 200, 120, "Certificates served in virtual")
+    wait_served(virtual, CM, ["certificates"], waited, " in virtual", timeout=120)
     if get_or_none(host_client, f"{CM}/clusterissuers/{ISSUER}") is None:
-        host_client.create(
-            f"{CM}/clusterissuers",
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "ClusterIssuer",
-                "metadata": {"name": ISSUER, "labels": {"crdsync.io/shared": "true"}},
-                "spec": {"selfSigned": {}},
-            },
-        )
+        host_client.create(f"{CM}/clusterissuers", cluster_issuer(ISSUER, shared=True))
     waited(lambda: get_or_none(virtual, f"{CM}/clusterissuers/{ISSUER}") is not None, 60, "shared issuer in virtual")
     ns = "web"
     ensure_namespace(virtual, ns)
     virtual.create(
         f"{CM}/namespaces/{ns}/certificates",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Certificate",
-            "metadata": {"name": "site", "namespace": ns},
-            "spec": {
-                "secretName": "site-tls",
-                "dnsNames": ["site.example.test"],
-                "commonName": "site.example.test",
-                "issuerRef": {"name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-            },
-        },
+        certificate("site", ns, cluster_issuer_ref(ISSUER), "site.example.test"),
     )
-
-    def ready() -> bool:
-        obj = get_or_none(virtual, f"{CM}/namespaces/{ns}/certificates/site") or {}
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    waited(ready, 120, "Certificate web/site Ready in virtual")
+    waited(
+        lambda: ready(virtual, f"{CM}/namespaces/{ns}/certificates/site"), 120, "Certificate web/site Ready in virtual"
+    )
     secret = get_or_none(virtual, f"/api/v1/namespaces/{ns}/secrets/site-tls")
     assert secret is not None and secret["data"]["tls.crt"], "issued Secret imported into virtual"
     # The host copy lives in the release namespace, written by the chart's ServiceAccount (no other host identity).

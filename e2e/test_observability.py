@@ -13,7 +13,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crdsync.benchmark.procs import CrdsyncProcess
 from e2e.harness import crd, ensure_namespace, get_or_none, host_name_for, install_crd
+from e2e.helpers import RestClient, Wait, to_host_mapping
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -31,18 +31,8 @@ VCLUSTER = "obs"
 VIRTUAL_NS = "obs"
 INITIAL = 20  # in the virtual cluster before crdsync starts: what the initial sync has to do
 LATER = 5  # created while it runs
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
 
-MAPPING = f"""
-apiVersion: crdsync.io/v1alpha1
-kind: SyncConfig
-metadata: {{name: observability}}
-spec:
-  toHost:
-    - apiVersion: {GROUP}/v1
-      kind: {KIND}
-"""
+MAPPING = to_host_mapping("observability", GROUP, KIND)
 
 
 def free_port() -> int:

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from e2e.harness import Crdsync, crd, ensure_namespace, get_or_none, host_name_for, install_crd, write_count
+from e2e.helpers import RestClient, Wait, tenant_crdsync, to_host_mapping
 
 pytestmark = pytest.mark.timeout(1800)
 
 GROUP = "e2e.crdsync.io"
 HOST_NS = "vc-e2e"
 VCLUSTER = "e2e"
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
 
 MAPPING = f"""
 apiVersion: crdsync.io/v1alpha1
@@ -83,14 +82,7 @@ def engine(
     directory = tmp_path_factory.mktemp("crdsync")
     mapping = directory / "mapping.yaml"
     mapping.write_text(MAPPING)
-    process = Crdsync(
-        mappings=[mapping],
-        host_kubeconfig=planes.kubeconfig("host"),
-        virtual_kubeconfig=planes.kubeconfig("virtual"),
-        host_namespace=HOST_NS,
-        vcluster=VCLUSTER,
-        log_path=directory / "crdsync.log",
-    ).start()
+    process = tenant_crdsync(planes, [mapping], HOST_NS, VCLUSTER, directory / "crdsync.log").start()
     process.wait_log(r"syncing .*Widget", 120)
     wait_for(lambda: virtual_client.status_of("GET", f"/apis/{GROUP}/v1/widgets") == 200, 60, "Widget in virtual")
     yield process
@@ -382,20 +374,11 @@ def single_kind_tenant(
     install_crd(host_client, crd(GROUP, kind), wait_for)
     ensure_namespace(host_client, host_ns)
     mapping = directory / f"{kind.lower()}.yaml"
-    mapping.write_text(
-        f"apiVersion: crdsync.io/v1alpha1\nkind: SyncConfig\nmetadata: {{name: {kind.lower()}}}\n"
-        f"spec:\n  toHost:\n    - {{apiVersion: {GROUP}/v1, kind: {kind}}}\n"
-    )
+    mapping.write_text(to_host_mapping(kind.lower(), GROUP, kind))
 
     def start(log_name: str, *flags: str) -> Crdsync:
-        return Crdsync(
-            mappings=[mapping],
-            host_kubeconfig=planes.kubeconfig("host"),
-            virtual_kubeconfig=planes.kubeconfig("virtual"),
-            host_namespace=host_ns,
-            vcluster=vcluster,
-            log_path=directory / f"{log_name}.log",
-            extra=list(flags),
+        return tenant_crdsync(
+            planes, [mapping], host_ns, vcluster, directory / f"{log_name}.log", extra=list(flags)
         ).start()
 
     return start

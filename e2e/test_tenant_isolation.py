@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -63,15 +62,24 @@ from crdsync.translate.bookkeeping import (
 )
 from e2e.certs import ca_secret, dns_sans, issued, signed_by
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
+from e2e.helpers import (
+    CM,
+    MAPPINGS,
+    Obj,
+    RestClient,
+    ca_issuer,
+    certificate,
+    cluster_issuer,
+    cluster_issuer_ref,
+    condition_true,
+    tenant_crdsync,
+    wait_served,
+)
 
 # A hang guard only: the module runs in about four minutes once the binaries are built.
 pytestmark = pytest.mark.timeout(900)
 
-MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "cert-manager.yaml"
-RestClient = Any  # e2e/conftest.py's RestClient, reached through fixtures
-Obj = dict[str, Any]
-
-CM = "/apis/cert-manager.io/v1"
+MAPPING = MAPPINGS / "cert-manager.yaml"
 HOST_NS = "vc-iso"  # the ONE host namespace both tenants' crdsync write into
 HONEST, HOSTILE = "honest", "hostile"  # vcluster names, also the names of their virtual planes
 SHARED = "iso-shared-selfsigned"  # shared by the host admin (labelled)
@@ -258,24 +266,6 @@ class World:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
 
 
-def certificate(name: str, namespace: str, issuer_ref: dict[str, str], dns: str, **spec: Any) -> Obj:
-    return {
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"secretName": f"{name}-tls", "dnsNames": [dns], "commonName": dns, "issuerRef": issuer_ref, **spec},
-    }
-
-
-def cluster_issuer_ref(name: str) -> dict[str, str]:
-    return {"name": name, "kind": "ClusterIssuer", "group": "cert-manager.io"}
-
-
-def is_ready(obj: Obj | None) -> bool:
-    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def has_tls(secret: Obj | None) -> bool:
     return bool(secret and (secret.get("data") or {}).get("tls.crt"))
 
@@ -302,10 +292,6 @@ def describe_event(event: Obj) -> str:
         f"{involved.get('kind')} {involved.get('namespace') or '-'}/{involved.get('name')}: "
         f"{str(event.get('message'))[:160]}"
     )
-
-
-def served(client: RestClient, plural: str) -> Callable[[], bool]:
-    return lambda: bool(client.status_of("GET", f"{CM}/{plural}") == 200)
 
 
 def exists(client: RestClient, path: str) -> Callable[[], bool]:
@@ -348,14 +334,7 @@ def _start_tenant(planes: Planes, name: str, client_for: Callable[[str], RestCli
         planes.add_apiserver(name)
     except PlanesError as exc:
         pytest.fail(f"virtual plane {name!r} did not start: {exc}\n\n{planes.log_tails()}", pytrace=False)
-    sync = Crdsync(
-        mappings=[MAPPING],
-        host_kubeconfig=planes.kubeconfig("host"),
-        virtual_kubeconfig=planes.kubeconfig(name),
-        host_namespace=HOST_NS,
-        vcluster=name,
-        log_path=directory / f"crdsync-{name}.log",
-    )
+    sync = tenant_crdsync(planes, [MAPPING], HOST_NS, name, directory / f"crdsync-{name}.log", virtual=name)
     return TenantPlane(name, client_for(name), RawApi(planes, name), sync)
 
 
@@ -385,38 +364,11 @@ def world(
         # The host admin's side: one shared SelfSigned issuer, the private corporate CA, a ClusterIssuer to share
         # later, and the honest tenant's Ingress (synced by its vcluster syncer, not by crdsync).
         issuers = f"{CM}/clusterissuers"
-        create_if_absent(
-            host_client,
-            issuers,
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "ClusterIssuer",
-                "metadata": {"name": SHARED, "labels": {"crdsync.io/shared": "true"}},
-                "spec": {"selfSigned": {}},
-            },
-        )
+        create_if_absent(host_client, issuers, cluster_issuer(SHARED, shared=True))
         corp_secret, corp_ca = ca_secret(PRIVATE, cert_manager.namespace, "Corp Internal CA")
         create_if_absent(host_client, f"/api/v1/namespaces/{cert_manager.namespace}/secrets", corp_secret)
-        create_if_absent(
-            host_client,
-            issuers,
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "ClusterIssuer",
-                "metadata": {"name": PRIVATE},
-                "spec": {"ca": {"secretName": PRIVATE}},
-            },
-        )
-        create_if_absent(
-            host_client,
-            issuers,
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "ClusterIssuer",
-                "metadata": {"name": LATE},
-                "spec": {"selfSigned": {}},
-            },
-        )
+        create_if_absent(host_client, issuers, cluster_issuer(PRIVATE, ca_secret=PRIVATE))
+        create_if_absent(host_client, issuers, cluster_issuer(LATE))
         create_if_absent(
             host_client,
             f"/apis/networking.k8s.io/v1/namespaces/{HOST_NS}/ingresses",
@@ -459,8 +411,8 @@ def world(
             earlier_events=earlier_events,
         )
         for tenant in (honest, hostile):
-            for plural in ("certificates", "issuers", "clusterissuers"):
-                result.wait(served(tenant.client, plural), 90, f"{plural} served in {tenant.name}'s virtual cluster")
+            plurals = ("certificates", "issuers", "clusterissuers")
+            wait_served(tenant.client, CM, plurals, result.wait, f" in {tenant.name}'s virtual cluster")
             result.wait(
                 exists(tenant.client, f"{CM}/clusterissuers/{SHARED}"),
                 60,
@@ -471,22 +423,14 @@ def world(
         virtual = honest.client
         ensure_namespace(virtual, HONEST_NS)
         virtual.create(f"/api/v1/namespaces/{HONEST_NS}/secrets", secret)
-        virtual.create(
-            f"{CM}/namespaces/{HONEST_NS}/issuers",
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Issuer",
-                "metadata": {"name": "ca", "namespace": HONEST_NS},
-                "spec": {"ca": {"secretName": "tenant-ca"}},
-            },
-        )
+        virtual.create(f"{CM}/namespaces/{HONEST_NS}/issuers", ca_issuer("ca", HONEST_NS, "tenant-ca"))
         virtual.create(
             f"{CM}/namespaces/{HONEST_NS}/certificates",
             certificate("api", HONEST_NS, {"name": "ca"}, "api.payments.test"),
         )
         result.wait(
             lambda: (
-                is_ready(get_or_none(virtual, f"{CM}/namespaces/{HONEST_NS}/certificates/api"))
+                condition_true(get_or_none(virtual, f"{CM}/namespaces/{HONEST_NS}/certificates/api"))
                 and has_tls(get_or_none(virtual, f"/api/v1/namespaces/{HONEST_NS}/secrets/api-tls"))
             ),
             READY_TIMEOUT,
@@ -635,7 +579,7 @@ def test_attack2_operator_written_bookkeeping_cannot_delete_another_tenants_secr
                 f"attack 2 (operator-written bookkeeping): honest Secret {path} gone or replaced"
             )
     certificate_path = f"{CM}/namespaces/{HONEST_NS}/certificates/api"
-    assert is_ready(world.honest.client.get(certificate_path)), (
+    assert condition_true(world.honest.client.get(certificate_path)), (
         f"attack 2 (operator-written bookkeeping): the honest Certificate is no longer Ready: "
         f"{world.honest.client.get(certificate_path).get('status')}"
     )
@@ -700,15 +644,7 @@ def test_attack4_provoked_failures_write_no_events_on_host_objects(world: World)
     imp["spec"]["secretName"] = HONEST_CA_SECRET
     hostile.create(certs, imp)
     # (d) the hostile tenant squats the name of a ClusterIssuer before the host admin shares it
-    hostile.create(
-        f"{CM}/clusterissuers",
-        {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": LATE},
-            "spec": {"selfSigned": {}},
-        },
-    )
+    hostile.create(f"{CM}/clusterissuers", cluster_issuer(LATE))
     host.merge_patch(f"{CM}/clusterissuers/{LATE}", {"metadata": {"labels": {"crdsync.io/shared": "true"}}})
 
     world.wait(
@@ -976,7 +912,7 @@ def test_aftermath_the_honest_tenant_and_the_host_are_untouched(world: World) ->
         problems.append(
             f"the forged Certificate {FORGE_NS}/{FORGED_CERT} has no ReferenceNotShared Event naming {PRIVATE}"
         )
-    if not is_ready(world.honest.client.get(f"{CM}/namespaces/{HONEST_NS}/certificates/api")):
+    if not condition_true(world.honest.client.get(f"{CM}/namespaces/{HONEST_NS}/certificates/api")):
         problems.append("the honest Certificate is not Ready")
 
     assert not problems, "aftermath:\n" + "\n".join(f"- {p}" for p in problems)

@@ -13,7 +13,6 @@ back, and a second source that vcluster's naming maps onto an existing copy gets
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ import pytest
 from crdsync.benchmark.metrics import parse_request_totals
 from crdsync.spec.model import Naming, NamingStyle
 from crdsync.translate.names import Tenant, host_name
-from e2e.harness import Crdsync, crd, ensure_namespace, get_or_none, install_crd
+from e2e.harness import crd, ensure_namespace, get_or_none, install_crd
+from e2e.helpers import RestClient, Wait, tenant_crdsync, to_host_mapping
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,8 +33,6 @@ VCLUSTER = "legacy"
 TENANT = Tenant(VCLUSTER, HOST_NS)
 VCLUSTER_NAMING = Naming(style=NamingStyle.VCLUSTER)
 VCLUSTER_MANAGER = "vcluster"  # what vcluster's syncer writes as
-Wait = Callable[[Callable[[], bool], float, str], None]
-RestClient = Any
 
 # (virtual namespace, name): a short name, one over 63 characters once joined (cut + hash), and one whose cut ends in
 # a dot (".-" replaced: a 62-character host name).
@@ -46,16 +44,7 @@ EXPECTED_HOST_NAMES = {
     ("billing", "c" * 51 + ".d"): "c" * 51 + "-ac731e7b61",
 }
 
-MAPPING = f"""
-apiVersion: crdsync.io/v1alpha1
-kind: SyncConfig
-metadata: {{name: migration}}
-spec:
-  toHost:
-    - apiVersion: {GROUP}/v1
-      kind: {KIND}
-      naming: {{style: vcluster}}
-"""
+MAPPING = to_host_mapping("migration", GROUP, KIND, "naming: {style: vcluster}")
 
 
 def virtual_path(ns: str, name: str = "") -> str:
@@ -171,14 +160,7 @@ def test_vcluster_made_copies_are_adopted_with_no_delete_and_no_create(
     mapping.write_text(MAPPING)
     before = request_counts(host_client)
     assert before.get(("POST", PLURAL), 0) >= len(SOURCES) + 1  # the counter sees the creates vcluster made
-    process = Crdsync(
-        mappings=[mapping],
-        host_kubeconfig=planes.kubeconfig("host"),
-        virtual_kubeconfig=planes.kubeconfig("virtual"),
-        host_namespace=HOST_NS,
-        vcluster=VCLUSTER,
-        log_path=tmp_path / "crdsync.log",
-    ).start()
+    process = tenant_crdsync(planes, [mapping], HOST_NS, VCLUSTER, tmp_path / "crdsync.log").start()
     try:
         every = [*SOURCES, ("c", "a-x-b")]
 
