@@ -17,7 +17,7 @@ LOCK_VENV := .lock-venv
 # Nothing from the caller's environment may add packages to the venv's path.
 unexport PYTHONPATH PYTHONHOME PYTHONUSERBASE PYTHONSTARTUP
 
-.PHONY: install demo test lint unit binaries e2e bench lock
+.PHONY: install demo test lint unit binaries e2e bench chaos lock
 
 install: $(STAMP)
 
@@ -53,6 +53,12 @@ test: lint binaries
 
 bench: install
 	$(PY) -m crdsync bench
+
+# The full fault-injection run (e2e/chaos; about 12 minutes on 2 cores): prints its seed first and its figures last,
+# writes them to chaos-results/. Replay a run with `make chaos CHAOS_FLAGS="--seed N"`; `make test` runs the short plan.
+CHAOS_FLAGS ?=
+chaos: binaries
+	$(PY) -m e2e.chaos --plan full $(CHAOS_FLAGS)
 
 # pip-tools runs in a throwaway venv of its own, so it is not part of the lock it writes. --allow-unsafe pins
 # setuptools too (the wheel test builds with it); the emitted file names no index or find-links of this machine.
