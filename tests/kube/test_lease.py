@@ -169,3 +169,56 @@ def test_run_returns_when_leadership_is_lost() -> None:
 
 def test_leases_resource() -> None:
     assert LEASES.path("ns", "l") == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"
+
+
+def test_valid_until_is_published_without_the_lock_and_ends_with_leadership() -> None:
+    """The write fence reads valid_until() from every worker; a renewal stuck in a request (holding the lock) must
+    not block it, and losing the lease must end the window at once."""
+    clock = Clock()
+    entered, release = threading.Event(), threading.Event()
+
+    class Stuck(MemClient):
+        def get(self, res: object, namespace: str | None, name: str) -> dict[str, object] | None:
+            if entered.is_set():
+                release.wait(5)
+            return super().get(res, namespace, name)  # type: ignore[arg-type]
+
+    client = Stuck()
+    a = elector(client, "a", clock)
+    assert a.try_acquire_or_renew()
+    assert a.valid_until() == 1000 + a.renew_deadline
+    entered.set()
+    renewal = threading.Thread(target=a.try_acquire_or_renew)
+    renewal.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert a.valid_until() == 1000 + a.renew_deadline  # answered while the renewal holds the lock
+    assert time.monotonic() - started < 0.05
+    release.set()
+    renewal.join(5)
+    entered.clear()
+    b = elector(client, "b", clock)
+    assert not b.try_acquire_or_renew()
+    clock.now += 20
+    assert b.try_acquire_or_renew()
+    assert not a.try_acquire_or_renew() and a.valid_until() == float("-inf")
+
+
+def test_a_renewal_counts_from_its_send_time() -> None:
+    """Regression: the renewal time was taken after the answer, so a slow answer stretched the leader's write window
+    beyond what rivals (who count from when they see the record) allow."""
+    clock = Clock()
+
+    class Slow(MemClient):
+        def replace(self, res: object, obj: dict[str, object], *, subresource: str | None = None) -> dict[str, object]:
+            written = super().replace(res, obj, subresource=subresource)  # type: ignore[arg-type]
+            clock.now += 3  # the answer comes back 3s after the apiserver recorded the renewal
+            return written
+
+    a = elector(Slow(), "a", clock)
+    assert a.try_acquire_or_renew()
+    sent = clock.now
+    assert a.try_acquire_or_renew()
+    assert a.valid_until() == sent + a.renew_deadline
+    clock.now = sent + a.renew_deadline
+    assert not a.is_leader  # 10s after the send, though only 7s after the answer
