@@ -61,7 +61,14 @@ from crdsync.translate.bookkeeping import (
 )
 from crdsync.translate.compare import needs_write, stray_paths
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.objects import TranslationError, shared_references, to_host, to_virtual, virtual_status
+from crdsync.translate.objects import (
+    TranslationError,
+    reverse_fields,
+    shared_references,
+    to_host,
+    to_virtual,
+    virtual_status,
+)
 from crdsync.translate.selectors import selects_host, selects_virtual
 from crdsync.translate.tenancy import (
     VCLUSTER_ANN_NAME,
@@ -379,8 +386,8 @@ class Reconciler:
             self._wrote(self.sides.host, "apply")
             log.debug("%s: host copy %s written", key, name)
 
-        if not exported and rule.status.enabled and host_obj is not None:
-            self._sync_status_back(runtime, rule, host_obj, virtual_obj)
+        if not exported and (rule.status.enabled or rule.reverse_paths) and host_obj is not None:
+            self._sync_back(runtime, rule, host_obj, virtual_obj)
         return Outcome.ok()
 
     @staticmethod
@@ -422,14 +429,49 @@ class Reconciler:
                 return f"{ref.gvk.kind} {where}{ref.name}"
         return ""
 
-    def _sync_status_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
+    def _sync_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
+        """Status and the host-owned fields (rule.reverse_paths) of the host copy, onto the key's own virtual source
+        (never onto an object the host copy names: the host decides values here, never where they go).
+
+        The host-owned fields go by server-side apply of the main resource under our field manager, so a field the
+        host drops is removed again; to_host never reads or sends them, so this cannot start a loop. Without a status
+        subresource status is part of that same apply: two applies of one resource by one manager would each remove
+        what the other set.
+        """
         assert runtime.virtual_res is not None
-        if not host_obj.get("status") and not virtual_obj.get("status"):
-            return  # nothing to carry either way (most copies in a bulk sync, before the operator acts)
-        status = virtual_status(rule, host_obj, virtual_obj, status_subresource=self._status_both(runtime))
-        if status is None or (not status and not virtual_obj.get("status")):
+        fields = reverse_fields(rule, host_obj) if rule.reverse_paths else None
+        together = fields is not None and not runtime.virtual_res.has_status
+        status: Obj | None = None
+        # Nothing to carry either way is the common case (most copies in a bulk sync, before the operator acts).
+        if rule.status.enabled and (host_obj.get("status") or virtual_obj.get("status") or together):
+            status = virtual_status(rule, host_obj, virtual_obj, status_subresource=self._status_both(runtime))
+        if together:
+            assert fields is not None
+            self._apply_virtual_fields(runtime, virtual_obj, {**fields, "status": status} if status else fields)
             return
-        self._apply_virtual_status(runtime, virtual_obj, virtual_obj, status)
+        if status is not None and (status or virtual_obj.get("status")):
+            self._apply_virtual_status(runtime, virtual_obj, virtual_obj, status)
+        if fields is not None:
+            meta = _meta(virtual_obj)
+            current = self._current("virtual", runtime, meta.get("namespace"), meta["name"]) or virtual_obj
+            self._apply_virtual_fields(runtime, current, fields)
+
+    def _apply_virtual_fields(self, runtime: KindRuntime, current: Obj, fields: Obj) -> None:
+        """Apply `fields` (a partial object: spec fields, annotations, status) onto the virtual object `current` when
+        it differs from what we applied last."""
+        assert runtime.virtual_res is not None
+        meta = _meta(current)
+        extra_meta: Mapping[str, Any] = fields.get("metadata") or {}
+        body: Obj = {
+            **{k: v for k, v in fields.items() if k != "metadata"},
+            "apiVersion": current.get("apiVersion") or runtime.virtual_res.api_version,
+            "kind": current.get("kind") or runtime.virtual_res.kind,
+            "metadata": {**extra_meta, **{k: meta[k] for k in ("name", "namespace") if meta.get(k)}},
+        }
+        if needs_write(body, current, self.field_manager):
+            written = self.sides.virtual.apply(runtime.virtual_res, body, force=True)
+            self._wrote(self.sides.virtual, "apply")
+            self._remember("virtual", runtime, written)
 
     def _apply_virtual_status(
         self, runtime: KindRuntime, identity: Mapping[str, Any], current: Obj, status: Obj

@@ -151,12 +151,14 @@ def build_rule(
             if "observedGenerationPaths" in status
             else _DEFAULT_STATUS.observed_generation_paths,
         ),
+        reverse_paths=tuple(data.get("reverse", {}).get("paths", ())),
         references=tuple(
             _reference(r, positions, (*path, "references", i), rules) for i, r in enumerate(data.get("references", ()))
         ),
         deletion=DeletionPolicy(deletion.get("policy", DeletionPolicy.DELETE.value)),
         finalizer=deletion.get("finalizer", False),
         conflict=ConflictPolicy(data.get("conflict", ConflictPolicy.ABORT.value)),
+        replace_on_conflict=data.get("replaceOnConflict", False),
         read_only=data.get("readOnly", True),
         location=positions.value(path),
     )

@@ -2,14 +2,14 @@
 
 Checks within one rule: every JSONPath compiles (each condition of a `when`, written as one mapping or a list, is
 checked and located on its own); naming leaves room for the hash (style hashed) and sets no lengths (style vcluster,
-whose names have a fixed shape); status paths and observedGeneration paths stay
-under `$.status`;
-fields that only make sense in one direction (`host`, `readOnly` and `deletion.finalizer`, `status`, virtual
-namespace selection, `patches.toHost`) or one mode (`host` with `mode: all`, `naming` for renamed objects) are not
-used elsewhere. Checks across all rules of all loaded files: one rule per kind and direction (any version); a kind
-in both directions with `mode: all` in both would copy objects in a loop unless their selectors are provably
-disjoint; every reference names a kind that some rule syncs in its `follow` direction, and an omitted apiVersion
-resolves to exactly one version.
+whose names have a fixed shape); status paths and observedGeneration paths stay under `$.status`; reverse paths are
+plain chains of map fields under `$.spec` or one annotation (not crdsync's or kubectl's), and no reference or toHost
+patch of the rule touches them (paths_overlap); fields that only make sense in one direction (`host`, `readOnly` and
+`deletion.finalizer`, `status`, `reverse`, `replaceOnConflict`, virtual namespace selection, `patches.toHost`) or one
+mode (`host` with `mode: all`, `naming` for renamed objects, `reverse` for mode all) are not used elsewhere. Checks
+across all rules of all loaded files: one rule per kind and direction (any version); a kind in both directions with
+`mode: all` in both would copy objects in a loop unless their selectors are provably disjoint; every reference names a
+kind that some rule syncs in its `follow` direction, and an omitted apiVersion resolves to exactly one version.
 
 Everything here reads the raw (possibly schema-invalid) data defensively: a value of the wrong type is skipped, never
 raised on, since the schema has already reported it.
@@ -155,6 +155,8 @@ def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
     for key in ("paths", "observedGenerationPaths"):
         for m, status_path in enumerate(_list(status.get(key))):
             yield ("status", key, m), status_path
+    for m, reverse_path in enumerate(_list(_dict(rule.get("reverse")).get("paths"))):
+        yield ("reverse", "paths", m), reverse_path
 
 
 def top_field(expr: str) -> str | None:
@@ -178,6 +180,123 @@ def is_under_status(expr: str) -> bool:
     return top_field(expr) == "status"
 
 
+def field_chain(expr: str) -> tuple[str, ...] | None:
+    """The field names of a (valid) JSONPath that is a plain chain of map fields (`$.spec.a`,
+    `$.metadata.annotations['k']`), or None when it has wildcards, filters, indices, `..` or is `$` itself."""
+    node = compile_path(expr)
+    chain: list[str] = []
+    while isinstance(node, Child):
+        right = node.right
+        if not isinstance(right, Fields) or len(right.fields) != 1 or right.fields[0] == "*":
+            return None
+        chain.append(str(right.fields[0]))
+        node = node.left
+    if not isinstance(node, Root) or not chain:
+        return None
+    chain.reverse()
+    return tuple(chain)
+
+
+_ANY = None  # a step of a path that may match any field or item
+
+
+def _steps(expr: str) -> tuple[str | None, ...] | None:
+    """The steps of a (valid) JSONPath, a field name or _ANY (wildcards, indices, filters); None when the path can
+    reach anywhere below its start (`..`, or a form this reading does not know): such a path overlaps everything."""
+    node = compile_path(expr)
+    steps: list[str | None] = []
+    while isinstance(node, Child):
+        right = node.right
+        if isinstance(right, Fields) and len(right.fields) == 1 and right.fields[0] != "*":
+            steps.append(str(right.fields[0]))
+        elif type(right).__name__ in _ONE_STEP_NODES:
+            steps.append(_ANY)
+        else:
+            return None
+        node = node.left
+    if not isinstance(node, Root):
+        return None
+    steps.reverse()
+    return tuple(steps)
+
+
+# jsonpath-ng node types that stand for exactly one step (any field or item), by name: their classes moved between
+# jsonpath-ng versions, and a node not listed here is read as "anywhere below" (the safe answer for an overlap check).
+_ONE_STEP_NODES = frozenset({"Wildcard", "Index", "Slice", "Filter", "StrictFilter", "Fields"})
+
+
+def paths_overlap(first: str, second: str) -> bool:
+    """True when two (valid) JSONPaths may touch the same field: one may match at or below what the other matches."""
+    a, b = _steps(first), _steps(second)
+    if a is None or b is None:
+        return True
+    return all(x is _ANY or y is _ANY or x == y for x, y in zip(a, b, strict=False))
+
+
+# Annotation keys reverse paths may not write: crdsync's own (the tenant's copy of them is never trusted, and one
+# written onto the virtual source would make it look like a copy, so no rule would select it any more), and kubectl's.
+_RESERVED_ANNOTATION_PREFIX = "crdsync.io/"
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _reverse_path_problem(value: str) -> str | None:
+    """Why a (valid) reverse path is not one crdsync can write back without a loop or a leak, or None."""
+    chain = field_chain(value)
+    if chain is None:
+        return (
+            f"reverse path {value!r} must be a plain chain of field names (no wildcards, filters, list indices or "
+            "'..'): server-side apply merges maps field by field, but a custom resource's lists are atomic, so a "
+            "write into a list would replace the tenant's whole list"
+        )
+    if chain[0] == "spec" and len(chain) >= 2:
+        return None
+    if chain[:2] == ("metadata", "annotations") and len(chain) == 3:
+        key = chain[2]
+        if key.startswith(_RESERVED_ANNOTATION_PREFIX) or key == _LAST_APPLIED:
+            return f"reverse path {value!r} names an annotation crdsync or kubectl reserves; pick another key"
+        return None
+    if chain[0] == "status":
+        return f"reverse path {value!r} is under $.status: status flows back through `status.paths`"
+    if chain[:2] == ("metadata", "labels"):
+        return (
+            f"reverse path {value!r} is a label: labels decide which rules select the object, so a host-owned "
+            "label could make the tenant's object come and go; use an annotation"
+        )
+    return (
+        f"reverse path {value!r} must be a field under $.spec (e.g. $.spec.assignedPort) or one annotation "
+        "(e.g. $.metadata.annotations['example.com/endpoint'])"
+    )
+
+
+def _reverse_overlaps(rule: dict[str, Any], value: str) -> list[tuple[FieldPath, str]]:
+    """(relative field path, message) for each reference or toHost patch of `rule` that touches reverse path
+    `value`: a host-owned value must never be read as a name (it would name a host object the tenant could not name)
+    and never be set by crdsync (the host owns it; the forward translation leaves it out)."""
+    found: list[tuple[FieldPath, str]] = []
+    for k, ref in enumerate(_list(rule.get("references"))):
+        for key in ("path", "namespacePath"):
+            other = _dict(ref).get(key)
+            if isinstance(other, str) and path_error(other) is None and paths_overlap(value, other):
+                found.append(
+                    (
+                        ("references", k, key),
+                        f"reference {key} {other!r} overlaps reverse path {value!r}: a value the host owns must never "
+                        "be read as a name (it is a host name, and could name a host object the tenant cannot name)",
+                    )
+                )
+    for j, patch in enumerate(_list(_dict(rule.get("patches")).get("toHost"))):
+        other = _dict(patch).get("path")
+        if isinstance(other, str) and path_error(other) is None and paths_overlap(value, other):
+            found.append(
+                (
+                    ("patches", "toHost", j, "path"),
+                    f"patch path {other!r} overlaps reverse path {value!r}: the host owns that field, so crdsync "
+                    "never sends it (the patch would have no effect)",
+                )
+            )
+    return found
+
+
 def _rule_local_problems(
     document: Document, direction: Direction, path: FieldPath, rule: dict[str, Any]
 ) -> list[Problem]:
@@ -197,6 +316,10 @@ def _rule_local_problems(
             problems.append(
                 problem(relative, f"status path {value!r} is outside $.status: only status flows back, e.g. $.status")
             )
+        elif relative[:2] == ("reverse", "paths") and (reason := _reverse_path_problem(value)) is not None:
+            problems.append(problem(relative, reason))
+        elif relative[:2] == ("reverse", "paths"):
+            problems.extend(problem(where, message) for where, message in _reverse_overlaps(rule, value))
         elif relative[:2] == ("status", "observedGenerationPaths") and not is_under_status(value):
             problems.append(
                 problem(
@@ -235,6 +358,15 @@ def _rule_local_problems(
 
     mode = rule.get("mode", "all")
     if direction is Direction.TO_HOST:
+        if mode == "referenced" and "reverse" in rule:
+            problems.append(
+                problem(
+                    ("reverse",),
+                    "reverse applies to mode: all only: an exported follower is the tenant's object named by another, "
+                    "and nothing flows back onto it (neither status nor host-owned fields)",
+                    at_key=True,
+                )
+            )
         if "host" in rule:
             problems.append(
                 problem(
@@ -263,6 +395,16 @@ def _rule_local_problems(
                     "gone); remove it from this fromHost rule",
                 )
             )
+        for key in ("reverse", "replaceOnConflict"):
+            if key in rule:
+                problems.append(
+                    problem(
+                        (key,),
+                        f"{key} applies to toHost rules only (host copies of tenant objects); a fromHost rule "
+                        "writes only into the virtual cluster",
+                        at_key=True,
+                    )
+                )
         if "status" in rule:
             problems.append(
                 problem(

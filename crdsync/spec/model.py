@@ -239,10 +239,16 @@ class Rule:
     patches_to_host: tuple[Patch, ...] = ()
     patches_to_virtual: tuple[Patch, ...] = ()
     status: StatusSync = field(default_factory=StatusSync)
+    # toHost mode all: fields of the host copy the host owns (plain chains under $.spec or metadata.annotations),
+    # written back onto the virtual source and never sent forward (translate.objects.forward_view / reverse_fields).
+    reverse_paths: tuple[str, ...] = ()
     references: tuple[Reference, ...] = ()
     deletion: DeletionPolicy = DeletionPolicy.DELETE
     finalizer: bool = False  # toHost: hold the virtual object until its host copy is gone
     conflict: ConflictPolicy = ConflictPolicy.ABORT
+    # toHost: when the host refuses an update of a proven copy as invalid (422, e.g. an immutable field), delete it
+    # (uid precondition) and create it again, with a Normal Event `Replaced` on the virtual source.
+    replace_on_conflict: bool = False
     read_only: bool = True  # fromHost: revert tenant edits of the imported copy
     location: Location = UNKNOWN_LOCATION
 

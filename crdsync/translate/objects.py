@@ -7,6 +7,18 @@
 - to_virtual: a host object -> its desired virtual copy (fromHost rules; mode-referenced ones need the engine's target).
 - reverse: a host copy made by to_host -> the synced fields of its virtual source (the round-trip law).
 - followers: the objects named by references of a virtual object that must be exported or imported with it.
+- reverse_fields: the host-owned fields of a host copy (rule.reverse_paths) to write back onto its virtual source;
+  forward_view: the virtual object as every forward translation reads it, without those fields.
+
+Reverse paths (toHost rules): fields the host owns on the copy (an operator assigns a port, an address). Every
+forward translation (to_host, followers, shared_references) reads the virtual object through forward_view, which
+drops each reverse path and every map along its chain left empty, and to_host drops them from the copy too; so
+whatever reverse_fields writes onto the virtual object, the desired copy is the same (the no-ping-pong law:
+to_host(v with any values at reverse paths) == to_host(v), for the same metadata.generation), crdsync never applies
+those fields to the host (the operator's stay its own), and a host value is never read as a reference (it would be a
+host name naming a host object the tenant could not name; the loader also refuses a reference or toHost patch that
+overlaps a reverse path). reverse_fields only projects the host copy's values at those chains: it never names the
+virtual object it goes to (the engine writes onto the key's own source) and never writes crdsync.io/ annotations.
 
 Every function takes plain dicts and returns new plain dicts: inputs are never mutated, nothing does IO, and the result
 depends only on the arguments. Copies never carry server-owned metadata (uid, resourceVersion, managedFields, ...) and
@@ -39,6 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crdsync.spec.checks import field_chain
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
@@ -52,6 +65,8 @@ from crdsync.spec.model import (
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_GENERATION,
+    LAST_APPLIED,
+    PREFIX,
     ROLE_COPY,
     ROLE_FOLLOWER,
     SIDE_HOST,
@@ -74,7 +89,9 @@ __all__ = [
     "SharedRef",
     "TranslationError",
     "followers",
+    "forward_view",
     "reverse",
+    "reverse_fields",
     "shared_host_namespace",
     "strip_server_fields",
     "to_host",
@@ -451,6 +468,91 @@ def _rewrite_references_back(
     return obj
 
 
+# --- reverse paths ---------------------------------------------------------------------------------------------------
+
+
+def _reverse_chain(path: str) -> tuple[str, ...]:
+    try:
+        chain = field_chain(path)
+    except ValueError:
+        chain = None
+    if chain is None:  # the loader refuses these; a rule built in code gets a located error instead of a guess
+        raise TranslationError("a reverse path must be a plain chain of field names", path)
+    return chain
+
+
+def _drop_chain(root: dict[str, Any], chain: tuple[str, ...]) -> None:
+    """Remove the field at `chain` from `root` and every map along the chain that is left empty, copying (never
+    mutating) the maps it changes: `root` is a fresh top-level dict whose values may be the caller's."""
+    parents: list[tuple[dict[str, Any], str]] = []
+    node = root
+    for step in chain[:-1]:
+        child = node.get(step)
+        if not isinstance(child, Mapping):
+            break
+        copied = dict(child)
+        node[step] = copied
+        parents.append((node, step))
+        node = copied
+    else:
+        node.pop(chain[-1], None)
+    # A map along the chain holding nothing else goes too: writing a reverse field may have created it, and the
+    # desired copy must not depend on whether it did.
+    for parent, step in reversed(parents):
+        value = parent.get(step)
+        if isinstance(value, Mapping) and not value and not (parent is root and step == "metadata"):
+            del parent[step]
+        else:
+            break
+
+
+def forward_view(rule: Rule, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`obj` as the forward translations of toHost `rule` read it: without the fields at rule.reverse_paths (and maps
+    along their chains left empty). Copies only the maps it changes; `obj` is returned as is without reverse paths."""
+    if not rule.reverse_paths:
+        return obj
+    out = dict(obj)
+    for path in rule.reverse_paths:
+        _drop_chain(out, _reverse_chain(path))
+    return out
+
+
+def _writable_back(chain: tuple[str, ...]) -> bool:
+    """Reverse paths write spec fields and annotations crdsync and kubectl do not own, nothing else (as the loader
+    checks): a crdsync.io/ key on the virtual source would make it look like a copy."""
+    if chain[0] == "spec":
+        return len(chain) >= 2
+    return (
+        len(chain) == 3
+        and chain[:2] == ("metadata", "annotations")
+        and not chain[2].startswith(PREFIX)
+        and chain[2] != LAST_APPLIED
+    )
+
+
+def reverse_fields(rule: Rule, host_obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The host-owned fields of `host_obj` (a copy made by to_host under toHost `rule`) to write onto its virtual
+    source: the values at rule.reverse_paths that exist and are not null, with their ancestors (maps), e.g.
+    {"spec": {"assignedPort": 30080}}; {} when there are none. Values are copied as the host has them (like status).
+    """
+
+    def build() -> dict[str, Any]:
+        if rule.direction is not Direction.TO_HOST:
+            raise TranslationError(f"reverse paths need a toHost rule, got the {rule.direction.value} rule")
+        check_shape(host_obj, "host object")
+        selected: list[paths.Location] = []
+        for path in rule.reverse_paths:
+            chain = _reverse_chain(path)
+            if not _writable_back(chain):
+                raise TranslationError("reverse paths write only spec fields and annotations not crdsync's", path)
+            if paths.value_at(host_obj, chain) is not None:
+                selected.append(chain)
+        projected = paths.project(host_obj, selected) if selected else {}
+        return projected if isinstance(projected, dict) else {}
+
+    return _located(rule, build)
+
+
 # --- the translations ------------------------------------------------------------------------------------------------
 
 
@@ -508,10 +610,13 @@ def to_host(
         check_shape(virtual_obj)
         _check_kind(rule, virtual_obj)
         namespace, name = _identity(rule, virtual_obj)
-        out = strip_server_fields(virtual_obj)
-        out["metadata"] = _copied_metadata(_metadata(virtual_obj))
-        out = _rewrite_references_to_host(config, rule, virtual_obj, out, tenant, namespace)
-        apply_patches_in_place(rule.patches_to_host, out, virtual_obj)
+        view = forward_view(rule, virtual_obj)  # the host owns the reverse paths: never read, never sent
+        out = strip_server_fields(view)
+        out["metadata"] = _copied_metadata(_metadata(view))
+        out = _rewrite_references_to_host(config, rule, view, out, tenant, namespace)
+        apply_patches_in_place(rule.patches_to_host, out, view)
+        for path in rule.reverse_paths:
+            _drop_chain(out, _reverse_chain(path))
         role = ROLE_FOLLOWER if rule.mode is SyncMode.REFERENCED else ROLE_COPY
         annotations = bookkeeping_annotations(SIDE_VIRTUAL, rule.gvk, namespace, name, _uid(virtual_obj))
         generation = _generation(virtual_obj)
@@ -707,6 +812,7 @@ def followers(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], te
 
     Host names agree with what to_host writes into the copy's reference fields.
     """
+    virtual_obj = forward_view(rule, virtual_obj)  # host-owned values are never read as names
     try:
         namespace, _ = _identity(rule, virtual_obj)
     except TranslationError as exc:
@@ -745,6 +851,7 @@ def shared_references(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, 
     Such a name crosses to the host unchanged, so it could point a host operator at *any* host object of that kind; the
     engine lets the copy through only when each named host object is one the sharing rule selects.
     """
+    virtual_obj = forward_view(rule, virtual_obj)  # host-owned values are never read as names
     try:
         namespace, _ = _identity(rule, virtual_obj)
     except TranslationError as exc:

@@ -108,7 +108,7 @@ def test_patch_ops_match_the_model() -> None:
 
 
 def test_spec_fields_map_one_to_one_to_the_model() -> None:
-    renamed = {"apiVersion": "gvk", "kind": "gvk", "patches": "patches_to_host"}
+    renamed = {"apiVersion": "gvk", "kind": "gvk", "patches": "patches_to_host", "reverse": "reverse_paths"}
     rule_fields = {f.name for f in dataclasses.fields(model.Rule)}
     for key in DEFS["rule"]["properties"]:
         assert renamed.get(key, camel_to_snake(key)) in rule_fields, key
