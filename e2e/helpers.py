@@ -109,6 +109,20 @@ def ready(client: RestClient, path: str) -> bool:
     return condition_true(get_or_none(client, path))
 
 
+def events_about(
+    client: RestClient, namespace: str, name: str | None = None, reason: str | None = None, *, warnings: bool = False
+) -> list[Obj]:
+    """The Events in `namespace` about object `name` (None: any) with `reason` (None: any); Warnings only if asked."""
+    events: list[Obj] = client.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+    return [
+        e
+        for e in events
+        if (name is None or (e.get("involvedObject") or {}).get("name") == name)
+        and (reason is None or e.get("reason") == reason)
+        and (not warnings or e.get("type") == "Warning")
+    ]
+
+
 # -- mappings --------------------------------------------------------------------------------------------------------
 
 
@@ -174,6 +188,7 @@ __all__ = [
     "cluster_issuer",
     "cluster_issuer_ref",
     "condition_true",
+    "events_about",
     "ready",
     "running_tenant",
     "tenant_crdsync",

@@ -30,6 +30,7 @@ from e2e.helpers import (
     certificate,
     cluster_issuer,
     cluster_issuer_ref,
+    events_about,
     ready,
     running_tenant,
     wait_served,
@@ -204,11 +205,11 @@ def test_a_private_clusterissuer_cannot_be_used_until_shared(
     issuer = cluster_issuer_ref("private-selfsigned")
     virtual_client.create(f"{CM}/namespaces/{ns}/certificates", certificate("grab", ns, issuer, "grab.example.test"))
 
-    def refused() -> bool:
-        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
-        return any(e["reason"] == "ReferenceNotShared" and e["involvedObject"]["name"] == "grab" for e in events)
-
-    wait_for(refused, 30, "ReferenceNotShared event on the tenant's Certificate")
+    wait_for(
+        lambda: bool(events_about(virtual_client, ns, "grab", "ReferenceNotShared")),
+        30,
+        "ReferenceNotShared event on the tenant's Certificate",
+    )
     host_copy = f"{CM}/namespaces/{HOST_NS}/certificates/{host_name_for('cm1', HOST_NS, ns, 'grab')}"
     assert get_or_none(host_client, host_copy) is None
 

@@ -18,7 +18,7 @@ import pytest
 from crdsync.devplane.externalsecrets import ExternalSecrets
 from crdsync.devplane.launcher import Planes
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
-from e2e.helpers import MAPPINGS, RestClient, Wait, condition_true, running_tenant, wait_served
+from e2e.helpers import MAPPINGS, RestClient, Wait, condition_true, events_about, running_tenant, wait_served
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -162,11 +162,11 @@ def test_an_unshared_cluster_store_is_refused(
     store = {"name": "private-fake", "kind": "ClusterSecretStore"}
     virtual_client.create(f"{ESO}/namespaces/{ns}/externalsecrets", external_secret("grab", ns, store, "/x", "loot"))
 
-    def refused() -> bool:
-        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
-        return any(e["reason"] == "ReferenceNotShared" and e["involvedObject"]["name"] == "grab" for e in events)
-
-    wait_for(refused, 60, "ReferenceNotShared event on the tenant's ExternalSecret")
+    wait_for(
+        lambda: bool(events_about(virtual_client, ns, "grab", "ReferenceNotShared")),
+        60,
+        "ReferenceNotShared event on the tenant's ExternalSecret",
+    )
     host_es = f"{ESO}/namespaces/{HOST_NS}/externalsecrets/{host_name_for('es1', HOST_NS, ns, 'grab')}"
     assert get_or_none(host_client, host_es) is None
     loot = f"/api/v1/namespaces/{HOST_NS}/secrets/{host_name_for('es1', HOST_NS, ns, 'loot')}"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from e2e.harness import Crdsync, crd, ensure_namespace, get_or_none, host_name_for, install_crd, write_count
-from e2e.helpers import RestClient, Wait, tenant_crdsync, to_host_mapping
+from e2e.helpers import RestClient, Wait, events_about, tenant_crdsync, to_host_mapping
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -340,11 +340,9 @@ def test_bad_object_becomes_an_event_and_others_keep_syncing(
     wait_for(lambda: get_or_none(host_client, host_widget_path(ns, "fine")) is not None, 30, "good object synced")
     assert host_client.get(host_widget_path(ns, "fine"))["spec"]["options"] == {"mode": "x", "injected": True}
 
-    def event_recorded() -> bool:
-        events = virtual_client.get(f"/api/v1/namespaces/{ns}/events")["items"]
-        return any(e["involvedObject"]["name"] == "broken" and e["type"] == "Warning" for e in events)
-
-    wait_for(event_recorded, 30, "Warning event on the bad object")
+    wait_for(
+        lambda: bool(events_about(virtual_client, ns, "broken", warnings=True)), 30, "Warning event on the bad object"
+    )
     assert get_or_none(host_client, host_widget_path(ns, "broken")) is None
 
 

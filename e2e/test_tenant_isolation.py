@@ -72,6 +72,7 @@ from e2e.helpers import (
     cluster_issuer,
     cluster_issuer_ref,
     condition_true,
+    events_about,
     tenant_crdsync,
     wait_served,
 )
@@ -268,17 +269,6 @@ class World:
 
 def has_tls(secret: Obj | None) -> bool:
     return bool(secret and (secret.get("data") or {}).get("tls.crt"))
-
-
-def warnings_about(client: RestClient, namespace: str, name: str, reason: str | None = None) -> list[Obj]:
-    events: list[Obj] = client.get(f"/api/v1/namespaces/{namespace}/events")["items"]
-    return [
-        e
-        for e in events
-        if e.get("type") == "Warning"
-        and (e.get("involvedObject") or {}).get("name") == name
-        and (reason is None or e.get("reason") == reason)
-    ]
 
 
 def by_crdsync(event: Obj) -> bool:
@@ -506,7 +496,7 @@ def test_attack1_forged_shared_clusterissuer_is_refused(world: World) -> None:
         ]
 
     def refused() -> bool:
-        return bool(warnings_about(hostile, FORGE_NS, FORGED_CERT, "ReferenceNotShared"))
+        return bool(events_about(hostile, FORGE_NS, FORGED_CERT, "ReferenceNotShared", warnings=True))
 
     # Either outcome is quick: the refusal Event, or (unfixed) a host copy that cert-manager then acts on.
     poll(lambda: refused() or bool(on_host()), DECIDE_TIMEOUT)
@@ -527,7 +517,7 @@ def test_attack1_forged_shared_clusterissuer_is_refused(world: World) -> None:
     assert not from_private, (
         f"attack 1 (forged shared ClusterIssuer): CertificateRequests for {PRIVATE}: {from_private}"
     )
-    seen = [describe_event(e) for e in warnings_about(hostile, FORGE_NS, FORGED_CERT)]
+    seen = [describe_event(e) for e in events_about(hostile, FORGE_NS, FORGED_CERT, warnings=True)]
     assert refused(), (
         f"attack 1 (forged shared ClusterIssuer): no ReferenceNotShared Warning on {FORGE_NS}/{FORGED_CERT} within "
         f"{DECIDE_TIMEOUT:.0f}s; its Warnings: {seen}"
@@ -648,7 +638,7 @@ def test_attack4_provoked_failures_write_no_events_on_host_objects(world: World)
     host.merge_patch(f"{CM}/clusterissuers/{LATE}", {"metadata": {"labels": {"crdsync.io/shared": "true"}}})
 
     world.wait(
-        lambda: bool(warnings_about(hostile, ns, "unshared", "ReferenceNotShared")),
+        lambda: bool(events_about(hostile, ns, "unshared", "ReferenceNotShared", warnings=True)),
         DECIDE_TIMEOUT,
         "attack 4: ReferenceNotShared on the hostile tenant's own Certificate",
     )
@@ -713,7 +703,7 @@ def test_attack5_references_cannot_escape_the_tenant(world: World) -> None:
     cert_path = f"{CM}/namespaces/{HOST_NS}/certificates/{hostile_name(ESCAPE_NS, 'ks')}"
 
     def decided() -> bool:
-        refused = bool(warnings_about(hostile, ESCAPE_NS, "acme-escape"))
+        refused = bool(events_about(hostile, ESCAPE_NS, "acme-escape", warnings=True))
         return (refused or get_or_none(host, issuer_path) is not None) and get_or_none(host, cert_path) is not None
 
     world.wait(decided, SYNC_LATENCY + DECIDE_TIMEOUT, "attack 5: the Issuer synced or refused, and the Certificate")
@@ -806,7 +796,7 @@ def test_attack6_poison_object_neither_syncs_nor_stalls_its_kind(world: World) -
     status, _ = world.host_raw.request("GET", poison_copy)
     assert status == 404, f"attack 6 (poison): the poison Issuer reached the host ({poison_copy}: HTTP {status})"
     world.host_raw.items(f"{CM}/namespaces/{HOST_NS}/issuers", "attack 6 (poison)")
-    warned = poll(lambda: bool(warnings_about(hostile, POISON_NS, "poison")), DECIDE_TIMEOUT)
+    warned = poll(lambda: bool(events_about(hostile, POISON_NS, "poison", warnings=True)), DECIDE_TIMEOUT)
     assert warned, f"attack 6 (poison): no Warning Event on the poison Issuer within {DECIDE_TIMEOUT:.0f}s"
 
     # The kind is not frozen: the deletion is taken in, and Issuers created afterwards (one under the very same name)
@@ -907,7 +897,7 @@ def test_aftermath_the_honest_tenant_and_the_host_are_untouched(world: World) ->
         )
     problems += host_event_violations(world)
 
-    refusal = warnings_about(world.hostile.client, FORGE_NS, FORGED_CERT, "ReferenceNotShared")
+    refusal = events_about(world.hostile.client, FORGE_NS, FORGED_CERT, "ReferenceNotShared", warnings=True)
     if not refusal or PRIVATE not in str(refusal[0].get("message")):
         problems.append(
             f"the forged Certificate {FORGE_NS}/{FORGED_CERT} has no ReferenceNotShared Event naming {PRIVATE}"

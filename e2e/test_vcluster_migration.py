@@ -22,7 +22,7 @@ from crdsync.benchmark.metrics import parse_request_totals
 from crdsync.spec.model import Naming, NamingStyle
 from crdsync.translate.names import Tenant, host_name
 from e2e.harness import crd, ensure_namespace, get_or_none, install_crd
-from e2e.helpers import RestClient, Wait, tenant_crdsync, to_host_mapping
+from e2e.helpers import RestClient, Wait, events_about, tenant_crdsync, to_host_mapping
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -178,11 +178,9 @@ def test_vcluster_made_copies_are_adopted_with_no_delete_and_no_create(
 
         wait_for(status_back, 30, "status of every source back in the virtual cluster")
 
-        def name_taken() -> bool:
-            events = virtual_client.get("/api/v1/namespaces/b-x-c/events")["items"]
-            return any(e.get("reason") == "NameTaken" for e in events)
-
-        wait_for(name_taken, 30, "NameTaken Event on b-x-c/a")
+        wait_for(
+            lambda: bool(events_about(virtual_client, "b-x-c", reason="NameTaken")), 30, "NameTaken Event on b-x-c/a"
+        )
         time.sleep(2)  # let the last round trips land before counting
         after = request_counts(host_client)
 
