@@ -16,7 +16,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules
+from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules, rooted
 from crdsync.spec.model import (
     Condition,
     ConflictPolicy,
@@ -25,6 +25,7 @@ from crdsync.spec.model import (
     FollowDirection,
     GroupVersionKind,
     HostSelection,
+    KeyStyle,
     LabelSelector,
     Naming,
     NamingStyle,
@@ -57,11 +58,17 @@ def _selector(data: dict[str, Any] | None) -> LabelSelector | None:
 
 
 def _condition(data: dict[str, Any], positions: Positions, path: FieldPath) -> Condition:
+    relative = "subPath" in data
     return Condition(
-        path=data["path"],
+        # A subPath is written relative (`name`, `.name`, `$.name`); the model keeps it rooted at the match.
+        path=rooted(data["subPath"]) if relative else data["path"],
         in_=tuple(copy.deepcopy(data["in"])) if "in" in data else None,
         not_in=tuple(copy.deepcopy(data["notIn"])) if "notIn" in data else None,
         exists=data.get("exists"),
+        equal=data.get("equal"),
+        not_equal=data.get("notEqual"),
+        empty=data.get("empty"),
+        relative=relative,
         location=positions.value(path),
     )
 
@@ -83,6 +90,7 @@ def _patch(data: dict[str, Any], positions: Positions, path: FieldPath) -> Patch
         from_path=data.get("from"),
         key_map=tuple((str(k), str(v)) for k, v in data.get("keyMap", {}).items()),
         key_prefix=data.get("keyPrefix"),
+        key_style=KeyStyle(data["keyStyle"]) if "keyStyle" in data else None,
         when=_conditions(data.get("when"), positions, (*path, "when")),
         location=positions.value(path),
     )
@@ -101,7 +109,13 @@ def _reference(
         kind=data["kind"],
         api_version=api_version,
         follow=FollowDirection(follow),
-        namespace_path=data.get("namespacePath"),
+        # With namePath both are rooted at each item (written relative, like vcluster's); without, namespacePath is
+        # a JSONPath of the whole object.
+        namespace_path=(rooted(data["namespacePath"]) if "namePath" in data else data["namespacePath"])
+        if "namespacePath" in data
+        else None,
+        name_path=rooted(data["namePath"]) if "namePath" in data else None,
+        format=data.get("format"),
         when=_conditions(data.get("when"), positions, (*path, "when")),
         location=positions.value(path),
     )

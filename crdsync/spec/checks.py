@@ -17,6 +17,7 @@ raised on, since the schema has already reported it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,19 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def rooted(path: str) -> str:
+    """A path written relative to a match (vcluster's `subPath`, `namePath`: `name`, `.name`, `[0]`, `@.name` or
+    `$.name`) as a JSONPath rooted at that match: `$.name`. Anything else is returned unchanged for the path check."""
+    stripped = path.strip()
+    if stripped.startswith("@"):
+        return "$" + stripped[1:]
+    if stripped.startswith("$"):
+        return stripped
+    if stripped.startswith(".") or stripped.startswith("["):
+        return "$" + stripped
+    return "$." + stripped if stripped else stripped
+
+
 def iter_conditions(when: Any) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
     """(path relative to `when`, condition mapping) of each condition in a `when`: one mapping or a list of them."""
     if isinstance(when, dict):
@@ -143,14 +157,22 @@ def iter_path_fields(rule: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
             for relative, condition in iter_conditions(patch.get("when")):
                 if "path" in condition:
                     yield ("patches", side, j, "when", *relative, "path"), condition["path"]
+                if isinstance(condition.get("subPath"), str):
+                    yield ("patches", side, j, "when", *relative, "subPath"), rooted(condition["subPath"])
     for k, ref in enumerate(_list(rule.get("references"))):
         ref = _dict(ref)
-        for key in ("path", "namespacePath"):
+        # With namePath, namePath and namespacePath are rooted at each item (written relative, like vcluster's).
+        item_relative = "namePath" in ref
+        for key in ("path", "namespacePath", "namePath"):
             if key in ref:
-                yield ("references", k, key), ref[key]
+                value = ref[key]
+                relative_here = key == "namePath" or (key == "namespacePath" and item_relative)
+                yield ("references", k, key), rooted(value) if relative_here and isinstance(value, str) else value
         for relative, condition in iter_conditions(ref.get("when")):
             if "path" in condition:
                 yield ("references", k, "when", *relative, "path"), condition["path"]
+            if isinstance(condition.get("subPath"), str):
+                yield ("references", k, "when", *relative, "subPath"), rooted(condition["subPath"])
     status = _dict(rule.get("status"))
     for key in ("paths", "observedGenerationPaths"):
         for m, status_path in enumerate(_list(status.get(key))):
@@ -455,11 +477,106 @@ def _rule_local_problems(
     return problems
 
 
+_VCLUSTER_TESTS = ("empty", "equal", "notEqual")
+_FORMAT_TOKEN = re.compile(r"\$(NAMESPACE|NAME)")
+# Characters a namespace can hold (a DNS label): the text between $NAME and $NAMESPACE needs one outside them.
+_NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def format_problem(fmt: str) -> str | None:
+    """Why a reference `format` cannot be parsed back unambiguously, or None when it is fine."""
+    tokens = _FORMAT_TOKEN.findall(fmt)
+    if tokens.count("NAME") != 1:
+        return "a format needs $NAME exactly once, e.g. $NAME.$NAMESPACE.svc or $NAMESPACE/$NAME"
+    if tokens.count("NAMESPACE") > 1:
+        return "a format may hold $NAMESPACE at most once"
+    literal = _FORMAT_TOKEN.split(fmt)[::2]  # the text around the tokens
+    if any("$" in part for part in literal):
+        return "a format holds only $NAME and $NAMESPACE as placeholders; other '$' cannot be told from them"
+    if len(tokens) == 2 and not set(literal[1]) - _NAMESPACE_CHARS:
+        return (
+            f"the text between ${tokens[0]} and ${tokens[1]} ({literal[1]!r}) must hold a character a namespace cannot "
+            "(e.g. '.' or '/'), or a value could be split in more than one way"
+        )
+    return None
+
+
+def _patch_reference_problems(
+    document: Document, direction: Direction, path: FieldPath, rule: dict[str, Any]
+) -> list[Problem]:
+    """Checks of patches, conditions and references within one rule that the schema cannot express."""
+
+    def problem(relative: FieldPath, message: str, at_key: bool = False) -> Problem:
+        full = (*path, *relative)
+        positions = document.positions
+        return Problem(positions.key(full) if at_key else positions.value(full), full, message, document.index)
+
+    problems: list[Problem] = []
+
+    def check_when(where: FieldPath, when: Any) -> None:
+        for relative, condition in iter_conditions(when):
+            tests = [key for key in _VCLUSTER_TESTS if key in condition]
+            if len(tests) > 1:
+                # vcluster looked at the first of empty, equal, notEqual and ignored the rest; crdsync would test all,
+                # so a converted or hand-written condition would silently mean something else.
+                problems.append(
+                    problem(
+                        (*where, *relative, tests[1]),
+                        f"one condition tests at most one of empty, equal and notEqual (here: {', '.join(tests)}); "
+                        "write a list of conditions to test several",
+                        at_key=True,
+                    )
+                )
+
+    naming = _dict(rule.get("naming"))
+    patches = _dict(rule.get("patches"))
+    for side in ("toHost", "toVirtual"):
+        for j, patch in enumerate(_list(patches.get(side))):
+            patch = _dict(patch)
+            check_when(("patches", side, j, "when"), patch.get("when"))
+            if "keyStyle" not in patch:
+                continue
+            where: FieldPath = ("patches", side, j, "keyStyle")
+            if "keyMap" in patch or "keyPrefix" in patch:
+                problems.append(
+                    problem(where, "keyStyle renames every key itself: remove keyMap and keyPrefix", at_key=True)
+                )
+            elif side != "toHost" or direction is not Direction.TO_HOST:
+                problems.append(
+                    problem(
+                        where,
+                        "keyStyle gives host label keys (vcluster translated keys only on the way to the host); use it "
+                        "in patches.toHost of a toHost rule",
+                        at_key=True,
+                    )
+                )
+            elif naming.get("style") != NamingStyle.VCLUSTER.value:
+                problems.append(
+                    problem(
+                        where,
+                        "keyStyle reproduces the label keys vcluster's syncer gives its copies, which go with "
+                        "vcluster's names: set naming: {style: vcluster} on this rule (or rename keys with keyMap / "
+                        "keyPrefix)",
+                        at_key=True,
+                    )
+                )
+    for k, ref in enumerate(_list(rule.get("references"))):
+        ref = _dict(ref)
+        check_when(("references", k, "when"), ref.get("when"))
+        fmt = ref.get("format")
+        if isinstance(fmt, str):
+            reason = format_problem(fmt)
+            if reason is not None:
+                problems.append(problem(("references", k, "format"), reason))
+    return problems
+
+
 def document_problems(document: Document) -> list[Problem]:
     """The checks that need only one document."""
     problems: list[Problem] = []
     for direction, path, rule in iter_rule_data(document):
         problems.extend(_rule_local_problems(document, direction, path, rule))
+        problems.extend(_patch_reference_problems(document, direction, path, rule))
     return problems
 
 

@@ -114,12 +114,22 @@ class LabelSelector:
     match_expressions: tuple[SelectorRequirement, ...] = ()
 
 
+# A scalar a condition's equal / notEqual compares with (null is not one: vcluster read null as "no test").
+Scalar = str | int | float | bool
+
+
 @dataclass(frozen=True)
 class Condition:
-    """One guard on a patch or reference: holds when the value at `path` (first match, None when absent) satisfies it.
+    """One guard on a patch or reference, tested on the matches of `path`; every set test must hold.
 
-    Exactly the set fields are checked, all must hold: `in_` (value is one of), `not_in` (value is none of),
-    `exists` (path has a match or not). A `when` is a tuple of these, all of which must hold (empty: always).
+    `path` is rooted at the whole object, or, with `relative` (written `subPath`), at each match of the patch's or
+    reference's own path (a missing match has no matches). Tests, as in translate.patches.condition_holds:
+    - `in_` / `not_in`: the first match (None when there is none) is / is not one of the values;
+    - `exists`: the path has a match or not;
+    - `equal` / `not_equal` / `empty` (vcluster's tests): some match's text equals / differs from the operand's
+      text / is empty (`empty` True) or not (False); with no match at all, `not_equal` and `empty: True` hold and
+      `equal` and `empty: False` do not.
+    A `when` is a tuple of these, all of which must hold (empty: always).
     """
 
     path: str
@@ -127,6 +137,10 @@ class Condition:
     in_: tuple[JSON, ...] | None = field(default=None, hash=False)
     not_in: tuple[JSON, ...] | None = field(default=None, hash=False)
     exists: bool | None = None
+    equal: Scalar | None = None
+    not_equal: Scalar | None = None
+    empty: bool | None = None
+    relative: bool = False  # `path` is rooted at each match of the patch's / reference's path (subPath)
     location: Location = UNKNOWN_LOCATION
 
 
@@ -134,18 +148,29 @@ class PatchOp(enum.Enum):
     SET = "set"  # write `value` at `path`
     COPY = "copy"  # write the value found at `from_path` in the *other* side's object at `path`
     REMOVE = "remove"  # delete what `path` matches
+    ADD = "add"  # vcluster's add: merge `value` into matched maps, append it to matched lists, create it where missing
+    REPLACE = "replace"  # write `value` over existing matches only
     REWRITE_LABEL_KEYS = "rewriteLabelKeys"  # `path` names a string map; rename keys by `key_map` / `key_prefix`
     REWRITE_LABEL_SELECTOR = "rewriteLabelSelector"  # `path` names a LabelSelector; rename its keys likewise
+    REWRITE_LABEL_KEY = "rewriteLabelKey"  # `path` names strings that hold label keys; rename them likewise
+
+
+class KeyStyle(enum.Enum):
+    """vcluster's own label-key translation (translate.patches.vcluster_label_key), for the label-key rewrite ops."""
+
+    VCLUSTER = "vcluster"  # v0.21-v0.27: only vcluster's own keys (release, vcluster.loft.sh/*-by, namespace) hashed
+    VCLUSTER_LEGACY = "vclusterLegacy"  # v0.14-v0.20: every key hashed
 
 
 @dataclass(frozen=True)
 class Patch:
     op: PatchOp
     path: str  # JSONPath (jsonpath-ng syntax, wildcards and filters allowed)
-    value: JSON = field(default=None, hash=False)  # for SET; any JSON value, so compared but never hashed
+    value: JSON = field(default=None, hash=False)  # for SET / ADD / REPLACE; any JSON value, compared, never hashed
     from_path: str | None = None  # for COPY
     key_map: tuple[tuple[str, str], ...] = ()  # for the rewrite ops: exact key -> new key
     key_prefix: str | None = None  # for the rewrite ops: prefix added to every key not in key_map
+    key_style: KeyStyle | None = None  # for the rewrite ops instead of key_map / key_prefix: vcluster's hashed keys
     when: tuple[Condition, ...] = ()  # all must hold; empty: always
     location: Location = UNKNOWN_LOCATION
 
@@ -154,11 +179,17 @@ class Patch:
 class Reference:
     """A field that names another object; rewritten by the referenced kind's naming rule."""
 
-    path: str  # JSONPath to the name (may match several fields, e.g. a wildcard over a list)
+    path: str  # JSONPath to the name (may match several fields, e.g. a wildcard over a list); with name_path, items
     kind: str
     api_version: str  # resolved by the loader when the spec leaves it out and the kind is unambiguous
     follow: FollowDirection = FollowDirection.NONE
-    namespace_path: str | None = None  # JSONPath to the referenced object's namespace; default: the referrer's
+    # JSONPath to the referenced object's namespace; default: the referrer's. With name_path: rooted at each item.
+    namespace_path: str | None = None
+    # JSONPath rooted at each item `path` matches (a list match stands for its items): where the name is in it.
+    name_path: str | None = None
+    # The name field holds a formatted value: literal text with `$NAME` once and `$NAMESPACE` at most once, e.g.
+    # `$NAME.$NAMESPACE.svc` (translate.objects.parse_format); None: the field is the name itself.
+    format: str | None = None
     when: tuple[Condition, ...] = ()  # all must hold; empty: always
     location: Location = UNKNOWN_LOCATION
 

@@ -36,6 +36,17 @@ object's host namespace, every other one the tenant's host namespace, name or no
 Names of kinds shared by name (fromHost mode all) cross unchanged; shared_references lists them, with the host
 namespace the sharing rule maps them to, so the engine can check them against the host (translate.tenancy).
 
+References with `namePath` (vcluster's rewriteName namePath/namespacePath): `path` matches items (a list match stands
+for each of its items), the name is at namePath inside each item and pairs with the namespace at namespacePath inside
+the same item (several non-empty ones are an error, as in vcluster). References with a `format` (vcluster's
+rewriteName `regex`): the field holds the name inside literal text, `$NAME` and at most one `$NAMESPACE`
+(parse_format / render_format; anchored, literal, `$NAME` a Kubernetes name, `$NAMESPACE` a DNS label); the value is
+written back in its format with the host name and the named object's host namespace (the tenant's, or the sharing
+rule's). A value of an applying reference that does not have the format is an error, never copied (it could name
+anything on the host); the $NAMESPACE part of a value whose reference does not apply still becomes the tenant's host
+namespace. `when` conditions with subPath are tested per name field (on the item with namePath). followers and
+shared_references read names through the same _named, so they agree with what to_host writes, formats included.
+
 Every translation first refuses objects beyond the shape limits (tenancy.check_shape), before any recursive code
 touches them.
 
@@ -47,11 +58,13 @@ patch error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from crdsync.spec.checks import field_chain
+from crdsync.spec.checks import field_chain, format_problem
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
@@ -79,7 +92,7 @@ from crdsync.translate.bookkeeping import (
 )
 from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.patches import apply_patches_in_place, conditions_hold
+from crdsync.translate.patches import apply_patches_in_place, conditions_hold, has_relative
 from crdsync.translate.tenancy import check_shape
 
 __all__ = [
@@ -301,23 +314,163 @@ def shared_host_namespace(rule: Rule, virtual_namespace: str) -> str:
     return rule.host.namespaces[0]
 
 
-def _name_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.Location, str]]:
-    """(location, name) of every non-empty name `ref` points at; null/empty values name nothing and are skipped."""
-    out = []
+# A formatted value's parts (Reference.format): $NAME a Kubernetes name (DNS-1123 subdomain), $NAMESPACE a namespace
+# (DNS-1123 label: no dot, so `$NAME.$NAMESPACE` splits one way). The spec checks the format (checks.format_problem).
+_FORMAT_TOKEN = re.compile(r"\$(NAMESPACE|NAME)")
+_FORMAT_PARTS = {
+    "NAME": r"(?P<name>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)",
+    "NAMESPACE": r"(?P<namespace>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)",
+}
+_MAX_NAME, _MAX_NAMESPACE = 253, 63
+
+
+@lru_cache(maxsize=256)
+def _format_regex(fmt: str) -> re.Pattern[str]:
+    problem = format_problem(fmt)
+    if problem is not None:
+        raise TranslationError(f"format {fmt!r}: {problem}")
+    pieces = _FORMAT_TOKEN.split(fmt)  # literal, token, literal, ...
+    return re.compile("".join(_FORMAT_PARTS[piece] if i % 2 else re.escape(piece) for i, piece in enumerate(pieces)))
+
+
+def parse_format(fmt: str, value: str) -> tuple[str, str | None] | None:
+    """(name, namespace or None) of a value of the whole format `fmt`, or None when it does not have it.
+
+    Values longer than any valid one are refused before the regular expression sees them (its backtracking is
+    quadratic in the length, and a tenant writes the value)."""
+    if len(value) > len(fmt) + _MAX_NAME + _MAX_NAMESPACE:
+        return None
+    match = _format_regex(fmt).fullmatch(value)
+    if match is None:
+        return None
+    name, namespace = match.group("name"), match.groupdict().get("namespace")
+    if len(name) > _MAX_NAME or (namespace is not None and len(namespace) > _MAX_NAMESPACE):
+        return None
+    return name, namespace
+
+
+def render_format(fmt: str, name: str, namespace: str | None) -> str:
+    """`fmt` with $NAME and $NAMESPACE replaced (the inverse of parse_format)."""
+    return _FORMAT_TOKEN.sub(lambda m: name if m.group(1) == "NAME" else namespace or "", fmt)
+
+
+def _has_namespace_part(ref: Reference) -> bool:
+    return ref.format is not None and "$NAMESPACE" in ref.format
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One non-empty name field of a reference, with the namespace field that goes with it."""
+
+    location: paths.Location
+    value: str
+    match: Any  # what the reference's subPath conditions are tested on: the item (namePath) or the field's value
+    namespace_location: paths.Location | None
+    namespace: Any  # the paired namespace field's value (None when there is none)
+
+
+def _items(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.Location, Any]]:
+    """(location, value) of each item ref.path matches (namePath references): a list match stands for its items."""
+    out: list[tuple[paths.Location, Any]] = []
     for location in paths.locations(obj, ref.path):
         value = paths.value_at(obj, location)
-        if value is None or value == "":
-            continue
-        if not isinstance(value, str):
-            raise TranslationError(f"a reference must be a string name, found {json_type(value)}", ref.path)
-        out.append((location, value))
+        if isinstance(value, list):
+            out.extend(((*location, i), item) for i, item in enumerate(value))
+        else:
+            out.append((location, value))
     return out
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise TranslationError(f"a reference must be a string name, found {json_type(value)}", path)
+    return value
+
+
+def _item_namespace(
+    ref: Reference, location: paths.Location, item: Mapping[str, Any]
+) -> tuple[paths.Location | None, Any]:
+    """The namespace field of one item (namespacePath rooted at the item); vcluster refuses several."""
+    if ref.namespace_path is None:
+        return None, None
+    found = [
+        (loc, paths.value_at(item, loc))
+        for loc in paths.locations(item, ref.namespace_path)
+        if paths.value_at(item, loc) not in (None, "")
+    ]
+    if len(found) > 1:
+        raise TranslationError("an item has several namespaces for one name", ref.namespace_path)
+    if not found:
+        return None, None
+    return (*location, *found[0][0]), found[0][1]
+
+
+def _fields(obj: Mapping[str, Any], ref: Reference) -> list[_Field]:
+    """Every non-empty name field `ref` points at, each paired with its namespace field; null/empty values name
+    nothing and are skipped."""
+    out: list[_Field] = []
+    if ref.name_path is None:
+        namespaces = _namespace_locations(obj, ref)
+        for location in paths.locations(obj, ref.path):
+            value = paths.value_at(obj, location)
+            if value is None or value == "":
+                continue
+            paired = _paired(location, namespaces)
+            out.append(
+                _Field(
+                    location,
+                    _string(value, ref.path),
+                    value,
+                    paired[0] if paired is not None else None,
+                    paired[1] if paired is not None else None,
+                )
+            )
+        return out
+    for location, item in _items(obj, ref):
+        if isinstance(item, str):  # a string where an item was expected is itself a name (as in vcluster)
+            if item:
+                out.append(_Field(location, item, item, None, None))
+            continue
+        if item is None:
+            continue
+        if not isinstance(item, Mapping):
+            raise TranslationError(f"a namePath reference needs maps (or names), found {json_type(item)}", ref.path)
+        namespace_location, namespace = _item_namespace(ref, location, item)
+        for inner in paths.locations(item, ref.name_path):
+            value = paths.value_at(item, inner)
+            if value is None or value == "":
+                continue
+            out.append(
+                _Field((*location, *inner), _string(value, ref.name_path), item, namespace_location, namespace)
+            )
+    return out
+
+
+def _applying(ref: Reference, obj: Mapping[str, Any]) -> list[_Field] | None:
+    """The name fields of `ref` in `obj` whose conditions hold (subPath conditions: per field), or None when the
+    reference does not apply at all."""
+    relative = has_relative(ref.when)
+    if not relative and not conditions_hold(ref.when, obj):
+        return None
+    found = _fields(obj, ref)
+    if relative:
+        found = [f for f in found if conditions_hold(ref.when, obj, f.match)]
+    return found
 
 
 def _namespace_locations(obj: Mapping[str, Any], ref: Reference) -> list[tuple[paths.Location, Any]]:
     """(location, value) of every non-empty namespace field of `ref` (none without namespacePath)."""
     if ref.namespace_path is None:
         return []
+    if ref.name_path is not None:
+        out = []
+        for location, item in _items(obj, ref):
+            if isinstance(item, Mapping):
+                for inner in paths.locations(item, ref.namespace_path):
+                    value = paths.value_at(item, inner)
+                    if value not in (None, ""):
+                        out.append(((*location, *inner), value))
+        return out
     found = ((loc, paths.value_at(obj, loc)) for loc in paths.locations(obj, ref.namespace_path))
     return [(loc, value) for loc, value in found if value not in (None, "")]
 
@@ -347,37 +500,48 @@ def _paired(
 class _Named:
     """One object a reference names, as written on the virtual side."""
 
-    location: paths.Location  # of the name
+    location: paths.Location  # of the name (or of the formatted value holding it)
     name: str
     namespace: str | None  # virtual namespace of the named object (None: cluster-scoped)
-    namespace_location: paths.Location | None  # of the namespace field that gave `namespace`, if any
+    namespace_location: paths.Location | None  # of the namespace field paired with the name, if any
 
 
-def _named(
-    ref: Reference, target: _Target, obj: Mapping[str, Any], referrer_namespace: str | None
-) -> list[_Named]:
-    """Every object `ref` names in `obj`, each with its own namespace."""
-    names = _name_locations(obj, ref)
-    if not names:
+def _named(ref: Reference, target: _Target, obj: Mapping[str, Any], referrer_namespace: str | None) -> list[_Named]:
+    """Every object `ref` names in `obj` (where it applies), each with its own namespace: the formatted value's
+    $NAMESPACE, else the paired namespace field, else the referrer's (or the sharing rule's landing namespace)."""
+    found = _applying(ref, obj)
+    if not found:
         return []
-    if not target.namespaced:
-        return [_Named(location, name, None, None) for location, name in names]
-    namespaces = _namespace_locations(obj, ref)
-    for _, value in namespaces:
-        if not isinstance(value, str):
-            raise TranslationError(f"a namespace must be a string, found {json_type(value)}", ref.namespace_path or "")
     default = referrer_namespace
     if target.shared_by is not None and target.shared_by.host.virtual_namespace is not None:
         default = target.shared_by.host.virtual_namespace  # where every shared object of the kind is
     out = []
-    for location, name in names:
-        paired = _paired(location, namespaces)
-        namespace = paired[1] if paired is not None else default
+    for item in found:
+        name, written_namespace = item.value, None
+        if ref.format is not None:
+            parsed = parse_format(ref.format, item.value)
+            if parsed is None:
+                # Copied as written, the value could name anything on the host (another tenant's Service, say).
+                raise TranslationError(
+                    f"value {item.value[:80]!r} does not have the reference's format {ref.format!r}",
+                    ref.name_path or ref.path,
+                )
+            name, written_namespace = parsed
+        if not target.namespaced:
+            if written_namespace is not None:
+                raise TranslationError(f"{ref.kind} is cluster-scoped: its format cannot hold $NAMESPACE", ref.path)
+            out.append(_Named(item.location, name, None, item.namespace_location))
+            continue
+        if item.namespace is not None and not isinstance(item.namespace, str):
+            raise TranslationError(
+                f"a namespace must be a string, found {json_type(item.namespace)}", ref.namespace_path or ""
+            )
+        namespace = written_namespace or item.namespace or default
         if namespace is None:
             raise TranslationError(
                 f"{ref.kind} is namespaced but the referring object is cluster-scoped; set namespacePath", ref.path
             )
-        out.append(_Named(location, name, namespace, paired[0] if paired is not None else None))
+        out.append(_Named(item.location, name, namespace, item.namespace_location))
     return out
 
 
@@ -391,6 +555,14 @@ def _host_side(target: _Target, tenant: Tenant, namespace: str | None, name: str
     return host_ns, host_name(tenant, namespace, name, target.naming)
 
 
+def _shared_virtual_namespace(rule: Rule, host_namespace: str) -> str | None:
+    """The inverse of shared_host_namespace, or None when `host_namespace` is not one the rule shares into one."""
+    landing = rule.host.virtual_namespace
+    if landing is None:
+        return host_namespace
+    return landing if rule.host.namespaces == (host_namespace,) else None
+
+
 def _rewrite_references_to_host(
     config: SyncConfig,
     rule: Rule,
@@ -402,24 +574,29 @@ def _rewrite_references_to_host(
     writes: dict[paths.Location, Any] = {}
     for ref in rule.references:
         try:
-            if not conditions_hold(ref.when, source):
-                continue
             target = _target(config, ref, rule.namespaced)
             for item in _named(ref, target, source, referrer_namespace):
                 if item.location in writes:
                     continue
-                host_ns, writes[item.location] = _host_side(target, tenant, item.namespace, item.name)
+                host_ns, host = _host_side(target, tenant, item.namespace, item.name)
+                writes[item.location] = render_format(ref.format, host, host_ns) if ref.format is not None else host
                 if item.namespace_location is not None and item.namespace_location not in writes:
                     writes[item.namespace_location] = host_ns
         except TranslationError as exc:
             raise exc.located(ref.location) from None
-    # A namespace field never crosses as the tenant wrote it, whether or not a name goes with it and whether or not its
-    # reference applies: left alone, `{namespace: kube-system}` would point a host operator into another namespace.
-    # The tenant's own host namespace is always a safe value.
+    # A namespace never crosses as the tenant wrote it, whether or not a name goes with it and whether or not its
+    # reference applies: left alone, `{namespace: kube-system}` (or `db.kube-system.svc`) would point a host operator
+    # into another namespace. The tenant's own host namespace is always a safe value.
     for ref in rule.references:
         try:
             for location, _ in _namespace_locations(source, ref):
                 writes.setdefault(location, tenant.host_namespace)
+            if _has_namespace_part(ref):
+                assert ref.format is not None
+                for field_ in _fields(source, ref):
+                    parsed = parse_format(ref.format, field_.value) if field_.location not in writes else None
+                    if parsed is not None:
+                        writes[field_.location] = render_format(ref.format, parsed[0], tenant.host_namespace)
         except TranslationError as exc:
             raise exc.located(ref.location) from None
     # Locations outside what was copied (status, server metadata) have nothing to rewrite.
@@ -438,30 +615,47 @@ def _rewrite_references_back(
     tenant: Tenant,
     resolve: Resolver | None,
 ) -> dict[str, Any]:
-    """Map tenant-named reference values in a host-side object back to virtual names (where `resolve` knows them)."""
+    """Map tenant-named reference values in a host-side object back to virtual names (where `resolve` knows them),
+    formatted values in their format; each paired namespace field goes back with its own name."""
     if resolve is None:
         return obj
     writes: dict[paths.Location, Any] = {}
     for ref in rule.references:
         try:
-            if not conditions_hold(ref.when, obj):
+            found = _applying(ref, obj)
+            if not found:
                 continue
             target = _target(config, ref, rule.namespaced)
-            if not target.tenant_naming:
+            if not target.tenant_naming and not _has_namespace_part(ref):
                 continue  # identity is its own inverse
             host_ns = tenant.host_namespace if target.namespaced else None
-            back_ns: str | None = None
-            for location, name in _name_locations(obj, ref):
-                if location in writes:
+            for item in found:
+                if item.location in writes:
                     continue
+                name, written_namespace = item.value, None
+                if ref.format is not None:
+                    parsed = parse_format(ref.format, item.value)
+                    if parsed is None:
+                        continue  # not a value to_host wrote: kept as the host has it
+                    name, written_namespace = parsed
+                if not target.tenant_naming:
+                    # A shared object keeps its name; its namespace goes back through the sharing rule.
+                    assert target.shared_by is not None and written_namespace is not None
+                    back_ns = _shared_virtual_namespace(target.shared_by, written_namespace)
+                    if back_ns is not None:
+                        writes[item.location] = render_format(ref.format or "$NAME", name, back_ns)
+                    continue
+                if written_namespace is not None and written_namespace != host_ns:
+                    continue  # not in the tenant's host namespace: not a name to_host wrote
                 resolved = resolve(ref.gvk, host_ns, name)
                 if resolved is None:
                     continue
-                back_ns, writes[location] = resolved
-            if back_ns is not None and target.namespaced and ref.namespace_path is not None:
-                for location in paths.locations(obj, ref.namespace_path):
-                    if location not in writes and paths.value_at(obj, location) not in (None, ""):
-                        writes[location] = back_ns
+                back_ns, back_name = resolved
+                writes[item.location] = (
+                    render_format(ref.format, back_name, back_ns) if ref.format is not None else back_name
+                )
+                if back_ns is not None and target.namespaced and item.namespace_location is not None:
+                    writes.setdefault(item.namespace_location, back_ns)
         except TranslationError as exc:
             raise exc.located(ref.location) from None
     paths.write_in_place(obj, writes)
@@ -614,7 +808,7 @@ def to_host(
         out = strip_server_fields(view)
         out["metadata"] = _copied_metadata(_metadata(view))
         out = _rewrite_references_to_host(config, rule, view, out, tenant, namespace)
-        apply_patches_in_place(rule.patches_to_host, out, view)
+        apply_patches_in_place(rule.patches_to_host, out, vcluster=tenant.vcluster, other=view)
         for path in rule.reverse_paths:
             _drop_chain(out, _reverse_chain(path))
         role = ROLE_FOLLOWER if rule.mode is SyncMode.REFERENCED else ROLE_COPY
@@ -822,9 +1016,7 @@ def followers(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], te
         if ref.follow is FollowDirection.NONE:
             continue
         try:
-            if not conditions_hold(ref.when, virtual_obj):
-                continue
-            target = _target(config, ref, rule.namespaced)
+            target = _target(config, ref, rule.namespaced)  # _named applies the reference's `when`
             for item in _named(ref, target, virtual_obj, namespace):
                 host_ns, host = _host_side(target, tenant, item.namespace, item.name)
                 found.add(FollowRef(ref.gvk, ref.follow, item.namespace, item.name, host_ns, host))
@@ -859,9 +1051,7 @@ def shared_references(config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, 
     found: set[SharedRef] = set()
     for ref in rule.references:
         try:
-            if not conditions_hold(ref.when, virtual_obj):
-                continue
-            target = _target(config, ref, rule.namespaced)
+            target = _target(config, ref, rule.namespaced)  # _named applies the reference's `when`
             if target.shared_by is None:
                 continue
             for item in _named(ref, target, virtual_obj, namespace):

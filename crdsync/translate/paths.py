@@ -10,6 +10,7 @@ Semantics:
   existing lists), create the missing intermediate maps. Nothing matching a path with wildcards or filters is a no-op.
 - remove: delete every match (list items by index, highest first so indices stay valid).
 - update_values: replace every match by fn(old value).
+- add_missing_in_place: vcluster's `add` where nothing matches: create the value under the deepest existing part.
 
 Failure modes, all TranslationError naming the path: a path that does not compile, a path that cannot address a
 field (e.g. jsonpath-ng's `parent` or arithmetic extensions), a type mismatch while creating (`$.spec.x.y` when
@@ -293,15 +294,61 @@ def update_in_place(obj: dict[str, Any], path: str, fn: Callable[[Any], Any]) ->
 
 def remove_in_place(obj: dict[str, Any], path: str) -> None:
     """Delete every match of `path` from `obj` (nothing matching is fine)."""
-    found = locations(obj, path)
-    if any(len(loc) == 0 for loc in found):
-        raise TranslationError("cannot remove the whole object", path)
+    remove_locations_in_place(obj, locations(obj, path), path)
 
-    # Deepest first and, within one list, highest index first: earlier removals never shift later locations.
+
+def document_order_reversed(found: list[Location]) -> list[Location]:
+    """`found` deepest first and, within one list, highest index first: changing one never moves a later one."""
+
     def order(loc: Location) -> tuple[Any, ...]:
         return tuple((1, s) if isinstance(s, int) else (0, s) for s in loc)
 
-    for location in sorted(set(found), key=order, reverse=True):
+    return sorted(set(found), key=order, reverse=True)
+
+
+def add_missing_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
+    """vcluster's add where `path` matches nothing: create (a copy of) `value` under every match of the deepest part
+    of `path` that exists, wrapping it in maps for the missing fields ([value] for a missing index; an index into an
+    existing list appends). A null on the way counts as missing. Nothing is created through `[*]`, filters or other
+    forms (no item to create is named) or when `path` matches something."""
+    steps = _simple(path)
+    if not steps or _walk(obj, steps):
+        return
+    depth = len(steps) - 1
+    parents = _walk(obj, steps[:depth])
+    while not parents:
+        depth -= 1
+        parents = _walk(obj, steps[:depth])
+    rest = steps[depth:]
+    if any(isinstance(step, _Star) for step in rest):
+        return
+    nested = value
+    for step in reversed(rest[1:]):
+        nested = {step: nested} if isinstance(step, str) else [nested]
+    first = rest[0]
+    for location, parent in parents:
+        if parent is None and location:
+            _write(obj, location, {first: clone(nested)} if isinstance(first, str) else [clone(nested)], False, path)
+        elif isinstance(first, str):
+            if not isinstance(parent, dict):
+                raise TranslationError(
+                    f"cannot add field {first!r}: {_describe(location)} is {json_type(parent)}, not a map", path
+                )
+            parent[first] = clone(nested)
+        else:
+            if not isinstance(parent, list):
+                raise TranslationError(
+                    f"cannot add item {first}: {_describe(location)} is {json_type(parent)}, not a list", path
+                )
+            parent.append(clone(nested))
+
+
+def remove_locations_in_place(obj: dict[str, Any], found: list[Location], path: str) -> None:
+    """Delete each concrete location (matches of `path`) from `obj`."""
+    if any(len(loc) == 0 for loc in found):
+        raise TranslationError("cannot remove the whole object", path)
+    # Deepest first and, within one list, highest index first: earlier removals never shift later locations.
+    for location in document_order_reversed(found):
         try:
             parent = _container_at(obj, location[:-1], create=False, path=path)
         except TranslationError:

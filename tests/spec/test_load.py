@@ -490,7 +490,7 @@ def test_absent_and_empty_when_always_hold() -> None:
          "conditions, got 'x'"),
         ("[{path: $.k, in: [x]}, 7]", "7]", "when[1]", "expected a mapping, got the number 7"),
         ("[{path: $.k, in: [x]}, {path: $.j}]", "{path: $.j}", "when[1]",
-         "a condition needs at least one test: in, notIn or exists"),
+         "a condition needs at least one test: in, notIn, exists, equal, notEqual or empty"),
         ("[{path: $.k, in: [x]}, {path: $.j, in: [y], exits: true}]", "exits", "when[1].exits",
          "unknown key 'exits'; did you mean 'exists'?"),
         ("{path: $.k, in: x}", "x}", "when.in", "expected a list, got 'x'"),

@@ -165,18 +165,19 @@ def test_patch_errors_are_explained_against_the_chosen_op_only() -> None:
         (
             *where(text, "sett"),
             "spec.toHost[0].patches.toHost[1].op",
-            "unknown patch op 'sett': expected one of set, copy, remove, rewriteLabelKeys, rewriteLabelSelector; "
-            "did you mean 'set'?",
+            "unknown patch op 'sett': expected one of set, add, replace, copy, remove, rewriteLabelKeys, "
+            "rewriteLabelSelector, rewriteLabelKey; did you mean 'set'?",
         ),
         (
             *where(text, "{path: $.a}"),
             "spec.toHost[0].patches.toHost[2].op",
-            "missing required key 'op' (one of set, copy, remove, rewriteLabelKeys, rewriteLabelSelector)",
+            "missing required key 'op' (one of set, add, replace, copy, remove, rewriteLabelKeys, "
+            "rewriteLabelSelector, rewriteLabelKey)",
         ),
         (
             *where(text, "{op: rewriteLabelKeys"),
             "spec.toHost[0].patches.toHost[3]",
-            "rewriteLabelKeys needs keyMap, keyPrefix or both",
+            "rewriteLabelKeys needs keyMap, keyPrefix or keyStyle",
         ),
         (*where(text, "5\n"), "spec.toHost[0].patches.toHost[4]", "expected a mapping, got the number 5"),
     ]
@@ -201,7 +202,9 @@ def test_enum_const_pattern_range_and_selector_messages() -> None:
     assert got[where(text, "a]")] == "duplicate entry 'a'"
     assert got[where(text, "'bad key'")].startswith("key 'bad key' must be a label key")
     assert got[where(text, "[v]")] == "Exists and DoesNotExist take no values"
-    assert got[where(text, "{path: $.b}")] == "a condition needs at least one test: in, notIn or exists"
+    assert got[where(text, "{path: $.b}")] == (
+        "a condition needs at least one test: in, notIn, exists, equal, notEqual or empty"
+    )
     assert len(got) == 10
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdsync.spec.model import Condition, Location, Patch, PatchOp
+from crdsync.spec.model import Condition, KeyStyle, Location, Patch, PatchOp
 from crdsync.translate import paths
 from crdsync.translate.errors import TranslationError
-from crdsync.translate.patches import apply_patches, condition_holds, conditions_hold
+from crdsync.translate.patches import apply_patches, condition_holds, conditions_hold, vcluster_label_key
 from tests.translate.strategies import json_values, label_keys, label_values
 
 HERE = Location("m.yaml", 7, 9)
@@ -263,3 +264,195 @@ def test_rewrite_label_keys_then_inverse_restores(case: tuple[dict[str, str], tu
     there = apply_patches((forward,), obj, None)
     assert set(there["metadata"]["labels"]).isdisjoint(a for a, _ in key_map)
     assert apply_patches((inverse,), there, None) == obj
+
+
+# --- vcluster's ops: add, replace, rewriteLabelKey, keyStyle, and conditions with subPath / equal / notEqual / empty
+
+
+def _add(path: str, value: Any, *when: Condition) -> Patch:
+    return Patch(PatchOp.ADD, path, value=value, when=when, location=HERE)
+
+
+@pytest.mark.parametrize(
+    ("obj", "patch", "expected"),
+    [
+        # a map match: merged, the value's keys win
+        (
+            {"spec": {"m": {"a": 1, "b": 2}}},
+            _add("$.spec.m", {"b": 3, "c": 4}),
+            {"spec": {"m": {"a": 1, "b": 3, "c": 4}}},
+        ),
+        # a list match: appended as one item, also when the value is a list
+        ({"spec": {"l": [1]}}, _add("$.spec.l", [2, 3]), {"spec": {"l": [1, [2, 3]]}}),
+        # an item of a list: inserted before it
+        ({"spec": {"l": ["a", "b"]}}, _add("$.spec.l[1]", "x"), {"spec": {"l": ["a", "x", "b"]}}),
+        # nothing matches: created with the missing maps
+        ({"spec": {}}, _add("$.spec.a.b", 1), {"spec": {"a": {"b": 1}}}),
+        # nothing matches under each existing item: created in every item
+        ({"spec": {"l": [{}, {"k": 1}]}}, _add("$.spec.l[*].x", 0), {"spec": {"l": [{"x": 0}, {"k": 1, "x": 0}]}}),
+        # an index into an existing list appends; into a missing list makes one
+        ({"spec": {"l": [1]}}, _add("$.spec.l[5]", 2), {"spec": {"l": [1, 2]}}),
+        ({"spec": {}}, _add("$.spec.l[0]", 2), {"spec": {"l": [2]}}),
+        # a null on the way or at the match counts as missing
+        ({"spec": None}, _add("$.spec.a", 1), {"spec": {"a": 1}}),
+        ({"spec": {"a": None}}, _add("$.spec.a", 1), {"spec": {"a": 1}}),
+        # wildcards over nothing create nothing (no item is named)
+        ({"spec": {"l": []}}, _add("$.spec.l[*].x", 0), {"spec": {"l": []}}),
+    ],
+)
+def test_add_has_vclusters_semantics(obj: dict[str, Any], patch: Patch, expected: dict[str, Any]) -> None:
+    assert apply_patches((patch,), obj, None) == expected
+
+
+@pytest.mark.parametrize(
+    ("obj", "patch", "message"),
+    [
+        ({"spec": {"m": {}}}, _add("$.spec.m", 1), "add merges a map"),
+        ({"spec": {"s": "x"}}, _add("$.spec.s", 1), "use replace or set"),
+        ({"spec": "x"}, _add("$.spec.a", 1), "not a map"),
+    ],
+)
+def test_add_refuses_what_vcluster_would_corrupt(obj: dict[str, Any], patch: Patch, message: str) -> None:
+    with pytest.raises(TranslationError, match=message) as info:
+        apply_patches((patch,), obj, None)
+    assert str(info.value).startswith("m.yaml:7:9: ")
+
+
+def test_replace_touches_existing_matches_only() -> None:
+    replace = Patch(PatchOp.REPLACE, "$.spec.things[*].n", value=9)
+    assert apply_patches((replace,), OBJ, None)["spec"]["things"] == [{"local": True}, {"local": False, "n": 9}]
+    assert apply_patches((Patch(PatchOp.REPLACE, "$.spec.missing", value=1),), OBJ, None) == OBJ
+
+
+@pytest.mark.parametrize(
+    ("cond", "holds"),
+    [
+        # vcluster's answer for a missing path: notEqual and empty: true hold, equal and empty: false do not
+        (Condition("$.spec.missing", equal="a"), False),
+        (Condition("$.spec.missing", not_equal="a"), True),
+        (Condition("$.spec.missing", empty=True), True),
+        (Condition("$.spec.missing", empty=False), False),
+        # a match compares by its text
+        (Condition("$.spec.y", equal="a"), True),
+        (Condition("$.spec.y", not_equal="a"), False),
+        (Condition("$.spec.things[1].n", equal="1"), True),
+        (Condition("$.spec.things[1].n", equal=1), True),
+        (Condition("$.spec.things[0].local", equal="true"), True),
+        (Condition("$.spec.things[0].local", equal=True), True),
+        (Condition("$.spec.y", empty=False), True),
+        (Condition("$.spec.empty", empty=True), True),
+        (Condition("$.spec.null", equal="null"), True),
+        (Condition("$.spec.null", empty=True), False),  # an explicit null is the text "null", as in vcluster
+        # maps and lists: never equal, never empty
+        (Condition("$.spec.things", equal="[]"), False),
+        (Condition("$.spec.things", not_equal="x"), True),
+        (Condition("$.spec.things", empty=False), True),
+        # any match passes
+        (Condition("$.spec.things[*].local", equal="false"), True),
+        (Condition("$.spec.things[*].local", not_equal="true"), True),
+    ],
+)
+def test_vcluster_condition_tests(cond: Condition, holds: bool) -> None:
+    obj = {**OBJ, "spec": {**OBJ["spec"], "empty": "", "null": None}}
+    assert condition_holds(cond, obj) is holds
+
+
+def test_sub_path_conditions_are_tested_per_match() -> None:
+    items = {"spec": {"ports": [{"name": "http", "port": 80}, {"name": "db", "port": 5432}, {"port": 1}]}}
+    keep_db = Condition("$.name", equal="db", relative=True)
+    out = apply_patches((Patch(PatchOp.REMOVE, "$.spec.ports[*]", when=(keep_db,)),), items, None)
+    assert out["spec"]["ports"] == [{"name": "http", "port": 80}, {"port": 1}]
+    unnamed = Condition("$.name", empty=True, relative=True)
+    out = apply_patches((Patch(PatchOp.REPLACE, "$.spec.ports[*].port", value=0, when=(unnamed,)),), items, None)
+    # the match is the port number: it has no name below it, so empty: true holds for each
+    assert [p["port"] for p in out["spec"]["ports"]] == [0, 0, 0]
+    # where add creates its field there is no match: notEqual holds, equal does not
+    create = apply_patches((_add("$.spec.x", 1, Condition("$", not_equal="z", relative=True)),), {"spec": {}}, None)
+    assert create == {"spec": {"x": 1}}
+    assert apply_patches((_add("$.spec.x", 1, Condition("$", equal="z", relative=True)),), {"spec": {}}, None) == {
+        "spec": {}
+    }
+
+
+def test_sub_path_condition_without_a_match_is_a_located_error() -> None:
+    cond = Condition("$.a", equal="x", relative=True, location=Location("m.yaml", 3, 3))
+    with pytest.raises(TranslationError, match="subPath") as info:
+        conditions_hold((cond,), OBJ)
+    assert str(info.value).startswith("m.yaml:3:3: ")
+
+
+def _vcluster_key(key: str, vcluster: str) -> str:
+    # An independent transcription of vcluster v0.27.0 convertLabelKeyWithPrefix + SafeConcatName.
+    full = "-".join(["vcluster.loft.sh/label", vcluster, "x", hashlib.sha256(key.encode()).hexdigest()[0:10]])
+    if len(full) > 63:
+        full = (full[0:52] + "-" + hashlib.sha256(full.encode()).hexdigest()[0:10]).replace(".-", "-")
+    return full
+
+
+def test_vcluster_label_keys_worked_examples() -> None:
+    assert (
+        vcluster_label_key("release", "vc")
+        == "vcluster.loft.sh/label-vc-x-" + hashlib.sha256(b"release").hexdigest()[:10]
+    )
+    # v0.21-v0.27 keep every key but vcluster's own; v0.14-v0.20 hashed every key
+    assert vcluster_label_key("app", "vc") == "app"
+    assert vcluster_label_key("app", "vc", KeyStyle.VCLUSTER_LEGACY) == _vcluster_key("app", "vc")
+    long_name = "a-very-long-virtual-cluster-name-for-truncation"
+    got = vcluster_label_key("vcluster.loft.sh/managed-by", long_name)
+    assert got == _vcluster_key("vcluster.loft.sh/managed-by", long_name) and len(got) == 63
+
+
+@settings(deadline=None)
+@given(label_keys, st.text(alphabet="abc-.x", min_size=1, max_size=60))
+def test_vcluster_label_keys_match_an_independent_transcription(key: str, vcluster: str) -> None:
+    assert vcluster_label_key(key, vcluster, KeyStyle.VCLUSTER_LEGACY) == _vcluster_key(key, vcluster)
+
+
+def test_key_style_rewrites_maps_selectors_and_key_strings() -> None:
+    obj = {
+        "spec": {
+            "labels": {"release": "r", "app": "a"},
+            "selector": {"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "release", "operator": "Exists"}]},
+            "topologyKey": "release",
+            "emptyKey": "",
+        }
+    }
+    patches = (
+        Patch(PatchOp.REWRITE_LABEL_KEYS, "$.spec.labels", key_style=KeyStyle.VCLUSTER),
+        Patch(PatchOp.REWRITE_LABEL_SELECTOR, "$.spec.selector", key_style=KeyStyle.VCLUSTER_LEGACY),
+        Patch(PatchOp.REWRITE_LABEL_KEY, "$.spec.topologyKey", key_style=KeyStyle.VCLUSTER),
+        Patch(PatchOp.REWRITE_LABEL_KEY, "$.spec.emptyKey", key_map=(("", "x"),)),
+    )
+    out = apply_patches(patches, obj, None, vcluster="vc")["spec"]
+    assert out["labels"] == {_vcluster_key("release", "vc"): "r", "app": "a"}
+    assert out["selector"]["matchLabels"] == {_vcluster_key("app", "vc"): "a"}
+    assert out["selector"]["matchExpressions"][0]["key"] == _vcluster_key("release", "vc")
+    assert out["topologyKey"] == _vcluster_key("release", "vc")
+    assert out["emptyKey"] == ""
+    with pytest.raises(TranslationError, match="vcluster name"):
+        apply_patches(patches, obj, None)
+
+
+def test_rewrite_label_key_with_key_map_and_a_non_string_is_an_error() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEY, "$.spec.k[*]", key_map=(("a", "b"),), key_prefix="p/", location=HERE)
+    assert apply_patches((patch,), {"spec": {"k": ["a", "c", None]}}, None) == {"spec": {"k": ["b", "p/c", None]}}
+    with pytest.raises(TranslationError, match="string label key"):
+        apply_patches((patch,), {"spec": {"k": [1]}}, None)
+
+
+@settings(deadline=None)
+@given(
+    json_values(), st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=3), json_values()
+)
+def test_replace_never_creates_and_add_on_a_missing_chain_reads_back(base: Any, chain: list[str], value: Any) -> None:
+    obj = {"root": base}
+    path = "$.root." + ".".join(chain)
+    before = paths.get_all(obj, path)
+    replaced = apply_patches((Patch(PatchOp.REPLACE, path, value=value),), obj, None)
+    assert paths.get_all(replaced, path) == [value] * len(before)
+    if not before and isinstance(base, dict):
+        try:
+            added = apply_patches((Patch(PatchOp.ADD, path, value=value),), obj, None)
+        except TranslationError:
+            return  # a scalar on the way: refused, never written somewhere else
+        assert paths.get_all(added, path) == [value]
