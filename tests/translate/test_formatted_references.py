@@ -1,0 +1,160 @@
+"""References whose value has a format (vcluster's rewriteName regex) and references with namePath/namespacePath
+relative to each item: what to_host writes, that followers and shared_references agree with it, that reverse maps it
+back, and that no namespace crosses to the host as the tenant wrote it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crdsync.spec.load import load_text
+from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.translate.errors import TranslationError
+from crdsync.translate.names import Tenant, host_name
+from crdsync.translate.objects import followers, parse_format, reverse, shared_references, to_host
+
+MAPPING = """
+apiVersion: crdsync.io/v1alpha1
+kind: SyncConfig
+metadata: {name: t}
+spec:
+  toHost:
+    - apiVersion: example.com/v1
+      kind: Router
+      references:
+        - {path: $.spec.url, kind: Service, format: '$NAME.$NAMESPACE.svc.cluster.local'}
+        - {path: $.spec.secretRef, kind: Secret, format: '$NAMESPACE/$NAME', follow: toHost}
+        - {path: $.spec.backends, kind: Service, namePath: service, namespacePath: namespace,
+           when: {subPath: kind, notEqual: External}}
+        - {path: $.spec.issuer, kind: ClusterIssuer, format: 'issuer:$NAME'}
+        - {path: $.spec.shared, kind: SharedStore, format: '$NAMESPACE/$NAME'}
+    - {apiVersion: v1, kind: Service}
+    - {apiVersion: v1, kind: Secret, mode: referenced}
+  fromHost:
+    - {apiVersion: cert-manager.io/v1, kind: ClusterIssuer, scope: Cluster}
+    - {apiVersion: example.com/v1, kind: SharedStore, host: {namespaces: [stores], virtualNamespace: shared}}
+"""
+TENANT = Tenant("t1", "host-ns")
+ROUTER = GroupVersionKind("example.com", "v1", "Router")
+SERVICE = GroupVersionKind("", "v1", "Service")
+SECRET = GroupVersionKind("", "v1", "Secret")
+
+
+def config() -> SyncConfig:
+    result = load_text(MAPPING)
+    assert result.config is not None, result.errors
+    return result.config
+
+
+CONFIG = config()
+RULE = CONFIG.rule_for(Direction.TO_HOST, ROUTER)
+assert RULE is not None
+NAMING = CONFIG.rules[1].naming
+
+
+def router(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Router",
+        "metadata": {"name": "r", "namespace": "apps"},
+        "spec": spec,
+    }
+
+
+def hn(namespace: str, name: str) -> str:
+    return host_name(TENANT, namespace, name, NAMING)
+
+
+def test_formatted_values_are_written_back_in_their_format_with_host_names() -> None:
+    spec = {
+        "url": "db.data.svc.cluster.local",
+        "secretRef": "apps/tls",
+        "issuer": "issuer:corp-ca",
+        "shared": "shared/store-1",
+    }
+    out = to_host(CONFIG, RULE, router(spec), TENANT)["spec"]
+    assert out["url"] == f"{hn('data', 'db')}.host-ns.svc.cluster.local"
+    assert out["secretRef"] == f"host-ns/{hn('apps', 'tls')}"
+    assert out["issuer"] == "issuer:corp-ca"  # shared by name: unchanged, and listed for the engine's check
+    assert out["shared"] == "stores/store-1"  # the sharing rule's host namespace
+    shared = {(s.gvk.kind, s.host_namespace, s.name) for s in shared_references(CONFIG, RULE, router(spec))}
+    assert shared == {("ClusterIssuer", None, "corp-ca"), ("SharedStore", "stores", "store-1")}
+    [follower] = followers(CONFIG, RULE, router(spec), TENANT)
+    assert (follower.gvk, follower.virtual_namespace, follower.virtual_name) == (SECRET, "apps", "tls")
+    assert (follower.host_namespace, follower.host_name) == ("host-ns", hn("apps", "tls"))
+
+
+def test_name_path_pairs_each_item_with_its_own_namespace_and_sub_path_conditions_apply_per_item() -> None:
+    backends = [
+        {"service": "a", "namespace": "x"},
+        {"service": "b"},
+        {"service": "c", "namespace": "kube-system", "kind": "External"},
+    ]
+    out = to_host(CONFIG, RULE, router({"backends": backends}), TENANT)["spec"]["backends"]
+    assert out[0] == {"service": hn("x", "a"), "namespace": "host-ns"}
+    assert out[1] == {"service": hn("apps", "b")}
+    # the reference does not apply to the external backend: its name stays, its namespace never crosses as written
+    assert out[2] == {"service": "c", "namespace": "host-ns", "kind": "External"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"url": "db.other-tenant.svc"},  # not the whole format: copied, it would reach another tenant's Service
+        {"secretRef": "Apps/tls"},
+        {"url": "x" * 100_000},
+        {"backends": [{"service": "a", "namespace": ["x"]}]},
+    ],
+)
+def test_values_without_the_format_are_errors_not_copies(spec: dict[str, Any]) -> None:
+    with pytest.raises(TranslationError):
+        to_host(CONFIG, RULE, router(spec), TENANT)
+
+
+names = st.from_regex(r"[a-z]([-a-z0-9.]{0,20}[a-z0-9])?", fullmatch=True).filter(lambda s: ".." not in s)
+namespaces = st.from_regex(r"[a-z]([-a-z0-9]{0,15}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    names,
+    namespaces,
+    names,
+    st.lists(st.tuples(names, st.one_of(st.none(), namespaces)), max_size=3),
+    st.sampled_from(["shared", "apps"]),
+)
+def test_round_trip_and_every_host_namespace_is_the_tenants_or_the_sharing_rules(
+    service: str, data_ns: str, secret: str, backends: list[tuple[str, str | None]], shared_ns: str
+) -> None:
+    spec: dict[str, Any] = {
+        "url": f"{service}.{data_ns}.svc.cluster.local",
+        "secretRef": f"apps/{secret}",
+        "backends": [{"service": s, **({"namespace": n} if n else {})} for s, n in backends],
+    }
+    if shared_ns == "shared":
+        spec["shared"] = f"shared/{secret}"
+    virtual = router(spec)
+    host = to_host(CONFIG, RULE, virtual, TENANT)
+    # Every namespace in a formatted value on the host is the tenant's or the sharing rule's host namespace.
+    for ref in RULE.references:
+        value = host["spec"].get(ref.path.rsplit(".", 1)[1])
+        if ref.format is not None and "$NAMESPACE" in ref.format and isinstance(value, str):
+            parsed = parse_format(ref.format, value)
+            assert parsed is not None and parsed[1] in ("host-ns", "stores"), value
+    for backend in host["spec"]["backends"]:
+        assert backend.get("namespace", "host-ns") == "host-ns"
+    # followers agree with what to_host wrote
+    for follower in followers(CONFIG, RULE, virtual, TENANT):
+        assert host["spec"]["secretRef"] == f"{follower.host_namespace}/{follower.host_name}"
+
+    known: dict[tuple[GroupVersionKind, str | None, str], tuple[str | None, str]] = {
+        (SERVICE, "host-ns", hn(data_ns, service)): (data_ns, service),
+        (SECRET, "host-ns", hn("apps", secret)): ("apps", secret),
+    }
+    for s, n in backends:
+        known[(SERVICE, "host-ns", hn(n or "apps", s))] = (n or "apps", s)
+    back = reverse(CONFIG, RULE, host, TENANT, lambda gvk, ns, name: known.get((gvk, ns, name)))
+    assert back["spec"] == spec
