@@ -152,7 +152,7 @@ def run_cert_manager(
         raise CertManagerError(f"invalid namespace {namespace!r}: expected a DNS label (lowercase, digits, '-')")
     kubeconfig = Path(kubeconfig).resolve()
     binary = ensure_cert_manager_binary()
-    with operators.cluster(OPERATOR, kubeconfig, "preparing for cert-manager") as client:
+    with operators.cluster(kubeconfig, "preparing for cert-manager", CertManagerError) as client:
         operators.check_crds_installed(OPERATOR, client, kubeconfig)
         _ensure_namespace(client, namespace)
     with operators.run_controller(

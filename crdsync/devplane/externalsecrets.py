@@ -242,7 +242,7 @@ def run_external_secrets(
     """
     kubeconfig = Path(kubeconfig).resolve()
     binary = ensure_external_secrets_binary()
-    with operators.cluster(OPERATOR, kubeconfig, "checking external-secrets CRDs") as client:
+    with operators.cluster(kubeconfig, "checking external-secrets CRDs", ExternalSecretsError) as client:
         operators.check_crds_installed(OPERATOR, client, kubeconfig)
     with operators.run_controller(
         OPERATOR,

@@ -6,7 +6,8 @@ the same way for each:
 
 - the upstream module version our go.mod pins, located (downloaded if need be) with `go mod download -json`;
 - its CRD files, read from a directory of that module version (so the binary and the schemas it writes against never
-  drift apart), server-side applied and waited on until Established;
+  drift apart), server-side applied and waited on until Established (`go_mod_download` and `apply_crds` serve CRDs
+  that come without a controller too, as crdsync.devplane.crds has);
 - the controller binary: an explicit prebuilt path from the environment, else the operator module's own build;
 - the controller process: started in its own process group with its output appended to a log, health on a free
   loopback port it reports through an address file, ready once /readyz answers 200, stopped however the block ends
@@ -15,7 +16,8 @@ the same way for each:
 Failure modes: every error an operator can meet is raised as its own `Operator.error` (a subclass of OperatorError)
 with a message meant for the user (CRD files that do not parse, with file:line; CRDs refused or not established in
 time; the controller exiting or not becoming ready, with its log tail; a cluster refusing a write). The pure helpers
-(`parse_module_download`, `strip_template_lines`, `render_crds`) raise OperatorError itself.
+(`parse_module_download`, `strip_template_lines`, `render_crds`) raise OperatorError itself; `go_mod_download`,
+`cluster` and `apply_crds` raise the error class their caller passes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,27 +173,34 @@ def names_refused(crd: dict[str, Any]) -> str | None:
 # -- IO: the module cache, the binary, the cluster -------------------------------------------------------------------
 
 
-def pinned_module(operator: Operator) -> ModuleInfo:
-    """The upstream module version our go.mod pins, downloaded into the module cache if it is not there yet."""
+def go_mod_download(target: str, cwd: Path, error: type[Exception], *, env: dict[str, str] | None = None) -> ModuleInfo:
+    """`go mod download -json <target>` run in the module `cwd`: the module's path, version and cache directory.
+
+    `target` is a module path (the version `cwd`'s go.mod pins) or path@version. Raises `error` when go is missing,
+    fails, or reports something that is not a module.
+    """
     go = shutil.which("go")
     if go is None:
-        raise operator.error(f"cannot locate {operator.name}: `go` is not on PATH (it comes from its Go module)")
-    command = [go, "mod", "download", "-json", operator.module]
-    where = f"{' '.join(command)} in {operator.module_dir}"
+        raise error(f"cannot download {target}: `go` is not on PATH (it comes from its Go module)")
+    command = [go, "mod", "download", "-json", target]
+    where = f"{' '.join(command)} in {cwd}"
     try:
         result = subprocess.run(
-            command, cwd=operator.module_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
+            command, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise operator.error(f"{where}: {exc}") from None
+        raise error(f"{where}: {exc}") from None
     if result.returncode != 0 and not result.stdout.strip():
-        raise operator.error(f"{where} failed: {result.stderr.strip()[-2000:]}")
+        raise error(f"{where} failed: {result.stderr.strip()[-2000:]}")
     try:
-        return parse_module_download(
-            result.stdout, f"go mod download -json {operator.module} (in {operator.module_dir})"
-        )
+        return parse_module_download(result.stdout, f"go mod download -json {target} (in {cwd})")
     except OperatorError as exc:
-        raise operator.error(str(exc)) from None
+        raise error(str(exc)) from None
+
+
+def pinned_module(operator: Operator) -> ModuleInfo:
+    """The upstream module version our go.mod pins, downloaded into the module cache if it is not there yet."""
+    return go_mod_download(operator.module, operator.module_dir, operator.error)
 
 
 def load_crds(operator: Operator, module: ModuleInfo | None = None) -> list[dict[str, Any]]:
@@ -224,28 +233,34 @@ def explicit_binary(operator: Operator) -> Path | None:
 
 
 @contextmanager
-def cluster(operator: Operator, kubeconfig: Path, doing: str) -> Iterator[KubeClient]:
-    """A client for `kubeconfig` for the block; an ApiError in it is raised as `operator.error` saying `doing`."""
+def cluster(kubeconfig: Path, doing: str, error: type[Exception]) -> Iterator[KubeClient]:
+    """A client for `kubeconfig` for the block; a bad kubeconfig, or an ApiError in the block, raises `error`."""
     try:
         kube = KubeClient.from_kubeconfig(str(kubeconfig), field_manager=FIELD_MANAGER)
     except ConfigError as exc:
-        raise operator.error(str(exc)) from None
+        raise error(str(exc)) from None
     try:
         yield kube
     except ApiError as exc:
-        raise operator.error(f"{kubeconfig}: {doing}: {exc}") from None
+        raise error(f"{kubeconfig}: {doing}: {exc}") from None
     finally:
         kube.close()
 
 
-def install_crds(operator: Operator, kubeconfig: Path, *, timeout: float = DEFAULT_ESTABLISH_TIMEOUT) -> None:
-    """Server-side apply every CRD of the operator's pinned module and wait until all are Established.
+def apply_crds(
+    kubeconfig: Path,
+    crds: Sequence[dict[str, Any]],
+    error: type[Exception],
+    *,
+    what: str = "CRDs",
+    timeout: float = DEFAULT_ESTABLISH_TIMEOUT,
+) -> None:
+    """Server-side apply `crds` (forcing our field manager's ownership) and wait until every one is Established.
 
-    Idempotent: applying again with unchanged files changes nothing. Raises `operator.error` if a write is refused,
-    the apiserver rejects a CRD's names, or the CRDs are not established within `timeout` seconds.
+    Idempotent: applying again with unchanged CRDs changes nothing. Raises `error` if a write is refused, the
+    apiserver rejects a CRD's names, or the CRDs are not established within `timeout` seconds.
     """
-    crds = load_crds(operator)
-    with cluster(operator, kubeconfig, f"installing {operator.name} CRDs") as kube:
+    with cluster(kubeconfig, f"installing {what}", error) as kube:
         for crd in crds:
             kube.apply(CRDS, crd, force=True)
         deadline = time.monotonic() + timeout
@@ -256,17 +271,25 @@ def install_crds(operator: Operator, kubeconfig: Path, *, timeout: float = DEFAU
                 current = kube.get(CRDS, None, name) or {}
                 refused = names_refused(current)
                 if refused:
-                    raise operator.error(f"{kubeconfig}: CustomResourceDefinition {name} refused: {refused}")
+                    raise error(f"{kubeconfig}: CustomResourceDefinition {name} refused: {refused}")
                 if not established(current):
                     still.append(name)
             pending = still
             if pending and time.monotonic() > deadline:
-                raise operator.error(
+                raise error(
                     f"{kubeconfig}: CustomResourceDefinitions not established within {timeout:.0f}s: "
                     + ", ".join(pending)
                 )
             if pending:
                 time.sleep(0.2)
+
+
+def install_crds(operator: Operator, kubeconfig: Path, *, timeout: float = DEFAULT_ESTABLISH_TIMEOUT) -> None:
+    """Server-side apply every CRD of the operator's pinned module and wait until all are Established (`apply_crds`).
+
+    Raises `operator.error` when the files cannot be read or the cluster refuses or does not establish them.
+    """
+    apply_crds(kubeconfig, load_crds(operator), operator.error, what=f"{operator.name} CRDs", timeout=timeout)
 
 
 def check_crds_installed(operator: Operator, kube: KubeClient, kubeconfig: Path) -> None:
@@ -382,10 +405,12 @@ __all__ = [
     "ModuleInfo",
     "Operator",
     "OperatorError",
+    "apply_crds",
     "check_crds_installed",
     "cluster",
     "established",
     "explicit_binary",
+    "go_mod_download",
     "health_ready",
     "install_crds",
     "load_crds",

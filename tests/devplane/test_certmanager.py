@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crdsync.devplane import certmanager
+from crdsync.devplane import certmanager, operators
 from crdsync.devplane.build import BuildError
 from crdsync.devplane.certmanager import (
     CertManagerError,
@@ -187,3 +187,16 @@ def test_go_module_pins_cert_manager() -> None:
     assert f"\t{certmanager.CERT_MANAGER_MODULE} v1.21.2\n" in go_mod
     go_sum = (certmanager.MODULE_DIR / "go.sum").read_text()
     assert f"{certmanager.CERT_MANAGER_MODULE} v1.21.2 h1:" in go_sum
+
+
+def test_shared_io_helpers_raise_the_callers_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Mine(Exception):
+        pass
+
+    with pytest.raises(Mine), operators.cluster(tmp_path / "missing.kubeconfig", "testing", Mine):
+        pass
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go here
+    with pytest.raises(Mine, match="`go` is not on PATH"):
+        operators.go_mod_download("example.test/mod@v1.0.0", tmp_path, Mine)
+    with pytest.raises(CertManagerError, match="`go` is not on PATH"):
+        certmanager.cert_manager_module()
