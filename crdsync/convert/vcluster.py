@@ -7,8 +7,8 @@ from its source (vcluster v0.14-v0.27 pkg/controllers/generic, pkg/patches; the 
   whole status back (an implicit reverse patch) - crdsync's default; the plugin only when a reverse patch said so.
   `selector.labelSelector` -> selector.matchLabels (the plugin *excluded* matching objects - its objectMatches is
   negated - so one label becomes a NotIn requirement and more cannot be expressed).
-- forward patches: remove -> remove; replace -> set (existing matches only); add -> set where the field is missing
-  (vcluster merged into maps and appended to lists: reported); rewriteName -> a reference of the kind it names (see
+- forward patches: remove, add and replace -> the same crdsync ops (vcluster's semantics); rewriteName -> a reference
+  (namePath/namespacePath relative to each item, a `regex` of literal text as a `format`) of the kind it names (see
   `_reference_kind`), `sync.secret`/`sync.configmap` -> follow toHost plus a mode-referenced Secret/ConfigMap rule;
   copyFromObject copied from the *existing host copy*, which crdsync's copy does not do (reported).
 - reverse patches: copyFromObject into status -> status (whole status is the default) or a toVirtual copy; set/remove
@@ -20,10 +20,13 @@ from its source (vcluster v0.14-v0.27 pkg/controllers/generic, pkg/patches; the 
 - plugin syncBack (objects the host operator creates, found by the rewritten name at `selectors[].name.rewrittenPath`)
   -> a follow: fromHost reference on the parent rule and a fromHost mode-referenced rule; its rewriteName patches
   become references mapped back to virtual names.
-- conditions -> `when`: `equal` -> in, `notEqual` -> notIn, `empty` -> in/notIn ["", null], with vcluster's answer
-  for a missing field (true for empty: true and for notEqual) and its string comparison (so "3" also matches 3).
-- hooks (vCluster Pro only), replaceOnConflict, rewriteLabel* (vcluster's hashed label keys), regex name formats,
-  subPath conditions on wildcard paths and anything vcluster itself rejected -> findings.
+- conditions -> `when` with the same equal / notEqual / empty / path / subPath (crdsync has vcluster's semantics); a
+  non-string operand never matched in vcluster (its YAML text ends in a newline): equal never holds, notEqual always.
+- rewriteLabelKey / rewriteLabelSelector (a string map) / rewriteLabelExpressionsSelector -> rewriteLabelKey /
+  rewriteLabelKeys / rewriteLabelSelector with keyStyle vclusterLegacy (v0.14-v0.19 configs, the plugin) or vcluster
+  (v0.20-v0.27 values, noted), when converting with vcluster naming.
+- hooks (vCluster Pro only), replaceOnConflict, regex beyond literal text, and anything vcluster itself rejected ->
+  findings.
 
 Failure modes: none raised; malformed configs become findings.
 """
@@ -37,6 +40,7 @@ from typing import Any
 from crdsync.convert.emit import Commented, scalar
 from crdsync.convert.inputs import Source
 from crdsync.convert.report import Finding, Severity
+from crdsync.spec.checks import format_problem
 from crdsync.spec.paths import path_error
 from crdsync.spec.source import FieldPath
 
@@ -172,7 +176,14 @@ def _candidates(value: Any) -> list[Any]:
 
 
 def _condition(raw: Any, base: str | None) -> tuple[dict[str, Any] | None, bool, str | None]:
-    """One vcluster condition -> (crdsync condition or None when it always holds, never-holds flag, problem)."""
+    """One vcluster condition -> (crdsync condition or None when it always holds, never-holds flag, problem).
+
+    crdsync's equal / notEqual / empty / subPath are vcluster's (pkg/patches/conditions.go), so a condition converts
+    as it is, with two exceptions taken from vcluster's code: a non-string operand was compared through its YAML text,
+    which ends in a newline, so `equal: 3` never held and `notEqual: 3` always held; and of several tests only the
+    first of empty, equal, notEqual counted (a missing path held when empty: true or notEqual was set at all).
+    """
+    del base  # subPath is relative to each match in crdsync too
     if not isinstance(raw, dict):
         return None, False, "a condition must be a mapping with path/subPath and equal, notEqual or empty"
     unknown = sorted(set(raw) - {"path", "subPath", "equal", "notEqual", "empty"})
@@ -182,53 +193,29 @@ def _condition(raw: Any, base: str | None) -> tuple[dict[str, Any] | None, bool,
     if empty is not None and not isinstance(empty, bool):
         return None, False, "empty must be true or false"
     sub, path = raw.get("subPath"), raw.get("path")
-    target: str | None = None
-    if isinstance(sub, str) and sub:
-        if base is None or not is_chain(base):
-            return (
-                None,
-                False,
-                (
-                    "subPath is tested on each match of the patch's path; crdsync conditions test the whole object, "
-                    "which is the same only for a plain path without wildcards"
-                ),
-            )
-        target = base + relative(sub)
-    elif isinstance(path, str) and path:
-        target = jsonpath(path)
-    # vcluster: no match -> holds exactly when empty: true or notEqual is set; a match -> the first test given of
-    # empty, equal, notEqual (in that order) decides; no test at all -> never holds.
     missing_holds = empty is True or not_equal is not None
-    if target is None:
-        return None, not missing_holds, None
+    if isinstance(sub, str) and sub:
+        key, target = "subPath", "$" + relative(sub)
+    elif isinstance(path, str) and path:
+        key, target = "path", jsonpath(path)
+    else:
+        return None, not missing_holds, None  # no path: no match
     error = path_error(target)
     if error is not None:
-        return None, False, f"condition path {target!r}: {error}"
-    if not is_chain(target):
-        return (
-            None,
-            False,
-            (
-                f"condition path {target!r} may match several fields: vcluster holds when any match passes, crdsync "
-                "tests the first"
-            ),
-        )
-    cond: dict[str, Any] = {"path": target}
+        return None, False, f"condition {key} {target!r}: {error}"
+    cond: dict[str, Any] = {key: target}
     if empty is not None:
-        if empty:
-            cond["in"] = ["", None]
-        elif missing_holds:
-            cond["notIn"] = [""]
-        else:
-            cond["notIn"] = ["", None]
+        if empty is False and not_equal is not None:
+            return None, False, "empty: false with notEqual: vcluster held on a missing path, empty: false does not"
+        cond["empty"] = empty
     elif equal is not None:
-        if isinstance(equal, dict | list):
-            return None, False, "equal with a mapping or list never matched in vcluster (it compares text)"
-        cond["in"] = _candidates(equal) + ([None] if missing_holds else [])
+        if not isinstance(equal, str):
+            return None, True, None
+        cond["equal"] = equal
     elif not_equal is not None:
-        if isinstance(not_equal, dict | list):
-            return None, False, "notEqual with a mapping or list: vcluster compared text; write the test by hand"
-        cond["notIn"] = _candidates(not_equal)
+        if not isinstance(not_equal, str):
+            return None, False, None
+        cond["notEqual"] = not_equal
     else:
         return None, True, None
     return cond, False, None
@@ -399,25 +386,33 @@ def _reference(
     """rewriteName -> references; `back` for host->virtual rewrites (syncBack patches of a fromHost rule)."""
     target = jsonpath(str(patch["path"]))
     regex = patch.get("regex")
+    fmt: str | None = None
     if isinstance(regex, str) and regex.strip() and regex.strip() not in _PLAIN_REGEX:
+        fmt, why_not = regex_format(regex)
+        if fmt is None:
+            ctx.finding(path, f"rewriteName with regex {regex.strip()!r}: {why_not}",
+                        "write the reference's format by hand ($NAME, $NAMESPACE and literal text)")  # fmt: skip
+            return
         ctx.finding(
             path,
-            f"rewriteName with regex {regex.strip()!r}: the name is part of a formatted value; crdsync references "
-            "rewrite whole names only",
-            "until crdsync has formatted references, rewrite the value with a set patch or drop the format",
+            f"regex {regex.strip()!r} converted to format {fmt!r}: vcluster's regex matched anywhere in the value and "
+            "'.' matched any character; crdsync matches the whole value literally and refuses an object whose value "
+            "does not have the format",
+            "nothing to do if the field always holds exactly this format",
+            "note",
         )
-        return
     name_path, namespace_path = _str(patch.get("namePath")), _str(patch.get("namespacePath"))
     if namespace_path is not None and name_path is None:
         ctx.finding(path, "namespacePath without namePath", "add namePath (relative to each match of path)")
         return
     if name_path is not None and when:
-        ctx.finding(
-            path,
-            "conditions of a rewriteName with namePath are tested on each list item, crdsync tests the whole object",
-            "rewrite the conditions as a JSONPath filter in the reference path, e.g. $.spec.refs[?(@.kind == 'X')]",
-        )
-        return
+        # vcluster tested a rewriteName's conditions with namePath on each item (path) and below the name (subPath);
+        # crdsync's subPath is rooted at the item, so item paths carry over and name-relative ones cannot.
+        if any("subPath" in cond for cond in when):
+            ctx.finding(path, "a subPath condition of a rewriteName with namePath was tested below the name itself",
+                        "write the condition on the item (subPath relative to each item) by hand")  # fmt: skip
+            return
+        when = [{"subPath": cond.pop("path"), **cond} for cond in when]
     raw_sync = patch.get("sync")
     sync: dict[str, Any] = raw_sync if isinstance(raw_sync, dict) else {}
     follow, kind_version, why = "none", None, ""
@@ -471,17 +466,19 @@ def _reference(
     if name_path is None:
         refs.append({"path": target})
     else:
-        bases = [target] if target.endswith("[*]") else [f"{target}[*]", target]
-        for base in bases:
-            ref: dict[str, Any] = {"path": base + relative(name_path)}
-            if namespace_path is not None:
-                ref["namespacePath"] = base + relative(namespace_path)
-            refs.append(ref)
+        # crdsync's namePath, like vcluster's: relative to each item the path matches (a list match: its items).
+        ref: dict[str, Any] = {"path": target, "namePath": "$" + relative(name_path)}
+        if namespace_path is not None:
+            ref["namespacePath"] = "$" + relative(namespace_path)
+        refs.append(ref)
     for ref in refs:
-        error = path_error(ref["path"]) or (path_error(ref["namespacePath"]) if "namespacePath" in ref else None)
-        if error is not None:
-            ctx.finding(path, f"path {ref['path']!r}: {error}", "rewrite the path as JSONPath")
-            return
+        for key in ("path", "namePath", "namespacePath"):
+            error = path_error(ref[key]) if key in ref else None
+            if error is not None:
+                ctx.finding(path, f"{key} {ref[key]!r}: {error}", "rewrite the path as JSONPath")
+                return
+        if fmt is not None:
+            ref["format"] = fmt
     for ref in refs:
         ref.update({"kind": kind, "apiVersion": api_version, "follow": follow})
         if when:
@@ -533,21 +530,9 @@ def _forward_patch(
     if op == "remove":
         item: dict[str, Any] = {"op": "remove", "path": target}
     elif op in ("replace", "add"):
-        value = patch.get("value")
-        item = {"op": "set", "path": target, "value": value}
-        if is_chain(target):
-            # replace touches only fields that exist; add (as converted) only fields that do not.
-            when = [*when, {"path": target, "exists": op == "replace"}]
-        elif op == "add":
-            ctx.finding(path, "add on a path with wildcards or filters", "write set patches for the fields by hand")
-            return
-        if op == "add":
-            ctx.finding(
-                path,
-                "add merged into an existing map and appended to an existing list; converted only for a missing "
-                "field (set guarded by exists: false)",
-                "until crdsync has add, write the merged/appended result as a set patch if the field can exist",
-            )
+        # crdsync's add and replace are vcluster's (merge into maps, append to lists, create where missing; replace
+        # only existing matches).
+        item = {"op": op, "path": target, "value": patch.get("value")}
     elif op == "copyFromObject":
         ctx.finding(
             path,
@@ -567,17 +552,65 @@ def _forward_patch(
         if ctx.source.multi_namespace:
             ctx.finding(path, f"{op} kept label keys in multi-namespace mode", "nothing to do", "note")
             return
-        ctx.finding(
-            path,
-            f"{op}: vcluster rewrote label keys to vcluster.loft.sh/label-<vcluster>-x-<hash of key> to match the "
-            "labels its own syncer gives Pods and other objects; crdsync renames keys by keyMap/keyPrefix only",
-            "if the selected objects are crdsync copies (labels kept), drop the patch; else list each key and its "
-            "vcluster-translated key in a rewriteLabelSelector/rewriteLabelKeys keyMap",
-        )
-        return
+        if section != "toHost":
+            ctx.finding(path, f"{op} on the way into the virtual cluster kept label keys (vcluster's import resolver)",
+                        "nothing to do", "note")  # fmt: skip
+            return
+        if not ctx.vcluster_naming:
+            ctx.finding(
+                path,
+                f"{op}: vcluster's hashed label keys go with its names (keyStyle needs naming style vcluster)",
+                "convert with vcluster naming, or list each key and its host key in a keyMap",
+            )
+            return
+        style, note = _key_style(ctx)
+        ctx.finding(path, f"{op}: label keys translated with keyStyle {style}: {note}",
+                    "check the vcluster version the config ran on", "note")  # fmt: skip
+        item = {"op": _LABEL_OPS[op], "path": target, "keyStyle": style}
     if when:
         item["when"] = when
     state.rule.add("patches", item, f"{origin} {op}", sub=direction)
+
+
+# vcluster's label ops -> crdsync's: rewriteLabelSelector took a plain string map (e.g. a Service's selector).
+_LABEL_OPS = {
+    "rewriteLabelKey": "rewriteLabelKey",
+    "rewriteLabelSelector": "rewriteLabelKeys",
+    "rewriteLabelExpressionsSelector": "rewriteLabelSelector",
+}
+
+
+def _key_style(ctx: _Context) -> tuple[str, str]:
+    """Which vcluster label-key translation the config ran with (pkg/util/translate): every key hashed up to v0.20
+    (ConvertLabelKey), only vcluster's own keys from v0.21 (HostLabel)."""
+    if ctx.source.origin == "sync.generic.config":
+        return "vclusterLegacy", "sync.generic.config is vcluster v0.14-v0.19, which hashed every key"
+    if ctx.source.format == "plugin":
+        return "vclusterLegacy", "the plugin's vcluster SDK hashed every key"
+    return (
+        "vcluster",
+        "vcluster v0.21-v0.27 hashed only its own keys (release, vcluster.loft.sh/*); on v0.20 use vclusterLegacy",
+    )
+
+
+def regex_format(regex: str) -> tuple[str | None, str]:
+    """A vcluster rewriteName regex as a crdsync reference format, or (None, why not).
+
+    vcluster replaced $NAME/$NAMESPACE by capture groups and kept the rest as a regular expression (pkg/patches/regex
+    PrepareRegex); the formats people wrote are literal text around them, with `.` or `\\.` for a dot and optional
+    `^`/`$` anchors."""
+    text = regex.strip()
+    if text.startswith("^"):
+        text = text[1:]
+    if text.endswith("$") and not text.endswith("$NAME") and not text.endswith("$NAMESPACE"):
+        text = text[:-1]
+    text = text.replace("\\.", ".").replace("\\/", "/").replace("\\-", "-")
+    if re.search(r"[\\\[\](){}*+?|^]", text):
+        return None, "it uses regular-expression constructs beyond literal text, $NAME and $NAMESPACE"
+    problem = format_problem(text)
+    if problem is not None:
+        return None, problem
+    return text, ""
 
 
 def _reverse_patches(ctx: _Context, state: _RuleState, patches: list[Any], path: FieldPath) -> bool:
@@ -632,9 +665,7 @@ def _reverse_patches(ctx: _Context, state: _RuleState, patches: list[Any], path:
         elif op == "remove":
             item = {"op": "remove", "path": target}
         elif op in ("add", "replace"):
-            item = {"op": "set", "path": target, "value": patch.get("value")}
-            if is_chain(target):
-                when = [*when, {"path": target, "exists": op == "replace"}]
+            item = {"op": op, "path": target, "value": patch.get("value")}
         else:
             ctx.finding(ppath, f"reverse {op}: vcluster could not translate names from host to virtual here",
                         "nothing converted; remove the patch")  # fmt: skip

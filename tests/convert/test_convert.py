@@ -12,10 +12,12 @@ from ruamel.yaml import YAML
 
 from crdsync.cli import main
 from crdsync.convert.cmd import convert_texts
+from crdsync.convert.inputs import Source
 from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding
+from crdsync.convert.vcluster import convert_source, regex_format
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind
+from crdsync.spec.model import Direction, GroupVersionKind, Location
 from crdsync.translate.names import Tenant, host_name
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -71,17 +73,17 @@ def test_export_selector_and_references() -> None:
         "kind": "Gadget",
         "apiVersion": "example.com/v1",
         "follow": "none",
-        "when": [{"path": "$.spec.gadgetRef.kind", "in": ["Gadget"]}],
+        "when": [{"path": "$.spec.gadgetRef.kind", "equal": "Gadget"}],
     } in refs
-    # namePath/namespacePath: each list item (or the one object) pairs its name with its namespace.
+    # namePath/namespacePath: relative to each item (a list match stands for its items), as in vcluster.
     assert {
-        "path": "$.spec.secretRefs[*].name",
-        "namespacePath": "$.spec.secretRefs[*].namespace",
+        "path": "$.spec.secretRefs",
+        "namePath": "$.name",
+        "namespacePath": "$.namespace",
         "kind": "Secret",
         "apiVersion": "v1",
         "follow": "toHost",
     } in refs
-    assert any(r["path"] == "$.spec.secretRefs.name" for r in refs)
     # regex $NAME is a plain name
     assert any(r["path"] == "$.spec.gadgetName" and r["kind"] == "Gadget" for r in refs)
     assert rule(result, "toHost", "ConfigMap")["mode"] == "referenced"
@@ -91,22 +93,64 @@ def test_export_selector_and_references() -> None:
 def test_export_patches() -> None:
     result, findings = sample("generic-bare.yaml")
     to_host = rule(result, "toHost", "Widget")["patches"]["toHost"]
+    # add, replace and vcluster's conditions convert as they are (crdsync has their semantics)
+    assert {"op": "add", "path": "$.spec.owner", "value": "platform"} in to_host
     assert {
-        "op": "set",
-        "path": "$.spec.owner",
-        "value": "platform",
-        "when": [{"path": "$.spec.owner", "exists": False}],
-    } in to_host
-    assert {
-        "op": "set",
+        "op": "replace",
         "path": "$.spec.replicas",
         "value": 1,
-        "when": [{"path": "$.spec.mode", "notIn": ["manual"]}, {"path": "$.spec.replicas", "exists": True}],
+        "when": [{"path": "$.spec.mode", "notEqual": "manual"}],
     } in to_host
-    assert {"op": "remove", "path": "$.spec.debug", "when": [{"path": "$.spec.keepDebug", "in": ["", None]}]} in to_host
+    assert {"op": "remove", "path": "$.spec.debug", "when": [{"path": "$.spec.keepDebug", "empty": True}]} in to_host
+    assert {
+        "op": "remove",
+        "path": "$.spec.items[*].secret",
+        "when": [{"subPath": "$.local", "equal": "true"}],
+    } in to_host
     # a reverse-patched path outside status was left out of the host copy
     assert {"op": "remove", "path": "$.spec.clusterIP"} in to_host
-    assert at(findings, "export[0].patches[6]")[0].severity == "todo"  # add: merge/append not carried over
+    assert at(findings, "export[0].patches[6]") == []  # add is carried over whole
+    assert at(findings, "export[0].patches[13].conditions") == []  # subPath too
+
+
+def test_regex_of_literal_text_becomes_a_format() -> None:
+    _, findings = sample("generic-bare.yaml")
+    (note,) = [f for f in at(findings, "export[0].patches[3]") if "format" in f.reason]
+    assert note.severity == "note" and "'$NAME.$NAMESPACE.svc'" in note.reason
+    assert regex_format("^$NAME\\.$NAMESPACE$") == ("$NAME.$NAMESPACE", "")
+    assert regex_format("$NAMESPACE/$NAME") == ("$NAMESPACE/$NAME", "")
+    assert regex_format("($NAME)+")[0] is None
+    assert regex_format("$NAME-$NAMESPACE")[0] is None
+
+
+def test_label_key_ops_convert_with_vcluster_naming() -> None:
+    source = Source(
+        "generic",
+        "sync.generic.config",
+        {
+            "version": "v1beta1",
+            "export": [
+                {
+                    "apiVersion": "example.com/v1",
+                    "kind": "Widget",
+                    "patches": [
+                        {"op": "rewriteLabelKey", "path": "spec.key"},
+                        {"op": "rewriteLabelSelector", "path": "spec.selector"},
+                        {"op": "rewriteLabelExpressionsSelector", "path": "spec.podSelector"},
+                    ],
+                }
+            ],
+        },
+        lambda path: Location("v.yaml", 1, 1),
+    )
+    out = convert_source(source, vcluster_naming=True)
+    patches = out.rules[0].body["patches"]["toHost"]
+    assert [(p.value["op"], p.value["keyStyle"]) for p in patches] == [
+        ("rewriteLabelKey", "vclusterLegacy"),
+        ("rewriteLabelKeys", "vclusterLegacy"),
+        ("rewriteLabelSelector", "vclusterLegacy"),
+    ]
+    assert all(f.severity == "note" for f in out.findings)
 
 
 def test_export_reverse_patches_into_status() -> None:
@@ -124,13 +168,12 @@ def test_export_reverse_patches_into_status() -> None:
     ("field", "words", "line", "column"),
     [
         ("export[0].replaceOnConflict", "replaceOnConflict", 7, 24),
-        ("export[0].patches[3]", "regex", 25, 9),
+        ("export[0].patches[3]", "which kind", 25, 9),
         ("export[0].patches[5]", "which kind", 31, 9),
         ("export[0].patches[9]", "copyFromObject", 47, 9),
         ("export[0].patches[10]", "rewriteLabelKey", 50, 9),
         ("export[0].patches[11]", "rewriteLabelSelector", 52, 9),
         ("export[0].patches[12]", "rewriteLabelExpressionsSelector", 54, 9),
-        ("export[0].patches[13].conditions", "subPath", 59, 11),
         ("import[1]", "namespaced Report", 76, 5),
         ("import[1].reversePatches[0]", "never writes host objects", 83, 9),
         ("hooks.hostToVirtual[0]", "vCluster Pro hook", 88, 7),
