@@ -67,11 +67,19 @@ def test_every_sample_loads(sample: Path) -> None:
     assert sample.read_text().startswith("# yaml-language-server: $schema=../schemas/mapping.schema.json")
 
 
-def test_all_samples_load_together() -> None:
-    result = load_files(SAMPLES)
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_every_sample_loads_on_its_own(sample: Path) -> None:
+    # Each shipped mapping is complete for its operator, Secret rules included, so two of them loaded together repeat
+    # the Secret rules (a located duplicate error): combining operators means merging those rules by hand.
+    assert load_files([sample]).errors == ()
+
+
+def test_two_samples_load_together_with_names_joined() -> None:
+    pair = [REPO / "mappings" / "cert-manager.yaml", REPO / "mappings" / "example-widgets.yaml"]
+    result = load_files(pair)
     assert result.errors == ()
     assert result.config is not None
-    assert result.config.name == "+".join(load_files([s]).raise_for_errors().name for s in SAMPLES)
+    assert result.config.name == "+".join(load_files([s]).raise_for_errors().name for s in pair)
 
 
 def test_cert_manager_mapping_content() -> None:
