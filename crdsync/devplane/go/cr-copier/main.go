@@ -225,9 +225,11 @@ func main() {
 	// Unstructured reads from the informer caches, as typed ones are: controller-runtime's client otherwise sends
 	// every Get of an unstructured object to the apiserver (two GETs per reconcile, measured), which no Go shop that
 	// noticed would keep.
-	cached := client.Options{Cache: &client.CacheOptions{Unstructured: true}}
+	// One CacheOptions each: controller-runtime stores the cache to read from in them, so a shared one would make the
+	// host client read from the virtual cluster's cache.
+	cached := func() client.Options { return client.Options{Cache: &client.CacheOptions{Unstructured: true}} }
 	manager, err := ctrl.NewManager(virtualConfig, ctrl.Options{
-		Client:                 cached,
+		Client:                 cached(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
@@ -237,7 +239,7 @@ func main() {
 	}
 	host, err := cluster.New(hostConfig, func(o *cluster.Options) {
 		o.Cache.DefaultNamespaces = map[string]cache.Config{*hostNamespace: {}}
-		o.Client = cached
+		o.Client = cached()
 	})
 	if err != nil {
 		logf("ERROR", "host cluster: %v", err)
