@@ -10,7 +10,9 @@ Failure modes, per key and never fatal to the engine:
 - a translation error (bad patch path, type mismatch) → Warning Event on the source object and a log line; no retry
   until the object changes;
 - 409 Conflict → retried with backoff (the next attempt sees the fresher object);
-- 422/403/400 from the API server → Event + log, retried with backoff (admission may change);
+- 422/403/400 from the API server → Event + log, retried with backoff (admission may change); except a 422 on the
+  update of a copy this tenant provably owns under a rule with replaceOnConflict: the copy is deleted (uid
+  precondition) and created again, with a Normal Event `Replaced`;
 - anything else (network, 5xx) → log + retry with backoff;
 - a write refused by the leadership fence (WriteFenced: the term is over) → retry later, no Event (an Event is a
   write too); the leader loop is stopping this engine anyway.
@@ -368,6 +370,10 @@ class Reconciler:
                 self._delete(self.sides.host, runtime.host_res, host_obj)
                 return Outcome.later(0.2)
 
+        if host_obj is not None and _deleting(host_obj) and self._is_host_copy_of(runtime, rule, host_obj, key):
+            # Our copy is going (replaced below, or deleted by someone while a host finalizer holds it): writing to
+            # it would be refused or lost; it is created again once it is gone (its DELETED event re-queues this).
+            return Outcome.later(1.0)
         if host_obj is None:
             host_obj = self._remember(
                 "host",
@@ -382,12 +388,67 @@ class Reconciler:
             log.debug("%s: host copy %s created", key, name)
         elif needs_write(desired, host_obj, self.field_manager):
             self._adopt_created_fields(self.sides.host, runtime.host_res, host_obj)
-            host_obj = self._remember("host", runtime, self.sides.host.apply(runtime.host_res, desired, force=True))
+            try:
+                written = self.sides.host.apply(runtime.host_res, desired, force=True)
+            except ApiError as exc:
+                if (
+                    exc.status != 422
+                    or not rule.replace_on_conflict
+                    or not self._is_host_copy_of(runtime, rule, host_obj, key)
+                ):
+                    raise
+                return self._replace_host_copy(key, rule, runtime, host_obj, desired, virtual_obj, exc)
+            host_obj = self._remember("host", runtime, written)
             self._wrote(self.sides.host, "apply")
             log.debug("%s: host copy %s written", key, name)
 
         if not exported and (rule.status.enabled or rule.reverse_paths) and host_obj is not None:
             self._sync_back(runtime, rule, host_obj, virtual_obj)
+        return Outcome.ok()
+
+    def _replace_host_copy(
+        self,
+        key: Key,
+        rule: Rule,
+        runtime: KindRuntime,
+        host_obj: Obj,
+        desired: Obj,
+        virtual_obj: Obj,
+        refusal: ApiError,
+    ) -> Outcome:
+        """replaceOnConflict: the host refused to update our copy as invalid (an immutable field, say), so the copy
+        is deleted and created again from the virtual object.
+
+        Only ever called for a copy tenancy proves is this tenant's copy of this very source (the caller checks), and
+        the delete carries the uid we judged, so an object that took its place meanwhile is never deleted. A Normal
+        Event `Replaced` on the virtual source each time, since whatever the host operator derived from the old copy
+        (an issued certificate, an allocated address) starts over. When a host finalizer holds the old copy, the new
+        one is created on a later reconcile, once the DELETED event arrives.
+        """
+        assert runtime.host_res is not None
+        meta = _meta(host_obj)
+        namespace, name = meta.get("namespace"), meta["name"]
+        self._delete(self.sides.host, runtime.host_res, host_obj)
+        self._written.pop(("host", runtime.gvk.group, runtime.gvk.kind, namespace, name), None)
+        record_event(
+            self.sides.virtual,
+            virtual_obj,
+            "Replaced",
+            event_message(
+                f"host copy {name} was deleted and created again: the host refused to update it "
+                f"({refusal.status} {refusal.reason}: {refusal.message})"
+            ),
+            type_="Normal",
+        )
+        log.info(
+            "%s: host refused the update (%s); host copy %s replaced", key, refusal.reason, name, extra=key_fields(key)
+        )
+        if self.sides.host.get(runtime.host_res, namespace, name) is not None:
+            return Outcome.later(1.0)
+        created = self._create(
+            self.sides.host, runtime.host_res, desired, lambda obj: self._is_host_copy_of(runtime, rule, obj, key)
+        )
+        self._remember("host", runtime, created)
         return Outcome.ok()
 
     @staticmethod

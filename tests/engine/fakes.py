@@ -4,7 +4,9 @@ They model what the reconciler relies on and what the attacks in test_tenant_att
 generation assignment; managedFields entries per field manager (Apply for apply, Update for create, patch and writes by
 others, so ownership-based decisions see what a real apiserver records); server-side apply that removes fields the same
 manager stopped setting; merge and JSON patches (with `test`), resourceVersion preconditions; AlreadyExists on create;
-a status subresource that main writes do not touch; finalizers holding deletion; and informers that see writes either
+a status subresource that main writes do not touch; finalizers holding deletion; fields a kind declares immutable
+(`immutable`), whose change an update (apply, replace, patch) gets refused with 422 Invalid as a CRD's
+`self == oldSelf` rule or a webhook refuses it, while a create sets them freely; and informers that see writes either
 synchronously or, with `delay`, later and in order on a delivery thread, so a reconcile can run on a stale cache the
 way it does against a real watch. Real behaviour is proven by the e2e tests.
 """
@@ -178,6 +180,8 @@ class FakeCluster:
         self.informers: list[FakeInformer] = []
         self.events: list[Obj] = []
         self.fail_apply: Callable[[Obj], ApiError | None] = lambda obj: None
+        # (group, kind) -> field paths (map keys from the root) an update may not change: 422, nothing stored.
+        self.immutable: dict[tuple[str, str], builtins.list[tuple[str, ...]]] = {}
         self.lock = threading.RLock()
         self.field_manager = "crdsync"
         # Watch delivery: synchronous with 0, else each event `delay` seconds after its write, in write order.
@@ -192,6 +196,20 @@ class FakeCluster:
 
     def invalidate_discovery(self) -> None:
         pass
+
+    def _refuse_immutable_change(self, res: Resource, current: Obj, updated: Obj) -> None:
+        """422 Invalid, as the apiserver answers an update that changes a field its schema rule (or a webhook) makes
+        immutable; status updates never touch these."""
+        for path in self.immutable.get((res.group, res.kind), []):
+            before: Any = current
+            after: Any = updated
+            for step in path:
+                before = before.get(step) if isinstance(before, dict) else None
+                after = after.get(step) if isinstance(after, dict) else None
+            if before != after:
+                name, field = current["metadata"]["name"], ".".join(path)
+                message = f'{res.kind} "{name}" is invalid: {field}: Invalid value: field is immutable'
+                raise Invalid(422, "Invalid", message, None)
 
     # reads
     def get(self, res: Resource, namespace: str | None, name: str) -> Obj | None:
@@ -263,8 +281,10 @@ class FakeCluster:
                 raise error
             meta = obj["metadata"]
             slot = (res.group, res.kind, meta.get("namespace"), meta["name"])
-            self.writes.append(("apply" + (f"/{subresource}" if subresource else ""), res.kind, slot[2], slot[3]))
             current = self.objects.get(slot)
+            if current is not None and subresource is None:
+                self._refuse_immutable_change(res, current, _merge(current, obj))
+            self.writes.append(("apply" + (f"/{subresource}" if subresource else ""), res.kind, slot[2], slot[3]))
             config = _clone(obj)
             if subresource == "status":
                 if current is None:
@@ -294,6 +314,8 @@ class FakeCluster:
                 raise NotFound(404, "NotFound", f"{meta['name']} not found", None)
             if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
                 raise Conflict(409, "Conflict", "resourceVersion changed", None)
+            if subresource is None:
+                self._refuse_immutable_change(res, current, obj)
             self.writes.append(("replace", res.kind, slot[2], slot[3]))
             stored = _clone(obj)
             if res.has_status:
@@ -322,8 +344,10 @@ class FakeCluster:
                 raise NotFound(404, "NotFound", f"{name} not found", None)
             if patch_type == "json":
                 assert isinstance(patch, list), "a JSON patch is a list of operations"
-                self.writes.append(("patch", res.kind, namespace, name))
                 stored = _json_patch(current, patch)
+                if subresource is None:
+                    self._refuse_immutable_change(res, current, stored)
+                self.writes.append(("patch", res.kind, namespace, name))
                 if not any(op["path"] == "/metadata/managedFields" for op in patch):
                     _record(stored, self.field_manager, "Update", {}, replace=False)
             else:
@@ -331,8 +355,10 @@ class FakeCluster:
                 expected = patch.get("metadata", {}).get("resourceVersion")
                 if expected is not None and expected != current["metadata"]["resourceVersion"]:
                     raise Conflict(409, "Conflict", "resourceVersion changed", None)
-                self.writes.append(("patch", res.kind, namespace, name))
                 stored = _merge_patch(_clone_object(current), patch)
+                if subresource is None:
+                    self._refuse_immutable_change(res, current, stored)
+                self.writes.append(("patch", res.kind, namespace, name))
                 _record(stored, self.field_manager, "Update", _fields(patch.get("metadata") or {}), replace=False)
             stored = dict(stored)
             stored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
