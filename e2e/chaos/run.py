@@ -395,7 +395,7 @@ class Chaos:
             tenants.step()
 
     def run(self) -> dict[str, Any]:
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         self.say(f"seed {self.plan.seed} ({self.plan.name}: {len(self.plan.cycles)} cycles); replay with --seed")
         try:
             with self.world():
@@ -443,7 +443,8 @@ class Chaos:
             raise errors[0]
         took = self._converge(f"cycle {number}")
         self.figures.convergence.append(took)
-        self.figures.cycles.append({"faults": list(faults), "converged_s": round(took, 2)})
+        at = round(time.monotonic() - self._started, 1)
+        self.figures.cycles.append({"at_s": at, "faults": list(faults), "converged_s": round(took, 2)})
         self.say(f"  converged {took:.1f}s after the last fault healed")
 
     def _converge(self, what: str) -> float:
