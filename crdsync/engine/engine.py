@@ -433,6 +433,10 @@ class Engine:
                     self._route_virtual_source(runtime, rule, item, deleted=False)
 
     def _on_virtual_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
+        """Route a virtual event by rule and side: whatever stands where a fromHost (mode all) rule puts its copies is
+        judged by that rule; an object claiming to be an import goes to the import or fromHost key only, never to
+        the toHost rule (which would export a copy of a host object); the tenant's own objects go to the toHost
+        rule. A kind with both rules gets both routings for the tenant's own objects in landing namespaces."""
         if obj is None:
             return
         self.reconciler.observed("virtual", runtime, obj)
@@ -496,6 +500,10 @@ class Engine:
         self.index.update_shared(key, shared)
 
     def _on_host_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
+        """Route a host event by rule and side. A kind may have both rules (a toHost and a fromHost rule, mode all,
+        with disjoint selections, spec.checks): a host object that is provably our toHost copy goes to its source's
+        export key and nowhere else (the fromHost rule never selects a copy); any other host object goes to the
+        fromHost rule (and to the imports and shared-name referrers that name it)."""
         if obj is None:
             return
         self.reconciler.observed("host", runtime, obj)

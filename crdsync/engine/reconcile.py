@@ -335,6 +335,12 @@ class Reconciler:
                     self._report(key, runtime, "NameTaken", f"host object {name} is not this virtual cluster's copy")
                     return Outcome(error=True)
                 what = f"host object {host_ns}/{name}" if host_ns else f"host object {name}"
+                from_host = runtime.rules.get(Direction.FROM_HOST)
+                if from_host is not None and selects_host(from_host, host_obj):
+                    # A kind in both directions: the host object standing there is one the fromHost rule shares
+                    # into this virtual cluster. An export never takes its place, whatever the conflict policy.
+                    self._report(key, runtime, "TargetExists", f"{what} is imported by the fromHost rule; left alone")
+                    return Outcome(error=True)
                 verdict = self._resolve_conflict(key, rule, runtime, "virtual", what, host_obj, desired)
                 if verdict is not None:
                     return verdict
@@ -659,6 +665,17 @@ class Reconciler:
         ):
             if source_of(current) is not None:
                 self._report(key, runtime, "NameTaken", f"virtual object belongs to {source_of(current)}")
+                return Outcome(error=True)
+            to_host_rule = runtime.rules.get(Direction.TO_HOST)
+            if to_host_rule is not None and selects_virtual(
+                to_host_rule, current, self.namespace_labels(_meta(current).get("namespace"))
+            ):
+                # A kind in both directions: the tenant's own object stands here and the toHost rule exports it. An
+                # import never takes its place (that would turn the tenant's object into a copy of a host object and
+                # drop its export), whatever the conflict policy.
+                self._report(
+                    key, runtime, "TargetExists", "virtual object is the tenant's own, exported by the toHost rule"
+                )
                 return Outcome(error=True)
             verdict = self._resolve_conflict(key, rule, runtime, "host", "virtual object", current, desired)
             if verdict is not None:

@@ -8,8 +8,10 @@ patch of the rule touches them (paths_overlap); fields that only make sense in o
 `deletion.finalizer`, `status`, `reverse`, `replaceOnConflict`, virtual namespace selection, `patches.toHost`) or one
 mode (`host` with `mode: all`, `naming` for renamed objects, `reverse` for mode all) are not used elsewhere. Checks
 across all rules of all loaded files: one rule per kind and direction (any version); a kind in both directions with
-`mode: all` in both would copy objects in a loop unless their selectors are provably disjoint; every reference names a
-kind that some rule syncs in its `follow` direction, and an omitted apiVersion resolves to exactly one version.
+`mode: all` in both needs selections that say which rule an object belongs to: label selectors provably disjoint, or
+imports landing only outside the toHost rule's namespaces (_loop_problems says why copies never bounce either way);
+every reference names a kind that some rule syncs in its `follow` direction, and an omitted apiVersion resolves to
+exactly one version.
 
 Everything here reads the raw (possibly schema-invalid) data defensively: a value of the wrong type is skipped, never
 raised on, since the schema has already reported it.
@@ -622,14 +624,22 @@ def selectors_disjoint(first: Any, second: Any) -> bool:
     return any(_conflicting(a, b) for a in _requirements(first) for b in _requirements(second))
 
 
-def _rewrites_metadata(rule: RawRule) -> bool:
-    # A toHost patch under $.metadata may change the labels the host copy carries, so label-based disjointness
-    # between the two directions can no longer be proven from the selectors alone.
-    for patch in _list(_dict(rule.data.get("patches")).get("toHost")):
-        target = _dict(patch).get("path")
-        if isinstance(target, str) and path_error(target) is None and top_field(target) in ("metadata", None):
-            return True
-    return False
+def _landing_namespaces(rule: RawRule) -> frozenset[str] | None:
+    """The virtual namespaces fromHost `rule` imports into, or None when that is any namespace: host.virtualNamespace,
+    else the names of host.namespaces (an import keeps its namespace's name), else every namespace."""
+    host = _dict(rule.data.get("host"))
+    landing = host.get("virtualNamespace")
+    if isinstance(landing, str):
+        return frozenset([landing])
+    namespaces = [n for n in _list(host.get("namespaces")) if isinstance(n, str)]
+    return frozenset(namespaces) if namespaces else None
+
+
+def namespaces_disjoint(to_host: RawRule, from_host: RawRule) -> bool:
+    """True when the toHost rule exports only from virtual namespaces that the fromHost rule never imports into."""
+    exported = frozenset(n for n in _list(to_host.data.get("namespaces")) if isinstance(n, str))
+    landing = _landing_namespaces(from_host)
+    return bool(exported) and landing is not None and not exported & landing
 
 
 def _duplicate_problems(rules: Sequence[RawRule]) -> list[Problem]:
@@ -652,6 +662,18 @@ def _duplicate_problems(rules: Sequence[RawRule]) -> list[Problem]:
 
 
 def _loop_problems(rules: Sequence[RawRule]) -> list[Problem]:
+    """A kind in both directions, mode all in both, needs selections that cannot pick the same object.
+
+    No object bounces whatever the selectors say: every copy carries crdsync's bookkeeping (stamped after every patch,
+    so no patch removes it) and an object carrying it is never selected on either side (translate.selectors), so an
+    import is never exported, a host copy never imported, and nothing is a copy of a copy. What the selections must
+    still settle is which rule an object belongs to, so that one standing where an import lands is unambiguous: the
+    selectors are provably disjoint by labels (selectors_disjoint), or the imports land only in virtual namespaces the
+    toHost rule does not export from (namespaces_disjoint; the toHost rule lists its `namespaces`). Patches do not
+    matter here: they change what a copy holds, never that it carries bookkeeping. (The engine adds that an import
+    never takes the place of a tenant object the toHost rule exports, nor an export that of a host object the
+    fromHost rule imports, whatever the conflict policies say.)
+    """
     problems: list[Problem] = []
     to_host = {(r.group, r.kind): r for r in reversed(rules) if r.direction is Direction.TO_HOST and r.mode == "all"}
     reported: set[tuple[str, str]] = set()
@@ -660,17 +682,20 @@ def _loop_problems(rules: Sequence[RawRule]) -> list[Problem]:
         if rule.direction is not Direction.FROM_HOST or rule.mode != "all" or key in reported or key not in to_host:
             continue
         other = to_host[key]
-        if not _rewrites_metadata(other) and selectors_disjoint(other.data.get("selector"), rule.data.get("selector")):
+        if selectors_disjoint(other.data.get("selector"), rule.data.get("selector")) or namespaces_disjoint(
+            other, rule
+        ):
             continue
         reported.add(key)
         relative: FieldPath = ("mode",) if "mode" in rule.data else ("kind",)
         problems.append(
             rule.problem(
                 relative,
-                f"{rule.kind} is synced in both directions with mode: all (toHost rule at {other.location}): objects "
-                "copied one way would be copied back. Make one of the rules mode: referenced, or give both selectors "
-                "that no object can match at once (e.g. matchLabels {k: a} here and {k: b} there; the toHost rule "
-                "must not patch $.metadata)",
+                f"{rule.kind} is synced in both directions with mode: all (toHost rule at {other.location}), and "
+                "nothing says which rule an object belongs to. Make one of the rules mode: referenced, give both "
+                "selectors that no object can match at once (e.g. matchLabels {k: a} here and {k: b} there), or "
+                "import into virtual namespaces the toHost rule does not export from (host.virtualNamespace here, "
+                "namespaces there)",
             )
         )
     return problems

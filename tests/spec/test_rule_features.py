@@ -150,3 +150,52 @@ def test_field_chain() -> None:
     assert field_chain("$.metadata.annotations['example.com/x']") == ("metadata", "annotations", "example.com/x")
     assert field_chain("$.spec.a[0]") is None
     assert field_chain("$") is None
+
+
+# --- a kind in both directions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("to_host", "from_host", "ok"),
+    [
+        # Disjoint by labels.
+        ("selector: {matchLabels: {flow: out}}", "selector: {matchLabels: {flow: in}}", True),
+        # Disjoint by namespaces: imports land in one virtual namespace the toHost rule does not export from ...
+        ("namespaces: [apps, web]", "host: {namespaces: [shared], virtualNamespace: imported}", True),
+        # ... or keep the names of host namespaces outside the exported ones.
+        ("namespaces: [apps]", "host: {namespaces: [shared, public]}", True),
+        # Not disjoint: the landing namespace is exported from, imports land anywhere, or no namespace list.
+        ("namespaces: [apps, imported]", "host: {namespaces: [shared], virtualNamespace: imported}", False),
+        ("namespaces: [apps]", "host: {names: ['public-*']}", False),
+        ("selector: {matchLabels: {flow: out}}", "host: {virtualNamespace: imported}", False),
+        ("selector: {matchLabels: {a: x}}", "selector: {matchLabels: {b: y}}", False),
+    ],
+)
+def test_a_kind_in_both_directions_needs_selections_that_say_which_rule_owns_an_object(
+    to_host: str, from_host: str, ok: bool
+) -> None:
+    text = mapping(WIDGET + f", {to_host}}}", WIDGET + f", {from_host}}}")
+    result = load_text(text, "m.yaml")
+    assert result.ok is ok, [str(e) for e in result.errors]
+    if not ok:
+        (error,) = result.errors
+        assert error.field_path == "spec.fromHost[0].kind"
+        assert "virtualNamespace" in error.message and "mode: referenced" in error.message
+
+
+def test_the_knative_shape_loads_both_ways() -> None:
+    # The shape of vcluster's knative example (the same kinds exported and imported), here told apart by labels.
+    text = mapping(
+        """
+        - apiVersion: serving.knative.dev/v1
+          kind: Service
+          selector: {matchExpressions: [{key: serving.knative.dev/creator, operator: DoesNotExist}]}
+        """,
+        """
+        - apiVersion: serving.knative.dev/v1
+          kind: Service
+          selector: {matchExpressions: [{key: serving.knative.dev/creator, operator: Exists}]}
+        """,
+    )
+    config = loaded(text)
+    assert [rule.direction for rule in config.rules] == [Direction.TO_HOST, Direction.FROM_HOST]

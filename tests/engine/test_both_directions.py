@@ -1,0 +1,183 @@
+"""One kind in both directions (a toHost and a fromHost rule, both mode all, with disjoint selections), as vcluster's
+knative example has it: the engine exports the tenant's objects and imports the host's at the same time, with no
+loop and no copy of a copy.
+
+Why nothing bounces: every copy carries crdsync's bookkeeping and an object carrying it is never selected on either
+side (translate.selectors), whatever a tenant or a host admin does to its labels; host events of our own toHost copies
+route to their export key, other host objects to the fromHost rule. Where both rules want one place, neither takes
+over the other's object (TargetExists), whatever the conflict policies say.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crdsync.engine import reconcile as reconcile_module
+from crdsync.spec.model import ConflictPolicy, Direction, HostSelection, LabelSelector, Rule
+from crdsync.translate.bookkeeping import SIDE_HOST, SIDE_VIRTUAL, source_of
+from crdsync.translate.names import host_name
+from tests.engine.kinds import WIDGET, WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget_rule
+
+OUT = LabelSelector(match_labels=(("flow", "out"),))
+IN = LabelSelector(match_labels=(("flow", "in"),))
+
+
+def labelled_widget(namespace: str, name: str, flow: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"flow": flow}},
+        "spec": spec,
+    }
+
+
+def both_ways(*, by: str, to_host: dict[str, Any] | None = None, from_host: dict[str, Any] | None = None) -> World:
+    """Widgets exported and imported, told apart by labels (`by="labels"`) or by namespaces (`by="namespaces"`:
+    imports from host namespace `shared` land in virtual `imported`, exports only from `default`)."""
+    if by == "labels":
+        export = widget_rule(selector=OUT, **(to_host or {}))
+        imports = Rule(direction=Direction.FROM_HOST, gvk=WIDGET, selector=IN, **(from_host or {}))
+    else:
+        export = widget_rule(namespaces=("default",), **(to_host or {}))
+        imports = Rule(
+            direction=Direction.FROM_HOST,
+            gvk=WIDGET,
+            host=HostSelection(namespaces=("shared",), virtual_namespace="imported"),
+            **(from_host or {}),
+        )
+    return World(make_config(imports, widget=export))
+
+
+def widgets(cluster: Any) -> set[tuple[str, str]]:
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in cluster.list(WIDGETS)}
+
+
+def copies_of_copies(world: World) -> list[str]:
+    """Host objects that are copies of imports, and virtual objects that are imports of host copies."""
+    found = []
+    for obj in world.host.list(WIDGETS):
+        source = source_of(obj)
+        if source is not None and source.side == SIDE_VIRTUAL:
+            origin = world.virtual.get(WIDGETS, source.namespace, source.name)
+            if origin is not None and source_of(origin) is not None:
+                found.append(f"host {obj['metadata']['name']} copies the import {source.namespace}/{source.name}")
+    for obj in world.virtual.list(WIDGETS):
+        source = source_of(obj)
+        if source is not None and source.side == SIDE_HOST:
+            origin = world.host.get(WIDGETS, source.namespace, source.name)
+            if origin is not None and source_of(origin) is not None:
+                found.append(f"virtual {obj['metadata']['name']} imports the copy {source.namespace}/{source.name}")
+    return found
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    recorded: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        reconcile_module,
+        "record_event",
+        lambda client, obj, reason, message, **kw: recorded.append((obj["metadata"]["name"], reason, message)),
+    )
+    return recorded
+
+
+@pytest.fixture
+def stop() -> Iterator[list[World]]:
+    worlds: list[World] = []
+    yield worlds
+    for world in worlds:
+        world.stop()
+
+
+@pytest.mark.parametrize("by", ["labels", "namespaces"])
+def test_both_directions_at_once_without_a_loop_or_a_copy_of_a_copy(
+    by: str, events: list[tuple[str, str, str]], stop: list[World]
+) -> None:
+    world = both_ways(by=by)
+    stop.append(world)
+    host_ns, landing = ("team", "team") if by == "labels" else ("shared", "imported")
+    world.host.put(WIDGETS, labelled_widget(host_ns, "operator-made", "in", replicas=1))
+    world.virtual.put(WIDGETS, labelled_widget("default", "tenant-made", "out", size=1))
+    world.start()
+    world.settle()
+
+    copy_name = host_name(TENANT, "default", "tenant-made", widget_rule().naming)
+    assert widgets(world.host) == {(host_ns, "operator-made"), (TENANT.host_namespace, copy_name)}
+    assert widgets(world.virtual) == {("default", "tenant-made"), (landing, "operator-made")}
+    imported = world.virtual.get(WIDGETS, landing, "operator-made")
+    assert imported is not None and imported["spec"] == {"replicas": 1}
+    assert copies_of_copies(world) == []
+
+    # Converged: zero writes, and a restart rewrites nothing.
+    before = (len(world.host.our_writes()), len(world.virtual.our_writes()))
+    time.sleep(0.3)
+    world.settle()
+    assert (len(world.host.our_writes()), len(world.virtual.our_writes())) == before
+    world.stop()
+    world.start()
+    world.settle()
+    assert (len(world.host.our_writes()), len(world.virtual.our_writes())) == before
+
+    # The tenant labels the import for export, the host admin labels our copy for import: still copies, never
+    # selected; the read-only import sheds the tenant's edit.
+    imported["metadata"]["labels"]["flow"] = "out"
+    world.virtual.put(WIDGETS, imported)
+    copy = world.host.get(WIDGETS, TENANT.host_namespace, copy_name)
+    assert copy is not None
+    copy["metadata"]["labels"]["flow"] = "in"
+    world.host.put(WIDGETS, copy, manager="host-admin")
+    world.settle()
+    assert widgets(world.host) == {(host_ns, "operator-made"), (TENANT.host_namespace, copy_name)}
+    assert widgets(world.virtual) == {("default", "tenant-made"), (landing, "operator-made")}
+    assert world.virtual.get(WIDGETS, landing, "operator-made")["metadata"]["labels"]["flow"] == "in"  # type: ignore[index]
+    assert copies_of_copies(world) == []
+    assert not [reason for _, reason, _ in events if reason != "TargetExists"]
+
+
+def test_an_import_never_takes_the_place_of_an_exported_tenant_object(
+    events: list[tuple[str, str, str]], stop: list[World]
+) -> None:
+    world = both_ways(by="labels", from_host={"conflict": ConflictPolicy.OVERWRITE})
+    stop.append(world)
+    world.start()
+    world.virtual.put(WIDGETS, labelled_widget("team", "x", "out", size=1))
+    world.settle()
+    copy_name = host_name(TENANT, "team", "x", widget_rule().naming)
+    assert world.host.get(WIDGETS, TENANT.host_namespace, copy_name) is not None
+
+    world.host.put(WIDGETS, labelled_widget("team", "x", "in", replicas=9))  # the host's object for the same place
+    world.settle()
+    standing = world.virtual.get(WIDGETS, "team", "x")
+    assert standing is not None and source_of(standing) is None and standing["spec"] == {"size": 1}
+    assert world.host.get(WIDGETS, TENANT.host_namespace, copy_name) is not None  # still exported
+    assert ("x", "TargetExists") in {(name, reason) for name, reason, _ in events}
+
+    # The tenant's object goes: the place is free, the import comes in (and is never exported).
+    world.virtual.remove(WIDGETS, "team", "x")
+    world.settle()
+    imported = world.virtual.get(WIDGETS, "team", "x")
+    assert imported is not None and imported["spec"] == {"replicas": 9}
+    assert world.host.get(WIDGETS, TENANT.host_namespace, copy_name) is None
+    assert copies_of_copies(world) == []
+
+
+def test_an_export_never_takes_the_place_of_an_imported_host_object(
+    events: list[tuple[str, str, str]], stop: list[World]
+) -> None:
+    world = both_ways(by="labels", to_host={"conflict": ConflictPolicy.OVERWRITE})
+    stop.append(world)
+    name = host_name(TENANT, "default", "w9", widget_rule().naming)
+    world.host.put(WIDGETS, labelled_widget(TENANT.host_namespace, name, "in", replicas=2))  # shared by the host
+    world.start()
+    assert world.virtual.get(WIDGETS, TENANT.host_namespace, name) is not None  # imported
+    world.virtual.put(WIDGETS, labelled_widget("default", "w9", "out", size=1))
+    world.settle()
+    kept = world.host.get(WIDGETS, TENANT.host_namespace, name)
+    assert kept is not None and source_of(kept) is None and kept["spec"] == {"replicas": 2}
+    assert ("w9", "TargetExists") in {(n, reason) for n, reason, _ in events}
+    assert world.virtual.get(WIDGETS, TENANT.host_namespace, name) is not None  # the import stays
