@@ -47,7 +47,8 @@ NAMESPACES = Resource("", "v1", "Namespace", "namespaces", False)
 
 # A tenant edit of a shared object that the kind's schema accepts: crdsync must put the host's spec back.
 SPEC_EDITS: dict[str, dict[str, Any]] = {
-    "Gateway": {"gatewayClassName": "tenant-class"},
+    "Gateway": {"gatewayClassName": "tenant-class"},  # Gateway API's; Istio's below by its apiVersion
+    "networking.istio.io/Gateway": {"selector": {"istio": "tenant-gateway"}},
     "ClusterTriggerAuthentication": {"env": [{"parameter": "token", "name": "TOKEN"}]},
     # Beside selfSigned: {}, not inside it (see test_an_edit_inside_an_empty_map_of_an_import_is_reverted).
     "ClusterIssuer": {"ca": {"secretName": "tenant-ca"}},
@@ -241,7 +242,9 @@ def test_every_import_is_read_only_and_tenant_edits_are_reverted(
             original = imported[-1]["spec"]
             res = virtual.resource(obj, wait_for)
             namespace = obj["metadata"].get("namespace") if res.namespaced else None
-            edit = {"metadata": {"labels": {"tenant-edit": "yes"}}, "spec": SPEC_EDITS[obj["kind"]]}
+            group = obj["apiVersion"].rpartition("/")[0]
+            spec_edit = SPEC_EDITS.get(f"{group}/{obj['kind']}") or SPEC_EDITS[obj["kind"]]
+            edit = {"metadata": {"labels": {"tenant-edit": "yes"}}, "spec": spec_edit}
             virtual.client.patch(res, namespace, obj["metadata"]["name"], edit)
 
             def reverted(obj: dict[str, Any] = obj, original: dict[str, Any] = original) -> bool:
