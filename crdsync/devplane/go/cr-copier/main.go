@@ -159,7 +159,11 @@ func (c *copier) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 
 	want := c.desired(src)
 	if !exists {
-		return reconcile.Result{}, c.host.Create(ctx, want)
+		// AlreadyExists: our own earlier create, not in the cache yet; its watch event brings the key back.
+		if err := c.host.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, nil
 	}
 	if !equality.Semantic.DeepEqual(want.Object["spec"], current.Object["spec"]) ||
 		!equality.Semantic.DeepEqual(want.GetLabels(), current.GetLabels()) ||
