@@ -50,7 +50,7 @@ SPEC_EDITS: dict[str, dict[str, Any]] = {
     "Gateway": {"gatewayClassName": "tenant-class"},  # Gateway API's; Istio's below by its apiVersion
     "networking.istio.io/Gateway": {"selector": {"istio": "tenant-gateway"}},
     "ClusterTriggerAuthentication": {"env": [{"parameter": "token", "name": "TOKEN"}]},
-    # Beside selfSigned: {}, not inside it (see test_an_edit_inside_an_empty_map_of_an_import_is_reverted).
+    # Beside selfSigned: {}; an edit inside it: test_an_edit_inside_an_empty_map_of_an_import_is_reverted.
     "ClusterIssuer": {"ca": {"secretName": "tenant-ca"}},
     "ClusterSecretStore": {"refreshInterval": 7},
 }
@@ -260,12 +260,6 @@ def test_every_import_is_read_only_and_tenant_edits_are_reverted(
                 raise AssertionError(f"{exc}: imported spec {original}, now {shown}") from None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (crdsync/engine, not this module's files): a tenant field added inside an empty map of a "
-    "read-only import (ClusterIssuer spec.selfSigned: {}) is shed together with the map, and the map is never put "
-    "back (the copy keeps spec: {}): desired-in-current treats the empty map as present",
-)
 def test_an_edit_inside_an_empty_map_of_an_import_is_reverted(
     planes: Planes, host: Cluster, virtual: Cluster, wait_for: Wait, tmp_path: Path
 ) -> None:

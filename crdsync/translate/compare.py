@@ -170,12 +170,24 @@ def stray_paths(desired: Mapping[str, Any], current: Mapping[str, Any], manager:
 
 
 def _outermost_absent(path: tuple[str, ...], desired: Mapping[str, Any]) -> tuple[str, ...]:
-    """The shortest revertible prefix of `path` that `desired` lacks (so spec.extra goes whole, not just its leaf)."""
+    """The shortest revertible prefix of `path` that `desired` lacks (so spec.extra goes whole, not just its leaf).
+
+    A prefix desired holds as an empty map (`selfSigned: {}`) is desired, not absent: a tenant's field added inside it
+    goes, the map stays (removing the map would leave a copy that the subset comparison then calls converged).
+    """
     for end in range(1, len(path)):
         prefix = path[:end]
-        if _revertible(prefix) and not _has_path(desired, prefix):
+        if _revertible(prefix) and not _has_key_path(desired, prefix):
             return prefix
     return path
+
+
+def _has_key_path(obj: object, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(obj, Mapping) or key not in obj:
+            return False
+        obj = obj[key]
+    return True
 
 
 def _revertible(path: tuple[str, ...]) -> bool:

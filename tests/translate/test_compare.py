@@ -151,3 +151,22 @@ def test_stray_paths_are_what_other_managers_added_beyond_desired() -> None:
     # server default); finalizers and status are not ours to shed; the outermost stray path goes whole.
     assert stray_paths(desired, current, MANAGER) == [("metadata", "labels", "tenant"), ("spec", "extra")]
     assert stray_paths(current, current, MANAGER) == []
+
+
+def test_a_field_added_inside_an_empty_map_of_a_read_only_copy_is_shed_alone() -> None:
+    """A tenant adds spec.selfSigned.x to an imported ClusterIssuer whose spec is `selfSigned: {}`: only the
+    added field goes; the empty map is the desired state, and removing it would never be reverted."""
+    desired = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"selfSigned": {}}}
+    current = {
+        "apiVersion": "v1",
+        "kind": "X",
+        "metadata": {
+            "name": "a",
+            "managedFields": [
+                {"manager": "crdsync", "operation": "Apply", "fieldsV1": {"f:spec": {"f:selfSigned": {}}}},
+                {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:selfSigned": {"f:x": {}}}}},
+            ],
+        },
+        "spec": {"selfSigned": {"x": "y"}},
+    }
+    assert stray_paths(desired, current, "crdsync") == [("spec", "selfSigned", "x")]
