@@ -15,13 +15,27 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crdsync.engine import reconcile as reconcile_module
-from crdsync.spec.model import ConflictPolicy, Direction, HostSelection, LabelSelector, Rule
+from crdsync.spec.model import (
+    ConflictPolicy,
+    Direction,
+    HostSelection,
+    LabelSelector,
+    Patch,
+    PatchOp,
+    Rule,
+    SyncConfig,
+)
 from crdsync.translate.bookkeeping import SIDE_HOST, SIDE_VIRTUAL, source_of
 from crdsync.translate.names import host_name
+from crdsync.translate.objects import to_host, to_virtual
+from crdsync.translate.selectors import selects_host, selects_virtual
 from tests.engine.kinds import WIDGET, WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, widget_rule
+from tests.translate.strategies import label_keys, label_values
 
 OUT = LabelSelector(match_labels=(("flow", "out"),))
 IN = LabelSelector(match_labels=(("flow", "in"),))
@@ -181,3 +195,39 @@ def test_an_export_never_takes_the_place_of_an_imported_host_object(
     assert kept is not None and source_of(kept) is None and kept["spec"] == {"replicas": 2}
     assert ("w9", "TargetExists") in {(n, reason) for n, reason, _ in events}
     assert world.virtual.get(WIDGETS, TENANT.host_namespace, name) is not None  # the import stays
+
+
+# --- the law under it all (pure) -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(label_keys, label_values, max_size=4),
+    st.dictionaries(label_keys, label_values, max_size=4),
+    st.dictionaries(label_keys, label_values, max_size=3),
+)
+def test_no_copy_is_ever_selected_by_the_other_direction(
+    source_labels: dict[str, str], forged_labels: dict[str, str], forged_annotations: dict[str, str]
+) -> None:
+    """Whatever the selectors (here: none, selecting everything) and whatever the patches do to metadata (here: replace
+    all labels and annotations, on both sides), a copy always carries crdsync's bookkeeping and neither rule ever
+    selects it: an export is never imported back, an import never exported back, nothing is a copy of a copy."""
+    wipe = (
+        Patch(op=PatchOp.SET, path="$.metadata.labels", value=forged_labels),
+        Patch(op=PatchOp.SET, path="$.metadata.annotations", value=forged_annotations),
+    )
+    export = Rule(direction=Direction.TO_HOST, gvk=WIDGET, patches_to_host=wipe)
+    imports = Rule(direction=Direction.FROM_HOST, gvk=WIDGET, patches_to_virtual=wipe)
+    config = SyncConfig("both", (export, imports))
+    tenant_object = labelled_widget("default", "w", "out")
+    tenant_object["metadata"]["labels"] = source_labels
+    host_object = labelled_widget("team", "h", "in")
+    host_object["metadata"]["labels"] = source_labels
+
+    host_copy = to_host(config, export, tenant_object, TENANT)
+    virtual_copy = to_virtual(config, imports, host_object, TENANT)
+    assert not selects_host(imports, host_copy)
+    assert not selects_virtual(export, virtual_copy, None)
+    # ... while the sources themselves are selected (unless they carry crdsync's keys): the rules select everything.
+    if not any(key.startswith("crdsync.io/") for key in source_labels):
+        assert selects_virtual(export, tenant_object, None) and selects_host(imports, host_object)
