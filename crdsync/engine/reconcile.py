@@ -4,7 +4,12 @@ difference.
 Level-triggered: a key carries no event payload; every call reads the current source and copy from the informers'
 caches (or from our own more recent write, so a stale cache does not trigger a second identical write), derives the
 desired copy with the pure translation core, and converges. Writes are server-side apply with one field manager, so
-fields the tenant or an operator owns are left alone and fields we stop setting are removed by the server.
+fields the tenant or an operator owns are left alone and fields we stop setting are removed by the server. Back onto
+a toHost source go its copy's status and the fields its rule's reverse paths give the host (one apply of the source's
+own main resource; the forward translation never reads them, so the two directions cannot feed each other).
+
+A kind may have a rule in each direction (spec.checks allows it where the selections are disjoint): copies are never
+selected by the other rule, and where both want one place neither takes over the other's object (TargetExists).
 
 Failure modes, per key and never fatal to the engine:
 - a translation error (bad patch path, type mismatch) → Warning Event on the source object and a log line; no retry
