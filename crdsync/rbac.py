@@ -13,7 +13,7 @@ What the engine does, per kind (one informer per side, keyed by group and kind l
   Apply by a JSON patch; Orphan releases), delete (Delete policy; a copy of a deleted-and-recreated source is
   replaced whatever the policy), get (also with a finalizer: the copy's absence is confirmed with the server), update
   (only with conflict Overwrite: PUT); in the virtual cluster, the status of the source through `/status` (mode all with
-  status sync) and the finalizer;
+  status sync), the finalizer, and the source itself (patch: an apply of its reverse paths, with or without status);
 - fromHost: in the virtual cluster create + patch (apply creates the copy; the apiserver authorizes such a patch as a
   create too), delete or patch (Delete / Orphan release), update (Overwrite), `/status` (the host object's status is
   written through the subresource), namespaces get + create (imports land in namespaces that may not exist yet); the
@@ -206,6 +206,10 @@ def _kind_needs(group: str, kind: str, plural: str, rules: Mapping[Direction, Ru
             out += _verbs(VIRTUAL, False, status, ("patch",), why + " through the status subresource")
             # Discovery decides at run time; a CRD without a status subresource takes status in the object itself.
             out += _verbs(VIRTUAL, False, res, ("patch",), why + ", in the object when the kind has no /status")
+        if to_host.mode is SyncMode.ALL and to_host.reverse_paths:
+            # reconcile._sync_back: host-owned fields go by an apply of the main resource, whether status syncs or not.
+            why = "reverse paths: host-owned fields of the host copy flow back onto the tenant's object (apply)"
+            out += _verbs(VIRTUAL, False, res, ("patch",), why)
 
     if from_host is not None:
         why = "imported copies are written by server-side apply; the first apply creates one (authorized as create)"

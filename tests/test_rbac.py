@@ -296,6 +296,38 @@ def test_without_vcluster_and_leader_election() -> None:
     ]
 
 
+def test_reverse_paths_need_patch_on_the_virtual_object_without_status() -> None:
+    """Reverse paths are written by a server-side apply of the tenant's object itself (reconcile._sync_back), so the
+    virtual `patch` on the main resource is granted, with its own reason, even when status does not sync."""
+    from crdsync.spec.model import Rule, StatusSync
+
+    gvk = GroupVersionKind("example.com", "v1", "Widget")
+    plain = Rule(Direction.TO_HOST, gvk, status=StatusSync(enabled=False))
+    reverse = Rule(Direction.TO_HOST, gvk, status=StatusSync(enabled=False), reverse_paths=("$.spec.assignedPort",))
+
+    def virtual_widget_verbs(rule: Rule) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for need in needs(_config(rule)):
+            if need.cluster == "virtual" and need.resource.startswith("widgets"):
+                out.setdefault(f"{need.resource} {need.verb}", []).append(need.why)
+        return out
+
+    assert set(virtual_widget_verbs(plain)) == {"widgets list", "widgets watch"}
+    verbs = virtual_widget_verbs(reverse)
+    assert set(verbs) == {"widgets list", "widgets watch", "widgets patch"}  # no /status: status does not sync
+    (why,) = verbs["widgets patch"]
+    assert "reverse paths" in why
+
+    objects = by_kind(rbac_objects(_config(reverse), host_namespace="ns"))
+    role = objects["virtual", "ClusterRole", "crdsync"]
+    assert rules_table(role)[("example.com", "widgets", None)] == {"list", "watch", "patch"}
+    assert f"  patch: {why}" in role["metadata"]["annotations"][WHY_ANNOTATION]
+    # With status syncing as well, the same grant carries both reasons.
+    both = needs(_config(Rule(Direction.TO_HOST, gvk, reverse_paths=("$.spec.assignedPort",))))
+    whys = {n.why for n in both if n.cluster == "virtual" and n.resource == "widgets" and n.verb == "patch"}
+    assert why in whys and len(whys) == 2
+
+
 def test_plurals() -> None:
     assert [plural_of(k) for k in ("Certificate", "WidgetClass", "Policy", "Gateway", "Endpoints", "Box")] == [
         "certificates",
