@@ -13,7 +13,13 @@ from its source (vcluster v0.14-v0.27 pkg/controllers/generic, pkg/patches; the 
   copyFromObject copied from the *existing host copy*, which crdsync's copy does not do (reported).
 - reverse patches: copyFromObject into status -> status (whole status is the default) or a toVirtual copy; set/remove
   under status -> toVirtual patches. vcluster also left every reverse-patched path out of the host copy (unless
-  `ignore`, whose meaning the plugin inverted) -> a toHost remove. Reverse writes outside status are reported.
+  `ignore`, whose meaning the plugin inverted) -> a toHost remove. Outside status, an unconditional copy of a host
+  field into the same field (copyFromObject, fromPath absent or equal) that vcluster left out of the host copy is a
+  host-owned field -> reverse.paths (crdsync never sends it, so no remove), when crdsync's checks accept the path (a
+  plain chain under spec or one annotation, no reference or toHost patch touching it); other reverse writes outside
+  status are reported with the reason.
+- replaceOnConflict: true on an export -> the toHost rule's replaceOnConflict (delete and recreate a copy the host
+  refuses with 422); on an import (vcluster recreated the virtual copy) it is reported.
 - import -> a fromHost rule, mode all. vcluster imported only in multi-namespace mode, from the host namespaces it
   created for virtual namespaces; crdsync has no such namespaces, so a namespaced import is written commented out
   for a human to choose host.namespaces (cluster-scoped ones convert as they are).
@@ -25,8 +31,7 @@ from its source (vcluster v0.14-v0.27 pkg/controllers/generic, pkg/patches; the 
 - rewriteLabelKey / rewriteLabelSelector (a string map) / rewriteLabelExpressionsSelector -> rewriteLabelKey /
   rewriteLabelKeys / rewriteLabelSelector with keyStyle vclusterLegacy (v0.14-v0.19 configs, the plugin) or vcluster
   (v0.20-v0.27 values, noted), when converting with vcluster naming.
-- hooks (vCluster Pro only), replaceOnConflict, regex beyond literal text, and anything vcluster itself rejected ->
-  findings.
+- hooks (vCluster Pro only), regex beyond literal text, and anything vcluster itself rejected -> findings.
 
 Failure modes: none raised; malformed configs become findings.
 """
@@ -37,10 +42,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from crdsync.convert.emit import Commented, scalar
+from crdsync.convert.emit import Commented, scalar, unwrap
 from crdsync.convert.inputs import Source
 from crdsync.convert.report import Finding, Severity
-from crdsync.spec.checks import format_problem
+from crdsync.spec.checks import _reverse_overlaps, _reverse_path_problem, format_problem
 from crdsync.spec.paths import path_error
 from crdsync.spec.source import FieldPath
 
@@ -614,9 +619,14 @@ def regex_format(regex: str) -> tuple[str | None, str]:
 
 
 def _reverse_patches(ctx: _Context, state: _RuleState, patches: list[Any], path: FieldPath) -> bool:
-    """Export reverse patches (host copy -> virtual object). Returns True when one copies the whole status back."""
+    """Export reverse patches (host copy -> virtual object). Returns True when one copies the whole status back.
+
+    Outside status, a copy of a host field into the same field (copyFromObject without fromPath, or with the same
+    one), unconditional and left out of the host copy as vcluster did, is a host-owned field: reverse.paths when
+    crdsync accepts the path (`_host_owned`); every other reverse write outside status is reported with the reason."""
     whole_status = False
     status_paths: list[str] = []
+    host_owned: list[tuple[str, FieldPath]] = []
     for index, patch in enumerate(patches):
         ppath = (*path, index)
         if not isinstance(patch, dict):
@@ -633,24 +643,21 @@ def _reverse_patches(ctx: _Context, state: _RuleState, patches: list[Any], path:
         ignore = patch.get("ignore")
         # vcluster left reverse-patched paths out of the host copy unless ignore: true; the plugin unless ignore: false.
         keep_forward = ignore is True if ctx.source.format == "generic" else ignore is False
-        if not keep_forward and not _under_status(target):
-            state.rule.add(
-                "patches",
-                {"op": "remove", "path": target},
-                ctx.where(ppath) + " flows back, so vcluster left it out of the host copy",
-                sub="toHost",
-            )
         when, never, problem = conditions(patch.get("conditions"), target)
+        outside = not _under_status(target)
+        not_owned: tuple[str, str] | None = None
+        if outside and problem is None and not never:
+            not_owned = _not_host_owned(patch, target, when, keep_forward)
+            if not_owned is None:
+                host_owned.append((target, ppath))
+                continue
+        if outside and not keep_forward:
+            _leave_out(ctx, state, target, ppath)
         if problem is not None or never:
             ctx.finding((*ppath, "conditions"), problem or "a condition that never held", "write the when by hand")
             continue
-        if not _under_status(target):
-            ctx.finding(
-                ppath,
-                f"reverse {op} of {target}: crdsync writes back only status for toHost rules",
-                "until crdsync has reverse patches outside status, let the tenant read it from the host copy's status, "
-                "or keep vcluster syncing this field",
-            )
+        if not_owned is not None:
+            ctx.finding(ppath, *not_owned)
             continue
         origin = ctx.where(ppath) + f" {op}"
         if op == "copyFromObject":
@@ -673,12 +680,111 @@ def _reverse_patches(ctx: _Context, state: _RuleState, patches: list[Any], path:
         if when:
             item["when"] = when
         state.rule.add("patches", item, origin, sub="toVirtual")
+    _host_owned(ctx, state, host_owned)
     if status_paths and not whole_status and ctx.source.format == "plugin":
         state.rule.body["status"] = {"paths": status_paths}
     return whole_status or bool(status_paths)
 
 
-def _common(ctx: _Context, entry: dict[str, Any], path: FieldPath, kind: str) -> None:
+def _leave_out(ctx: _Context, state: _RuleState, target: str, ppath: FieldPath) -> None:
+    """vcluster left a reverse-patched path out of the host copy: a toHost remove."""
+    comment = ctx.where(ppath) + " flows back, so vcluster left it out of the host copy"
+    state.rule.add("patches", {"op": "remove", "path": target}, comment, sub="toHost")
+
+
+def _not_host_owned(
+    patch: dict[str, Any], target: str, when: list[dict[str, Any]], keep_forward: bool
+) -> tuple[str, str] | None:
+    """(reason, what to do instead) when a reverse patch outside status is not a host-owned field crdsync can copy
+    back (reverse.paths), or None when it is one as far as the patch itself says (the rule is checked later)."""
+    op = patch.get("op")
+    by_hand = "if the host owns the field, list it in the rule's reverse.paths by hand"
+    if op != "copyFromObject":
+        return (
+            f"reverse {op} of {target}: outside status crdsync only copies host-owned fields back as they are "
+            "(reverse.paths)",
+            f"{by_hand}; otherwise let the tenant read the value from the host copy's status",
+        )
+    source = jsonpath(_str(patch.get("fromPath")) or str(patch.get("path")))
+    if source != target:
+        return (
+            f"reverse copy of {source} into {target}: crdsync's reverse paths copy a host-owned field back into the "
+            "same field",
+            f"{by_hand}, or copy {source} into a status field (status flows back)",
+        )
+    if when:
+        return (
+            f"reverse copy of {target} under conditions: crdsync copies host-owned fields back always",
+            f"{by_hand} if the condition may go",
+        )
+    if keep_forward:
+        return (
+            f"reverse copy of {target} with ignore: {scalar(patch.get('ignore'))}: vcluster also sent the tenant's "
+            "value to the host (the field went both ways); crdsync's reverse paths are host-owned: the tenant's "
+            "value is never sent and its edits are reverted",
+            f"{by_hand}; otherwise drop the reverse patch (the tenant's value is sent to the host)",
+        )
+    reason = _reverse_path_problem(target)
+    if reason is not None:
+        return (
+            f"reverse copy of {target}: {reason}",
+            "let the tenant read the value from the host copy's status, or write the field back another way",
+        )
+    return None
+
+
+def _at_or_below(path: Any, target: str) -> bool:
+    return isinstance(path, str) and (path == target or path.startswith((f"{target}.", f"{target}[")))
+
+
+def _host_owned(ctx: _Context, state: _RuleState, found: list[tuple[str, FieldPath]]) -> None:
+    """Host-owned fields -> the rule's reverse.paths, unless a reference or toHost patch of the rule touches them.
+
+    crdsync never sends a reverse path to the host, so vcluster's removal of the field from the host copy is implied,
+    and any other toHost remove at or below it is moot (dropped, noted). A field a reference reads (a name) or a
+    toHost patch writes cannot be host-owned (spec.checks): reported, and left out of the host copy as vcluster did."""
+    rule = state.rule
+    for target, ppath in found:
+        patches: dict[str, Any] = rule.body.get("patches", {})
+        forward: list[Any] = patches.get("toHost", [])
+        moot = [p for p in forward if _plain(p).get("op") == "remove" and _at_or_below(_plain(p).get("path"), target)]
+        kept = [p for p in forward if all(p is not m for m in moot)]
+        clashes = _reverse_overlaps(unwrap({**rule.body, "patches": {**patches, "toHost": kept}}), target)
+        if clashes:
+            ctx.finding(
+                ppath,
+                f"reverse copy of {target} as a host-owned field (reverse.paths): "
+                + "; ".join(message for _, message in clashes),
+                "drop the reference or patch of that field, or let the tenant read the value from the host copy's "
+                "status",
+            )
+            _leave_out(ctx, state, target, ppath)
+            continue
+        for item in moot:
+            comment = item.comment.splitlines()[0] if isinstance(item, Commented) else ""
+            ctx.finding(
+                ppath,
+                f"a toHost remove of {_plain(item).get('path')} ({comment}) is moot: crdsync never sends the "
+                f"host-owned field {target} to the host",
+                "nothing to do: it is dropped",
+                "note",
+            )
+        if moot:
+            if kept:
+                patches["toHost"] = kept
+            else:
+                patches.pop("toHost")
+                if not patches:
+                    rule.body.pop("patches")
+        rule.add("reverse", target, ctx.where(ppath) + " copyFromObject: host-owned, flows back", sub="paths")
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    value = item.value if isinstance(item, Commented) else item
+    return value if isinstance(value, dict) else {}
+
+
+def _common(ctx: _Context, entry: dict[str, Any], path: FieldPath, kind: str, rule: OutRule) -> None:
     if "optional" in entry:
         ctx.finding(
             (*path, "optional"),
@@ -686,12 +792,21 @@ def _common(ctx: _Context, entry: dict[str, Any], path: FieldPath, kind: str) ->
             "nothing to do: crdsync waits for a missing kind and syncs it once its CRD appears",
             "note",
         )
-    if entry.get("replaceOnConflict") is True:
+    replace = entry.get("replaceOnConflict")
+    if replace is not None and not isinstance(replace, bool):
+        ctx.finding((*path, "replaceOnConflict"), "replaceOnConflict must be true or false",
+                    "fix the config: vcluster rejected it")  # fmt: skip
+    elif replace is True and rule.direction == "toHost":
+        # vcluster deleted and recreated a copy the apiserver rejected as invalid (422); crdsync's field does the same
+        # for copies it can prove are this tenant's, with a Normal Event `Replaced`.
+        rule.body["replaceOnConflict"] = True
+    elif replace is True:
         ctx.finding(
             (*path, "replaceOnConflict"),
-            f"replaceOnConflict: vcluster deleted and recreated a {kind} copy the apiserver rejected as invalid "
-            "(e.g. a changed immutable field); crdsync does not yet",
-            "such an update shows as a Warning Event on the source object; delete and recreate the object by hand",
+            f"replaceOnConflict on an import: vcluster deleted and recreated a virtual {kind} copy the virtual "
+            "apiserver rejected as invalid; crdsync replaces only host copies (toHost rules)",
+            "such an update shows as a Warning Event on the imported copy; delete that copy by hand and crdsync "
+            "imports the host object again",
         )
 
 
@@ -733,7 +848,7 @@ def _export(ctx: _Context, entry: Any, path: FieldPath) -> None:
     assert isinstance(entry, dict)
     _unknown_fields(ctx, entry, path, _EXPORT_FIELDS)
     state = _to_host_rule(ctx, entry, path, type_, plugin=False)
-    _common(ctx, entry, path, type_[1])
+    _common(ctx, entry, path, type_[1], state.rule)
     for index, patch in enumerate(_list(ctx, entry, "patches", path)):
         _forward_patch(ctx, state, patch, (*path, "patches", index), "toHost", {}, "existing host copy")
     _finish_status(ctx, state, _list(ctx, entry, "reversePatches", path), plugin=False)
@@ -779,7 +894,7 @@ def _import(ctx: _Context, entry: Any, path: FieldPath) -> None:
             "note",
         )
     ctx.out.rules.append(rule)
-    _common(ctx, entry, path, kind)
+    _common(ctx, entry, path, kind, rule)
     ctx.finding(
         path,
         "vcluster let tenants edit imported copies and deleted the host object when the tenant deleted its copy; "

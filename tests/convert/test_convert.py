@@ -12,10 +12,12 @@ from ruamel.yaml import YAML
 
 from crdsync.cli import main
 from crdsync.convert.cmd import convert_texts
+from crdsync.convert.emit import scalar
 from crdsync.convert.inputs import Source
 from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding
 from crdsync.convert.vcluster import convert_source, regex_format
+from crdsync.rbac import needs
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Direction, GroupVersionKind, Location
 from crdsync.translate.names import Tenant, host_name
@@ -107,8 +109,8 @@ def test_export_patches() -> None:
         "path": "$.spec.items[*].secret",
         "when": [{"subPath": "$.local", "equal": "true"}],
     } in to_host
-    # a reverse-patched path outside status was left out of the host copy
-    assert {"op": "remove", "path": "$.spec.clusterIP"} in to_host
+    # a reverse-patched path that is host-owned (reverse.paths) is never sent: no remove is needed
+    assert {"op": "remove", "path": "$.spec.clusterIP"} not in to_host
     assert at(findings, "export[0].patches[6]") == []  # add is carried over whole
     assert at(findings, "export[0].patches[13].conditions") == []  # subPath too
 
@@ -160,14 +162,18 @@ def test_export_reverse_patches_into_status() -> None:
     assert widget["patches"]["toVirtual"] == [
         {"op": "copy", "path": "$.status.address", "from": "$.spec.assignedAddress"}
     ]
-    (outside,) = at(findings, "export[0].reversePatches[2]")
-    assert "only status" in outside.reason and outside.severity == "todo"
+    # a copy of a host field into the same field outside status: host-owned, flows back (reverse.paths)
+    assert widget["reverse"] == {"paths": ["$.spec.clusterIP"]}
+    assert at(findings, "export[0].reversePatches[2]") == []
+    assert (
+        "# from generic-bare.yaml:68:9 export[0].reversePatches[2] copyFromObject: host-owned, flows back\n"
+        "          - $.spec.clusterIP\n" in result.text
+    )
 
 
 @pytest.mark.parametrize(
     ("field", "words", "line", "column"),
     [
-        ("export[0].replaceOnConflict", "replaceOnConflict", 7, 24),
         ("export[0].patches[3]", "which kind", 25, 9),
         ("export[0].patches[5]", "which kind", 31, 9),
         ("export[0].patches[9]", "copyFromObject", 47, 9),
@@ -187,6 +193,150 @@ def test_reported_and_located(field: str, words: str, line: int, column: int) ->
     assert where(found[0]) == (line, column)
     assert str(found[0]).startswith(f"generic-bare.yaml:{line}:{column}: todo: ")
     assert "; " in str(found[0])
+
+
+def test_replace_on_conflict_converts() -> None:
+    result, findings = sample("generic-bare.yaml")
+    assert rule(result, "toHost", "Widget")["replaceOnConflict"] is True
+    assert at(findings, "export[0].replaceOnConflict") == []
+    assert "replaceOnConflict" not in rule(result, "toHost", "Gadget")
+
+
+def test_replace_on_conflict_on_an_import_or_not_a_bool_is_reported() -> None:
+    text = """\
+version: v1beta1
+export:
+  - apiVersion: example.com/v1
+    kind: Widget
+    replaceOnConflict: "yes"
+import:
+  - apiVersion: example.com/v1
+    kind: ClusterWidgetClass
+    replaceOnConflict: true
+"""
+    result, findings = convert(text, "v.yaml")
+    assert "replaceOnConflict" not in rule(result, "toHost", "Widget")
+    assert "replaceOnConflict" not in rule(result, "fromHost", "ClusterWidgetClass")
+    (bad,) = at(findings, "export[0].replaceOnConflict")
+    assert bad.severity == "todo" and "true or false" in bad.reason and where(bad) == (5, 24)
+    (imported,) = at(findings, "import[0].replaceOnConflict")
+    assert imported.severity == "todo" and "only host copies" in imported.reason and where(imported) == (9, 24)
+
+
+# --- reverse patches outside status -----------------------------------------------------------------------------------
+
+REVERSE = """\
+version: v1beta1
+export:
+  - apiVersion: example.com/v1
+    kind: Widget
+    patches:
+      - {{op: rewriteName, path: spec.secretName}}
+{forward}    reversePatches:
+      - {patch}
+"""
+
+
+def reverse(patch: str, forward: str = "") -> tuple[dict[str, Any], list[Finding]]:
+    """The Widget rule and the findings of one export whose only reverse patch is `patch` (a flow mapping)."""
+    text = REVERSE.format(patch=patch, forward=forward)
+    result, findings = convert(text, "v.yaml")
+    return rule(result, "toHost", "Widget"), findings
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        "{op: copyFromObject, fromPath: spec.assignedPort, path: spec.assignedPort}",
+        "{op: copyFromObject, path: spec.assignedPort}",  # vcluster copies the same path without fromPath
+        "{op: copyFromObject, path: .spec.assignedPort, ignore: false}",  # generic: ignore false = left out too
+    ],
+)
+def test_reverse_copy_of_the_same_spec_field_becomes_a_reverse_path(patch: str) -> None:
+    widget, findings = reverse(patch)
+    assert widget["reverse"] == {"paths": ["$.spec.assignedPort"]}
+    # crdsync never sends a reverse path, so vcluster's removal from the host copy is not written as a patch
+    assert "patches" not in widget
+    assert "status" not in widget  # the implicit whole-status copy stays the default
+    assert not [f for f in findings if f.severity == "todo"], [str(f) for f in findings]
+
+
+def test_reverse_copy_of_an_annotation_becomes_a_reverse_path() -> None:
+    widget, findings = reverse("{op: copyFromObject, path: \"metadata.annotations['example.com/endpoint']\"}")
+    assert widget["reverse"] == {"paths": ["$.metadata.annotations['example.com/endpoint']"]}
+    assert at(findings, "export[0].reversePatches[0]") == []
+
+
+@pytest.mark.parametrize(
+    ("patch", "words"),
+    [
+        ("{op: copyFromObject, path: metadata.labels.zone}", "is a label"),
+        ("{op: copyFromObject, path: 'spec.ports[0].nodePort'}", "plain chain of field names"),
+        ("{op: copyFromObject, path: spec}", "must be a field under $.spec"),
+        ("{op: copyFromObject, path: \"metadata.annotations['crdsync.io/x']\"}", "reserves"),
+        ("{op: copyFromObject, fromPath: spec.hostPort, path: spec.port}", "into the same field"),
+        ("{op: copyFromObject, path: spec.port, conditions: [{path: spec.mode, equal: auto}]}", "under conditions"),
+        ("{op: replace, path: spec.port, value: 1}", "reverse replace of $.spec.port"),
+        ("{op: remove, path: spec.port}", "reverse remove of $.spec.port"),
+        # a field a reference reads can never be host-owned: it would come back as a host name
+        ("{op: copyFromObject, path: spec.secretName}", "must never be read as a name"),
+    ],
+)
+def test_reverse_patch_that_cannot_be_a_reverse_path_is_reported(patch: str, words: str) -> None:
+    widget, findings = reverse(patch)
+    assert "reverse" not in widget
+    (finding,) = at(findings, "export[0].reversePatches[0]")
+    assert finding.severity == "todo" and words in finding.reason, str(finding)
+    assert where(finding) == (8, 9)
+    assert finding.instead
+    # as in vcluster, the reverse-patched field is left out of the host copy
+    assert widget["patches"]["toHost"][0]["path"].startswith("$.")
+    assert widget["patches"]["toHost"][0]["op"] == "remove"
+
+
+def test_reverse_copy_kept_in_the_host_copy_is_reported() -> None:
+    """ignore: true (generic) kept the field in vcluster's host copy: it went both ways, crdsync's reverse paths are
+    host-owned only, so a human decides."""
+    widget, findings = reverse("{op: copyFromObject, path: spec.port, ignore: true}")
+    assert "reverse" not in widget and "patches" not in widget
+    (finding,) = at(findings, "export[0].reversePatches[0]")
+    assert finding.severity == "todo" and "both ways" in finding.reason and "ignore: true" in finding.reason
+
+
+def test_a_forward_remove_of_a_host_owned_field_is_moot() -> None:
+    forward = "      - {op: remove, path: spec.port.extra}\n      - {op: add, path: spec.owner, value: me}\n"
+    widget, findings = reverse("{op: copyFromObject, path: spec.port}", forward)
+    assert widget["reverse"] == {"paths": ["$.spec.port"]}
+    assert widget["patches"]["toHost"] == [{"op": "add", "path": "$.spec.owner", "value": "me"}]
+    (note,) = at(findings, "export[0].reversePatches[0]")
+    assert note.severity == "note" and "$.spec.port.extra" in note.reason and "moot" in note.reason
+    # a toHost patch that sets the field cannot go with a reverse path: reported
+    setter = "      - {op: add, path: spec.port, value: 1}\n"
+    widget, findings = reverse("{op: copyFromObject, path: spec.port}", setter)
+    assert "reverse" not in widget
+    (finding,) = at(findings, "export[0].reversePatches[0]")
+    assert finding.severity == "todo" and "overlaps reverse path" in finding.reason
+
+
+def test_plugin_reverse_copy_outside_status_with_status_off() -> None:
+    """The plugin had no implicit status copy: a reverse path alone still flows back (status stays off), and the RBAC
+    crdsync derives for it lets crdsync apply the tenant's object."""
+    text = """\
+version: v1beta1
+mappings:
+  - fromVirtualCluster:
+      apiVersion: example.com/v1
+      kind: Widget
+      reversePatches:
+        - {op: copyFromObject, fromPath: spec.assignedPort, path: spec.assignedPort}
+"""
+    result, findings = convert(text, "plugin.yaml")
+    widget = rule(result, "toHost", "Widget")
+    assert widget["reverse"] == {"paths": ["$.spec.assignedPort"]} and widget["status"] == {"sync": False}
+    assert not [f for f in findings if f.severity == "todo"], [str(f) for f in findings]
+    config = load_text(result.text).raise_for_errors()
+    grants = {(n.cluster, n.resource, n.verb) for n in needs(config)}
+    assert ("virtual", "widgets", "patch") in grants and ("virtual", "widgets/status", "patch") not in grants
 
 
 def test_optional_is_a_note() -> None:
@@ -308,7 +458,8 @@ def test_plugin_config() -> None:
     assert "NOT match all" in fields["mappings[1].fromVirtualCluster.selector"].reason
     assert "rewriteName" in fields["mappings[0].fromVirtualCluster.syncBack[0].selectors[1]"].instead
     assert fields["mappings[0].fromVirtualCluster.syncBack[0].reversePatches[0]"].severity == "todo"
-    assert "only status" in fields["mappings[0].fromVirtualCluster.reversePatches[1]"].reason
+    # ignore: false kept spec.note in the plugin's host copy: the field went both ways, not host-owned
+    assert "both ways" in fields["mappings[0].fromVirtualCluster.reversePatches[1]"].reason
     assert fields["mappings[0].fromVirtualCluster.id"].severity == "note"
     assert "never run" in fields["mappings[2].fromHostCluster"].reason
     assert "#   kind: Shared" in result.text and "#   host:" in result.text
@@ -392,6 +543,13 @@ def test_exit_codes_and_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "not a vcluster generic-sync configuration" in capsys.readouterr().err
     assert main(["convert", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["\x7f", "a\x85b", "\ufeffx", "\x01", "é ü", "x: y"])
+def test_strings_yaml_cannot_hold_raw_are_escaped(value: str) -> None:
+    """A value copied from the input may hold characters YAML refuses raw (DEL, C1 controls, BOM): escaped, so the
+    converted mapping still loads with the same string."""
+    assert YAML(typ="safe", pure=True).load(f"k: {scalar(value)}") == {"k": value}
 
 
 def test_several_files_merge_into_one_mapping(capsys: pytest.CaptureFixture[str]) -> None:
