@@ -20,6 +20,8 @@ _RESERVED = re.compile(
     r"|<<|=)$"
 )
 _PLAIN = re.compile(r"^[A-Za-z0-9_$/][A-Za-z0-9_$/.\-]*$")
+# Characters JSON leaves raw that YAML refuses in a stream (DEL, C1 controls, BOM, non-characters, lone surrogates).
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.match(text) and not _RESERVED.match(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def _comment_lines(comment: str, indent: str) -> list[str]:
