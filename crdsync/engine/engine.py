@@ -35,10 +35,10 @@ from crdsync.engine.fence import WriteFence
 from crdsync.engine.keys import Key, ReferenceIndex, SharedName, Task
 from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
-from crdsync.engine.reconcile import Outcome, Reconciler, Sides
+from crdsync.engine.reconcile import Outcome, Reconciler, Sides, Slot
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
-from crdsync.kube.informer import Informer
+from crdsync.kube.informer import ADDED, MODIFIED, Informer
 from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
@@ -156,6 +156,11 @@ class Engine:
         self._converged_lock = threading.Lock()
         self._converged: set[Key] = set()
         self._stall_seconds = informer_stall_seconds
+        # Echoes of our own writes (see _add): the event being routed on this informer thread, and the events held
+        # back for keys a worker is reconciling right now, judged when that reconcile ends.
+        self._routing = threading.local()
+        self._held_lock = threading.Lock()
+        self._held: dict[Key, list[tuple[Slot, int, float]]] = {}
         self._informer_progress: dict[int, tuple[tuple[Any, ...], float]] = {}
         self.reconciler.on_write = self._on_write
         self.metrics.bind_engine(depth=lambda: len(self.queue), in_sync=self.objects_in_sync)
@@ -210,6 +215,8 @@ class Engine:
                 return
         while (key := self.queue.get()) is not None:
             self._reconciling.trigger = self._triggered_at.pop(key, None)
+            with self._held_lock:
+                self._held[key] = []
             try:
                 outcome = self.reconciler.reconcile(key)
             except Exception:  # a bug in one key must not kill the worker
@@ -217,6 +224,7 @@ class Engine:
                 outcome = Outcome.retry()
             finally:
                 self._reconciling.trigger = None
+                self._release_held(key)
                 self.queue.done(key)
             self._count(key, outcome)
             if self._initial_keys:
@@ -439,7 +447,13 @@ class Engine:
         rule. A kind with both rules gets both routings for the tenant's own objects in landing namespaces."""
         if obj is None:
             return
-        self.reconciler.observed("virtual", runtime, obj)
+        self._routing_event("virtual", runtime, etype, obj)
+        try:
+            self._route_virtual_event(runtime, etype, obj)
+        finally:
+            self._routing.event = None
+
+    def _route_virtual_event(self, runtime: KindRuntime, etype: str, obj: Obj) -> None:
         meta = obj.get("metadata", {})
         namespace, name = meta.get("namespace"), meta["name"]
         source = source_of(obj)
@@ -506,7 +520,13 @@ class Engine:
         fromHost rule (and to the imports and shared-name referrers that name it)."""
         if obj is None:
             return
-        self.reconciler.observed("host", runtime, obj)
+        self._routing_event("host", runtime, etype, obj)
+        try:
+            self._route_host_event(runtime, obj)
+        finally:
+            self._routing.event = None
+
+    def _route_host_event(self, runtime: KindRuntime, obj: Obj) -> None:
         meta = obj.get("metadata", {})
         namespace, name = meta.get("namespace"), meta["name"]
         group, kind = runtime.gvk.group, runtime.gvk.kind
@@ -532,9 +552,43 @@ class Engine:
         if imported is not None:
             self._add(imported)
 
+    def _routing_event(self, side: str, runtime: KindRuntime, etype: str, obj: Obj) -> None:
+        """Before routing an event: note whether it is the echo of a key's own last write (reconciler.observed)."""
+        echo_of = self.reconciler.observed(side, runtime, obj)
+        if etype in (ADDED, MODIFIED):
+            slot = self.reconciler.slot(side, runtime, obj)
+            self._routing.event = (echo_of, slot, resource_version(obj))
+        else:
+            self._routing.event = None  # lists and deletions are always routed
+
     def _add(self, key: Key) -> None:
+        """Queue `key` for the event being routed, unless that event is exactly `key`'s own last write coming back:
+        that reconcile already judged this very state (a bulk sync would otherwise reconcile every object twice). An
+        event for a key being reconciled right now is held back until that reconcile ends, since the write it may be
+        the echo of can be remembered after its watch event arrives; any other version queues the key then."""
+        event = getattr(self._routing, "event", None)
+        if event is not None:
+            echo_of, slot, version = event
+            if key == echo_of:
+                return
+            with self._held_lock:
+                held = self._held.get(key)
+                if held is not None:
+                    held.append((slot, version, time.monotonic()))
+                    return
         self._triggered_at.setdefault(key, time.monotonic())
         self.queue.add(key)
+
+    def _release_held(self, key: Key) -> None:
+        """The reconcile of `key` ended: queue it again unless every event held back meanwhile was the echo of its own
+        last write of that object."""
+        with self._held_lock:
+            held = self._held.pop(key, [])
+        for slot, version, at in held:
+            if not self.reconciler.wrote_exactly(slot, version, key):
+                self._triggered_at.setdefault(key, at)
+                self.queue.add(key)
+                return
 
     # -- observability (metrics and probes; never decides anything) ----------------------------------------------
     def _count(self, key: Key, outcome: Outcome) -> None:
@@ -624,6 +678,15 @@ class Engine:
         verdict, since = informer_stalled(progress, self._informer_progress.get(id(informer)), now, self._stall_seconds)
         self._informer_progress[id(informer)] = (progress, since)
         return f"informer {what}: no progress for {now - since:.0f}s" if verdict else ""
+
+
+def resource_version(obj: Mapping[str, Any]) -> int:
+    """metadata.resourceVersion as a number (0 when absent or not a number)."""
+    meta = obj.get("metadata")
+    try:
+        return int(meta.get("resourceVersion") or 0) if isinstance(meta, Mapping) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def outcome_result(outcome: Outcome) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("crdsync.reconcile")
 
 Obj = dict[str, Any]
+Slot = tuple[str, str, str, str | None, str]  # (side, group, kind, namespace, name) of a remembered write
 FINALIZER = "crdsync.io/host-copy"
 
 
@@ -157,8 +159,10 @@ class Reconciler:
         self.index = index
         self.namespace_labels = namespace_labels
         self.field_manager = field_manager
-        # Our own writes, newer than what the informer has shown us yet: (side, group, kind, ns, name) -> object.
-        self._written: dict[tuple[str, str, str, str | None, str], Obj] = {}
+        # Our own writes, newer than what the informer has shown us yet: (side, group, kind, ns, name) -> (object,
+        # the key whose reconcile wrote it).
+        self._written: dict[Slot, tuple[Obj, Key | None]] = {}
+        self._reconciling = threading.local()  # per worker: the key being reconciled (who a write is remembered for)
         self._ensured_namespaces: set[str] = set()
         # (side, verb) of every successful write, for metrics; set by the engine.
         self.on_write: Callable[[str, str], None] = lambda side, verb: None
@@ -167,29 +171,56 @@ class Reconciler:
         self.on_write("host" if client is self.sides.host else "virtual", verb)
 
     # -- cache -------------------------------------------------------------------------------------------------
-    def observed(self, side: str, runtime: KindRuntime, obj: Mapping[str, Any]) -> None:
-        """Informer saw `obj`: forget our remembered write once the cache has caught up with it."""
+    @staticmethod
+    def slot(side: str, runtime: KindRuntime, obj: Mapping[str, Any]) -> Slot:
+        """Where a write of `obj` is remembered: (side, group, kind, namespace, name)."""
         meta = _meta(obj)
-        slot = (side, runtime.gvk.group, runtime.gvk.kind, meta.get("namespace"), meta.get("name", ""))
+        return side, runtime.gvk.group, runtime.gvk.kind, meta.get("namespace"), meta.get("name", "")
+
+    def observed(self, side: str, runtime: KindRuntime, obj: Mapping[str, Any]) -> Key | None:
+        """Informer saw `obj`: forget our remembered write once the cache has caught up with it.
+
+        Returns the key whose reconcile made exactly this write (same resourceVersion): the event is that write's echo,
+        a state that key has already judged, so the engine does not queue that key for it (other keys it routes to
+        are queued as usual). Any other version (the host operator's status, a tenant's edit) returns None.
+        """
+        slot = self.slot(side, runtime, obj)
         written = self._written.get(slot)
-        if written is not None and _rv(written) <= _rv(obj):
-            self._written.pop(slot, None)
+        if written is None or _rv(written[0]) > _rv(obj):
+            return None
+        self._written.pop(slot, None)
+        return written[1] if _rv(obj) > 0 and _rv(written[0]) == _rv(obj) else None
+
+    def wrote_exactly(self, slot: Slot, resource_version: int, key: Key) -> bool:
+        """Whether `key`'s reconcile wrote `slot` last, at exactly `resource_version`: an event the engine held back
+        while that reconcile ran was its echo. The cache holds that version then, so the overlay entry goes."""
+        written = self._written.get(slot)
+        if written is None or written[1] != key or resource_version <= 0 or _rv(written[0]) != resource_version:
+            return False
+        self._written.pop(slot, None)
+        return True
 
     def _current(self, side: str, runtime: KindRuntime, namespace: str | None, name: str) -> Obj | None:
         informer = runtime.host if side == "host" else runtime.virtual
         cached = informer.get(namespace, name) if informer is not None else None
         written = self._written.get((side, runtime.gvk.group, runtime.gvk.kind, namespace, name))
-        if written is not None and _rv(written) > _rv(cached):
-            return written
+        if written is not None and _rv(written[0]) > _rv(cached):
+            return written[0]
         return cached
 
     def _remember(self, side: str, runtime: KindRuntime, obj: Obj) -> Obj:
-        meta = _meta(obj)
-        self._written[(side, runtime.gvk.group, runtime.gvk.kind, meta.get("namespace"), meta["name"])] = obj
+        self._written[self.slot(side, runtime, obj)] = (obj, getattr(self._reconciling, "key", None))
         return obj
 
     # -- entry -------------------------------------------------------------------------------------------------
     def reconcile(self, key: Key) -> Outcome:
+        self._reconciling.key = key
+        try:
+            return self._reconcile(key)
+        finally:
+            self._reconciling.key = None
+
+    def _reconcile(self, key: Key) -> Outcome:
         runtime = self.kinds.get((key.group, key.kind))
         if runtime is None or not runtime.active:
             return Outcome.ok()  # the kind stopped; it is re-listed (and re-queued) when it comes back
