@@ -8,6 +8,7 @@ run and removed after a passing one unless --dir names it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import shutil
 import sys
@@ -23,9 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="replay a run (default: a new random seed)")
     parser.add_argument("--out", type=Path, default=None, help="figures as JSON")
     parser.add_argument("--dir", type=Path, default=None, help="working directory to keep")
+    parser.add_argument("--ops-per-second", type=float, default=None, help="churn rate (default: the plan's)")
+    parser.add_argument("--objects", type=int, default=None, help="Tasks per virtual namespace (default: the plan's)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     plan = full_plan(seed) if args.plan == "full" else short_plan(seed)
+    if args.ops_per_second is not None:
+        plan = dataclasses.replace(plan, ops_per_second=args.ops_per_second)
+    if args.objects is not None:
+        plan = dataclasses.replace(plan, target_per_namespace=args.objects)
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="crdsync-chaos-"))
     out = args.out or Path("chaos-results") / f"chaos-{args.plan}-{seed}.json"
     try:

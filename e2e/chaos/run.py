@@ -10,8 +10,9 @@ Faults (`Chaos._inject`): `kill` SIGKILLs a replica (the leader when a killable 
 `pause` SIGSTOPs the leader for longer than the Lease duration and SIGCONTs it (its writes after waking are counted);
 `restart-host`/`restart-virtual`/`restart-etcd` stop a process and start it again on the same port with the same
 data; `stall` makes a proxy swallow all data, `reset` makes it reset connections, `latency` delays them; `compaction`
-compacts etcd to its current revision and resets the proxies' connections, so the informers re-watch from a
-compacted resourceVersion and get 410 Gone (the synced kinds have no watch cache: their watches are etcd's);
+cuts every connection through the proxies, moves etcd's revision on and compacts etcd to it, so the informers
+re-watch from a compacted resourceVersion and get 410 Gone (the synced kinds have no watch cache: their watches are
+etcd's);
 `unreachable` disables the virtual proxy for 60 s.
 
 Failure modes: `InvariantFailed` (the figures, with the failing invariants, are written to the JSON first); a cycle
@@ -73,6 +74,7 @@ class Plan:
     target_per_namespace: int = 10
     quiet_seconds: float = 10.0
     converge_timeout: float = 240.0
+    debug_logs: bool = False  # crdsync -v: every reconcile in the replicas' logs
 
 
 def full_plan(seed: int) -> Plan:
@@ -243,6 +245,7 @@ class Chaos:
             host_namespace=HOST_NS,
             vcluster=VCLUSTER,
             log_path=self.workdir / f"crdsync-{slot}.log",
+            verbosity=("-v",) if self.plan.debug_logs else (),
             extra=[
                 "--leader-elect",
                 f"--lease-duration={duration}",
@@ -347,10 +350,19 @@ class Chaos:
             self.say(f"  {proxy} proxy delays data by ~300ms for {seconds:.1f}s")
             self._toxic(proxy, "latency", {"latency": 300, "jitter": 100}, seconds)
         elif kind == "compaction":
-            revision = self._compact_etcd()
-            self.say(f"  etcd compacted at revision {revision}; connections reset so watches resume from before it")
+            # Cut every connection through the proxies first (disabling a proxy closes them all, idle watch streams
+            # included), move etcd's revision past every informer's (writes straight to the host apiserver), then
+            # compact to it: each informer re-watches from a compacted resourceVersion and gets 410 Gone.
             for proxy in ("host", "virtual"):
-                self._toxic(proxy, "reset_peer", {"timeout": 0}, 0.5)
+                self.proxy.enable(proxy, False)
+            try:
+                for _ in range(2):
+                    self._bump_revision()
+                revision = self._compact_etcd()
+            finally:
+                for proxy in ("host", "virtual"):
+                    self.proxy.enable(proxy, True)
+            self.say(f"  connections cut, etcd compacted at revision {revision}; watches resume from before it")
         elif kind == "unreachable":
             self.say("  virtual cluster unreachable for 60s")
             self.proxy.enable("virtual", False)
@@ -372,6 +384,16 @@ class Chaos:
         time.sleep(seconds)
         for stream in ("downstream", "upstream"):
             self.proxy.remove(proxy, f"{name}-{stream}")
+
+    def _bump_revision(self) -> None:
+        marker = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "chaos-marker", "namespace": "default"}}
+        marker["data"] = {"at": str(time.time())}
+        try:
+            self.host.request("PUT", "/api/v1/namespaces/default/configmaps/chaos-marker", marker)
+        except ApiStatus as exc:
+            if exc.status != 404:
+                raise
+            self.host.request("POST", "/api/v1/namespaces/default/configmaps", marker)
 
     def _compact_etcd(self) -> int:
         """Compact etcd (its JSON gateway, plain HTTP on loopback) to the current revision; returns it."""
