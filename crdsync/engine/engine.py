@@ -37,7 +37,7 @@ from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metri
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Outcome, Reconciler, Sides, Slot
 from crdsync.kube.client import KubeClient, Resource
-from crdsync.kube.errors import ApiError
+from crdsync.kube.errors import ApiError, Forbidden
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
 from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
@@ -73,6 +73,11 @@ class KindRuntime:
     virtual: Informer | None = None
     waiting_reason: str = ""
     crd_checked_at: float = 0.0
+    # The host's CRD of this kind, watched by name (no periodic GETs); crd_seen: the resourceVersion last mirrored.
+    # crd_watch_refused: the watch was forbidden (RBAC from before it), so the CRD is re-read on a timer instead.
+    crd: Informer | None = None
+    crd_seen: str = ""
+    crd_watch_refused: bool = False
     gone: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -124,6 +129,7 @@ class Engine:
         self._kinds_poll = kinds_poll_seconds
         self._crd_refresh = crd_refresh_seconds
         self._stop = threading.Event()
+        self._kinds_wake = threading.Event()  # a host CRD changed: the kinds loop mirrors it now, not on its next tick
         self._initial_sync_done = threading.Event()
         self._threads: list[threading.Thread] = []
         self.kinds: dict[tuple[str, str], KindRuntime] = {}
@@ -174,6 +180,7 @@ class Engine:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop informers and drain: workers finish their current key, then exit."""
         self._stop.set()
+        self._kinds_wake.set()
         self.queue.shut_down()
         for runtime in self.kinds.values():
             self._stop_informers(runtime)
@@ -254,7 +261,8 @@ class Engine:
             if first:
                 first = False
                 self._announce_initial_sync()
-            self._stop.wait(self._kinds_poll)
+            self._kinds_wake.wait(self._kinds_poll)
+            self._kinds_wake.clear()
 
     def _announce_initial_sync(self) -> None:
         with self._initial_lock:
@@ -378,17 +386,20 @@ class Engine:
         runtime.gone = True
 
     def _stop_informers(self, runtime: KindRuntime) -> None:
-        for informer in (runtime.host, runtime.virtual):
+        for informer in (runtime.host, runtime.virtual, runtime.crd):
             if informer is not None:
                 informer.stop()
-        runtime.host = runtime.virtual = None
+        runtime.host = runtime.virtual = runtime.crd = None
+        runtime.crd_seen = ""
 
-    def _mirror_crd(self, runtime: KindRuntime, host_res: Resource) -> bool:
-        """Copy the host's CRD for this kind into the virtual cluster; False when the kind is not a CRD."""
+    def _mirror_crd(self, runtime: KindRuntime, host_res: Resource, crd: Obj | None = None) -> bool:
+        """Copy the host's CRD for this kind (`crd`, else read now) into the virtual cluster; False when the kind is
+        not a CRD."""
         crd_res = self.host.resource_for(CRD_GVK)
         if crd_res is None or not host_res.group:
             return False
-        crd = self.host.get(crd_res, None, f"{host_res.plural}.{host_res.group}")
+        if crd is None:
+            crd = self.host.get(crd_res, None, f"{host_res.plural}.{host_res.group}")
         if crd is None:
             return False
         desired, warnings = mirror_crd(crd)
@@ -406,16 +417,63 @@ class Engine:
         return True
 
     def _refresh_crd(self, runtime: KindRuntime) -> None:
-        """Keep the mirrored CRD in step with the host's (new versions, schema changes)."""
-        if runtime.host_res is None or not runtime.host_res.group:
+        """Keep the mirrored CRD in step with the host's (new versions, schema changes).
+
+        The host CRD is watched by name (a fieldSelector on metadata.name: one watch per kind, so a quiet host sees no
+        requests for it but that watch), and mirrored when its resourceVersion changes; its events wake the kinds
+        loop. Where the watch is forbidden (RBAC generated before it: it needs list/watch on that CRD by name), the CRD
+        is re-read every `crd_refresh_seconds` instead, as before."""
+        host_res = runtime.host_res
+        if host_res is None or not host_res.group:
+            return
+        if runtime.crd is None and not runtime.crd_watch_refused:
+            self._watch_crd(runtime, host_res)
+        watch = runtime.crd
+        if watch is not None and isinstance(getattr(watch, "last_error", None), Forbidden):
+            log.warning(
+                "%s: may not watch the host CRD (%s); re-reading it every %.0fs instead (regenerate the RBAC)",
+                runtime.gvk,
+                getattr(watch, "last_error", ""),
+                self._crd_refresh,
+            )
+            watch.stop()
+            runtime.crd, runtime.crd_watch_refused = None, True
+            watch = None
+        if watch is not None:
+            if not watch.has_synced.is_set():
+                return
+            crd = watch.get(None, f"{host_res.plural}.{host_res.group}")
+            version = str((crd or {}).get("metadata", {}).get("resourceVersion") or "")
+            if crd is None or version == runtime.crd_seen:
+                return
+            try:
+                if self._mirror_crd(runtime, host_res, crd):
+                    runtime.crd_seen = version
+            except ApiError as exc:
+                log.warning("%s: could not refresh the virtual CRD: %s", runtime.gvk, exc)
             return
         if time.monotonic() - runtime.crd_checked_at < self._crd_refresh:
             return
         try:
-            self._mirror_crd(runtime, runtime.host_res)
+            self._mirror_crd(runtime, host_res)
         except ApiError as exc:
             log.warning("%s: could not refresh the virtual CRD: %s", runtime.gvk, exc)
         runtime.crd_checked_at = time.monotonic()
+
+    def _watch_crd(self, runtime: KindRuntime, host_res: Resource) -> None:
+        crd_res = self.host.resource_for(CRD_GVK)
+        if crd_res is None:
+            runtime.crd_watch_refused = True  # not a CRD the host serves through the API: nothing to watch
+            return
+        name = f"{host_res.plural}.{host_res.group}"
+        runtime.crd = self._informer_factory(
+            self.host,
+            crd_res,
+            field_selector=f"metadata.name={name}",
+            on_event=lambda etype, key, obj: self._kinds_wake.set(),
+            name=f"host CRD {name}",
+        )
+        runtime.crd.start()
 
     def _start_namespace_informer(self) -> None:
         res = self.virtual.resource_for(NAMESPACE_GVK)
@@ -653,6 +711,7 @@ class Engine:
         informers: list[tuple[str, Any]] = [("virtual namespaces", self._namespaces)]
         for runtime in list(self.kinds.values()):
             informers += [(f"host {runtime.gvk}", runtime.host), (f"virtual {runtime.gvk}", runtime.virtual)]
+            informers.append((f"host CRD of {runtime.gvk}", runtime.crd))
         seen: set[int] = set()
         for what, informer in informers:
             if informer is None:

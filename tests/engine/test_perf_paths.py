@@ -14,9 +14,11 @@ import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
+from crdsync.kube.client import Resource
+from crdsync.kube.errors import Forbidden
 from crdsync.spec.model import Direction, Rule, StatusSync, SyncConfig
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.engine.fakes import FakeCluster, FakeInformer, resource
 from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
@@ -155,3 +157,113 @@ def test_a_restart_converges_without_writes_and_repairs_drift(world: World) -> N
     world.start()
     assert world.host_copy("w1")["spec"] == {"size": 100}  # type: ignore[index]
     assert world.host_copy("w2")["spec"] == {"size": 2}  # type: ignore[index]
+
+
+# -- the mirrored CRD: watched, not polled ---------------------------------------------------------------------------
+
+CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+
+
+def widget_crd(*versions: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [{"name": v, "served": True, "storage": v == versions[0]} for v in versions],
+        },
+    }
+
+
+class CountingCluster(FakeCluster):
+    """Counts GETs (the requests a quiet host should not see)."""
+
+    def __init__(self, name: str, resources: Any) -> None:
+        super().__init__(name, resources)
+        self.gets: list[str] = []
+
+    def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self.gets.append(f"{res.kind}/{name}")
+        return super().get(res, namespace, name)
+
+
+def crd_informer(refuse: bool = False) -> Any:
+    """FakeInformer honouring a metadata.name field selector (the CRD watch); with `refuse`, a watch RBAC forbids."""
+
+    class Selecting(FakeInformer):
+        def __init__(self, client: Any, res: Resource, *, field_selector: str | None = None, **kwargs: Any) -> None:
+            super().__init__(client, res, **kwargs)
+            self.only = field_selector.removeprefix("metadata.name=") if field_selector else None
+            self.last_error: Exception | None = None
+
+        def start(self) -> None:
+            if refuse and self.only is not None:
+                self.last_error = Forbidden(403, "Forbidden", "cannot watch customresourcedefinitions", None)
+                return  # never synced, as a real informer retrying a refused list
+            super().start()
+
+        def deliver(self, res: Resource, event: str, obj: dict[str, Any]) -> None:
+            if self.only is None or obj["metadata"]["name"] == self.only:
+                super().deliver(res, event, obj)
+
+    return Selecting
+
+
+def crd_world(refuse: bool = False) -> tuple[Engine, CountingCluster, CountingCluster]:
+    host = CountingCluster("host", [WIDGETS, CRDS, NAMESPACES])
+    virtual = CountingCluster("virtual", [WIDGETS, CRDS, NAMESPACES])
+    host.put(CRDS, widget_crd("v1"))
+    virtual.put(CRDS, widget_crd("v1"))
+    engine = Engine(
+        CONFIG,
+        TENANT,
+        host,  # type: ignore[arg-type]
+        virtual,  # type: ignore[arg-type]
+        workers=1,
+        kinds_poll_seconds=0.05,
+        crd_refresh_seconds=0.1,
+        informer_factory=crd_informer(refuse),
+    )
+    engine.start()
+    assert engine.wait_initial_sync(5)
+    return engine, host, virtual
+
+
+def versions(cluster: FakeCluster) -> list[str]:
+    crd = cluster.get(CRDS, None, "widgets.example.com")
+    return [v["name"] for v in (crd or {}).get("spec", {}).get("versions", [])]
+
+
+def eventually(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_a_quiet_host_sees_no_crd_reads_and_a_crd_change_is_still_mirrored() -> None:
+    engine, host, virtual = crd_world()
+    try:
+        time.sleep(0.8)  # many kinds-loop ticks and CRD refresh intervals
+        assert [g for g in host.gets if g.startswith("CustomResourceDefinition/")] == []
+        virtual_reads = len(virtual.gets)
+        time.sleep(0.5)
+        assert len(virtual.gets) == virtual_reads  # nothing polled on the virtual side either
+        host.put(CRDS, widget_crd("v1", "v2"))  # the host CRD gains a version
+        eventually(lambda: versions(virtual) == ["v1", "v2"])
+        assert [g for g in host.gets if g.startswith("CustomResourceDefinition/")] == []
+    finally:
+        engine.stop()
+
+
+def test_a_crd_watch_rbac_forbids_falls_back_to_reading_the_crd() -> None:
+    engine, host, virtual = crd_world(refuse=True)
+    try:
+        host.put(CRDS, widget_crd("v1", "v2"))
+        eventually(lambda: versions(virtual) == ["v1", "v2"])
+        assert "CustomResourceDefinition/widgets.example.com" in host.gets
+    finally:
+        engine.stop()
