@@ -53,6 +53,7 @@ from crdsync.spec.model import (
     SyncMode,
 )
 from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_DIGEST,
     ANN_SOURCE_NAME,
     ANN_SOURCE_NAMESPACE,
     LABEL_MANAGED_BY,
@@ -65,6 +66,7 @@ from crdsync.translate.bookkeeping import (
     annotations_of,
     carries_bookkeeping,
     labels_of,
+    recorded_digest,
     source_of,
 )
 from crdsync.translate.compare import needs_write, stray_paths
@@ -73,9 +75,11 @@ from crdsync.translate.objects import (
     TranslationError,
     reverse_fields,
     shared_references,
+    source_digest,
     to_host,
     to_virtual,
     virtual_status,
+    with_source_digest,
 )
 from crdsync.translate.selectors import selects_host, selects_virtual
 from crdsync.translate.tenancy import (
@@ -332,7 +336,17 @@ class Reconciler:
         if rule.finalizer and not exported and FINALIZER not in (_meta(virtual_obj).get("finalizers") or []):
             self._set_finalizer(runtime, virtual_obj, present=True)
 
-        desired = to_host(self.config, rule, virtual_obj, self.tenant, status_subresource=self._status_both(runtime))
+        if host_obj is not None and self._in_sync_as_recorded(key, rule, runtime, virtual_obj, host_obj):
+            # Nothing to write (e.g. every key of a restart): the copy records it was translated from exactly these
+            # inputs and holds what was written then. Status and reverse fields still flow back.
+            if not exported and (rule.status.enabled or rule.reverse_paths):
+                self._sync_back(runtime, rule, host_obj, virtual_obj)
+            return Outcome.ok()
+        status_both = self._status_both(runtime)
+        desired = to_host(self.config, rule, virtual_obj, self.tenant, status_subresource=status_both)
+        digest = source_digest(self.config, rule, virtual_obj, self.tenant, status_subresource=status_both)
+        if digest is not None:
+            with_source_digest(desired, digest)
         if host_obj is not None:
             source = self._host_source(runtime, rule, host_obj)
             orphan = source is None and is_orphan_of(
@@ -428,7 +442,7 @@ class Reconciler:
                 ),
             )
             log.debug("%s: host copy %s created", key, name)
-        elif needs_write(desired, host_obj, self.field_manager):
+        elif needs_write(_digest_as_recorded(desired, host_obj), host_obj, self.field_manager):
             self._adopt_created_fields(self.sides.host, runtime.host_res, host_obj)
             try:
                 written = self.sides.host.apply(runtime.host_res, desired, force=True)
@@ -447,6 +461,35 @@ class Reconciler:
         if not exported and (rule.status.enabled or rule.reverse_paths) and host_obj is not None:
             self._sync_back(runtime, rule, host_obj, virtual_obj)
         return Outcome.ok()
+
+    def _in_sync_as_recorded(self, key: Key, rule: Rule, runtime: KindRuntime, virtual_obj: Obj, host_obj: Obj) -> bool:
+        """The no-op fast path: is `host_obj` provably what to_host of `virtual_obj` would write, without translating?
+
+        Only when all of these hold (any doubt: False, and the full path decides):
+        - the tenancy proof the full path makes: the copy is this tenant's copy of this very source (trusted_host_source
+          names the key, same uid), not deleting, not an orphan;
+        - its ANN_SOURCE_DIGEST equals the digest of to_host's inputs now (rules, tenant, the source as to_host reads
+          it): the desired copy is the one written then;
+        - nobody else wrote the main resource since (every managedFields entry outside subresources is ours), and the
+          fields we own are as many as that write set (a field someone removed leaves our set too).
+        """
+        assert runtime.host_res is not None
+        if _deleting(host_obj) or LABEL_ORPHANED in labels_of(host_obj):
+            return False
+        recorded = recorded_digest(host_obj)
+        if recorded is None:
+            return False
+        source = self._host_source(runtime, rule, host_obj)
+        if (
+            source is None
+            or (source.namespace, source.name) != (key.namespace, key.name)
+            or not source.uid
+            or source.uid != _meta(virtual_obj).get("uid")
+        ):
+            return False
+        status_both = self._status_both(runtime)
+        digest = source_digest(self.config, rule, virtual_obj, self.tenant, status_subresource=status_both)
+        return digest == recorded[0] and _owned_field_count(host_obj, self.field_manager) == recorded[1]
 
     def _replace_host_copy(
         self,
@@ -927,6 +970,45 @@ class Reconciler:
         meta = _meta(obj)
         if client.delete(res, meta.get("namespace"), meta["name"], uid=meta.get("uid")):
             self._wrote(client, "delete")
+
+
+def _digest_as_recorded(desired: Obj, host_obj: Mapping[str, Any]) -> Obj:
+    """`desired` for the question "is there anything to write?": with the digest the copy records (none if it has
+    none). A digest alone never costs a write (a copy written before digests, a new crdsync version); a copy takes the
+    fresh one with its next real change, and until then the fast path simply does not apply to it."""
+    recorded = annotations_of(host_obj).get(ANN_SOURCE_DIGEST)
+    annotations = dict(_meta(desired).get("annotations") or {})
+    if recorded is None:
+        annotations.pop(ANN_SOURCE_DIGEST, None)
+    else:
+        annotations[ANN_SOURCE_DIGEST] = recorded
+    return {**desired, "metadata": {**_meta(desired), "annotations": annotations}}
+
+
+def _owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
+    """The leaves of `manager`'s managedFields entries for the main resource (fieldsV1; "." entries are the maps
+    themselves), or -1 when another manager has one (someone else wrote the object) or they cannot be read."""
+    count = 0
+    for entry in _meta(obj).get("managedFields") or []:
+        if not isinstance(entry, Mapping):
+            return -1
+        if entry.get("subresource"):
+            continue
+        if entry.get("manager") != manager:
+            return -1
+        stack: list[Any] = [entry.get("fieldsV1")]
+        while stack:
+            fields = stack.pop()
+            if not isinstance(fields, Mapping):
+                return -1
+            for name, sub in fields.items():
+                if name == ".":
+                    continue
+                if isinstance(sub, Mapping) and any(k != "." for k in sub):
+                    stack.append(sub)
+                else:
+                    count += 1
+    return count
 
 
 def _json_pointer(path: tuple[str, ...]) -> str:

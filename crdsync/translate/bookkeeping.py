@@ -41,6 +41,10 @@ ANN_SOURCE_KIND = PREFIX + "source-kind"  # "<group>/<kind>", e.g. "cert-manager
 # On host copies of toHost rules that sync status: the virtual object's metadata.generation the copy was written from
 # (decimal), so observedGeneration values can be mapped back (translate.objects.virtual_status).
 ANN_SOURCE_GENERATION = PREFIX + "source-generation"
+# On host copies made by to_host: "<digest>.<fields>", a digest of everything the copy was translated from (the rules,
+# the tenant, crdsync's version and the source's fields to_host reads) and how many fields the copy sets, so the
+# engine can tell a pair is in sync without translating it (reconcile's fast path; anything else: the full path).
+ANN_SOURCE_DIGEST = PREFIX + "source-digest"
 
 # Written by tools into every applied object; copying it would make `kubectl apply` on the other side diff against the
 # wrong configuration.
@@ -172,3 +176,11 @@ def without_bookkeeping(obj: Mapping[str, Any]) -> dict[str, Any]:
                 del new_meta[key]
     out["metadata"] = new_meta
     return out
+
+
+def recorded_digest(obj: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(digest, field count) from a copy's ANN_SOURCE_DIGEST, or None when absent or malformed."""
+    digest, dot, count = annotations_of(obj).get(ANN_SOURCE_DIGEST, "").partition(".")
+    if not dot or not digest or not count.isascii() or not count.isdigit() or len(count) > 9:
+        return None
+    return digest, int(count)

@@ -16,7 +16,7 @@ from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
 from crdsync.kube.client import Resource
 from crdsync.kube.errors import Forbidden
-from crdsync.spec.model import Direction, Rule, StatusSync, SyncConfig
+from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.fakes import FakeCluster, FakeInformer, resource
 from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
@@ -34,11 +34,12 @@ class World:
         # 0: during the write, before the reconciler has even seen the response (the race the engine must handle).
         self.host.delay = self.virtual.delay = delay
         self.engine: Engine | None = None
+        self.config = CONFIG
 
     def start(self) -> Engine:
         while self.host.pending_deliveries() or self.virtual.pending_deliveries():
             time.sleep(0.01)  # writes made before the start are listed, not also seen as late events
-        self.engine = Engine(CONFIG, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
+        self.engine = Engine(self.config, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
         self.engine.start()
         assert self.engine.wait_initial_sync(5)
         self.settle()
@@ -267,3 +268,106 @@ def test_a_crd_watch_rbac_forbids_falls_back_to_reading_the_crd() -> None:
         assert "CustomResourceDefinition/widgets.example.com" in host.gets
     finally:
         engine.stop()
+
+
+# -- restart: pairs in sync are decided from what the copy records, without translating --------------------------------
+
+
+@pytest.fixture
+def translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = reconcile_module.to_host
+
+    def counting(config: Any, rule: Any, virtual_obj: Any, tenant: Any, **kwargs: Any) -> Any:
+        calls.append(virtual_obj["metadata"]["name"])
+        return real(config, rule, virtual_obj, tenant, **kwargs)
+
+    monkeypatch.setattr(reconcile_module, "to_host", counting)
+    return calls
+
+
+def synced_world(world: World, n: int = 5) -> None:
+    for i in range(n):
+        world.virtual.put(WIDGETS, widget(f"w{i}", size=i))
+    world.start()
+    world.stop()
+
+
+def test_a_restart_in_sync_translates_nothing_and_writes_nothing(world: World, translations: list[str]) -> None:
+    synced_world(world)
+    translations.clear()
+    writes = world.writes()
+    world.start()
+    assert translations == []
+    assert world.writes() == writes
+    assert world.processed == 5
+
+
+def test_a_restart_translates_what_changed_while_down(world: World, translations: list[str]) -> None:
+    synced_world(world)
+    world.virtual.put(WIDGETS, widget("w1", size=100))  # the tenant's edit
+    labelled = widget("w3", size=3)
+    labelled["metadata"]["labels"]["tier"] = "gold"  # a metadata-only edit (no generation change on a real server)
+    world.virtual.put(WIDGETS, labelled)
+    translations.clear()
+    world.start()
+    assert sorted(translations) == ["w1", "w3"]
+    assert world.host_copy("w1")["spec"] == {"size": 100}  # type: ignore[index]
+    assert world.host_copy("w3")["metadata"]["labels"]["tier"] == "gold"  # type: ignore[index]
+
+
+def test_a_copy_someone_else_changed_or_removed_a_field_of_takes_the_full_path(
+    world: World, translations: list[str]
+) -> None:
+    synced_world(world)
+    edited = world.host_copy("w1")
+    assert edited is not None
+    edited["metadata"]["labels"]["app"] = "hijacked"
+    world.host.put(WIDGETS, edited)  # another manager's entry
+    # A field removed by someone else: gone from the object and from our managedFields, no entry of theirs (as the
+    # apiserver records a removal).
+    with world.host.lock:
+        stored = world.host.objects[("example.com", "Widget", TENANT.host_namespace, edited_name(world, "w2"))]
+        del stored["spec"]["size"]
+        for entry in stored["metadata"]["managedFields"]:
+            spec = entry["fieldsV1"].get("f:spec", {})
+            spec.pop("f:size", None)
+            if not spec:
+                entry["fieldsV1"].pop("f:spec", None)  # a map with nothing owned under it is not in the set
+    translations.clear()
+    world.start()
+    assert set(translations) == {"w1", "w2"}
+    assert world.host_copy("w1")["metadata"]["labels"]["app"] == "w1"  # type: ignore[index]
+    assert world.host_copy("w2")["spec"] == {"size": 2}  # type: ignore[index]
+
+
+def test_a_copy_of_an_earlier_source_is_never_taken_as_in_sync(world: World, translations: list[str]) -> None:
+    synced_world(world)
+    # Deleted and recreated while crdsync was down: same name and content, another uid.
+    world.virtual.remove(WIDGETS, "default", "w1")
+    world.virtual.put(WIDGETS, widget("w1", size=1))
+    old_uid = world.host_copy("w1")["metadata"]["annotations"]["crdsync.io/source-uid"]  # type: ignore[index]
+    world.start()
+    world.settle()
+    new_uid = world.virtual.get(WIDGETS, "default", "w1")["metadata"]["uid"]  # type: ignore[index]
+    assert new_uid != old_uid
+    assert world.host_copy("w1")["metadata"]["annotations"]["crdsync.io/source-uid"] == new_uid  # type: ignore[index]
+
+
+def test_a_mapping_change_is_never_taken_as_in_sync(world: World, translations: list[str]) -> None:
+    synced_world(world)
+    patched = Rule(
+        direction=Direction.TO_HOST,
+        gvk=WIDGET,
+        status=StatusSync(enabled=True),
+        patches_to_host=(Patch(op=PatchOp.SET, path="$.spec.zone", value="eu"),),
+    )
+    world.config = SyncConfig(name="perf", rules=(patched,))
+    translations.clear()
+    world.start()
+    assert len(translations) == 5
+    assert world.host_copy("w0")["spec"] == {"size": 0, "zone": "eu"}  # type: ignore[index]
+
+
+def edited_name(world: World, name: str) -> str:
+    return host_name(TENANT, "default", name, RULE.naming)

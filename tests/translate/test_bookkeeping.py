@@ -115,3 +115,15 @@ def test_source_generation_reads_only_plain_decimals(value: str | None, expected
     assert source_generation({"metadata": {"annotations": annotations}}) == expected
     assert source_generation({"metadata": {"annotations": {ANN_SOURCE_GENERATION: 7}}}) is None  # not a string
     assert ANN_SOURCE_GENERATION.startswith("crdsync.io/")  # so copies never carry a source's forged one
+
+
+def test_a_recorded_digest_reads_back_only_when_well_formed() -> None:
+    from crdsync.translate.bookkeeping import ANN_SOURCE_DIGEST, recorded_digest
+
+    def copy(value: str) -> dict[str, object]:
+        return {"metadata": {"annotations": {ANN_SOURCE_DIGEST: value}}}
+
+    assert recorded_digest(copy("ab12.7")) == ("ab12", 7)
+    for bad in ("ab12", "ab12.", ".7", "ab12.-1", "ab12.7x", "ab12.٣", "ab12.1234567890"):
+        assert recorded_digest(copy(bad)) is None, bad
+    assert recorded_digest({"metadata": {}}) is None
