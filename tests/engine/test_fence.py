@@ -21,7 +21,7 @@ from crdsync.engine.run_cmd import RunState, run_as_leader
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LeaderElector
-from tests.engine.fakes import FakeCluster, FakeInformer, resource
+from tests.engine.fakes import FakeCluster, FakeInformer
 from tests.kube.memclient import MemClient
 from tests.kube.stub import Reply, StubServer
 
@@ -260,13 +260,13 @@ class GatedCluster(FakeCluster):
 
 
 def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.engine.test_engine import TENANT, WIDGETS, make_config, widget
+    from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS
+    from tests.engine.kinds import WIDGETS as ENGINE_WIDGETS
+    from tests.engine.test_engine import TENANT, make_config, widget
 
     events: list[str] = []
     monkeypatch.setattr(reconcile, "record_event", lambda client, obj, reason, message, **kw: events.append(reason))
-    kinds = [WIDGETS, *(r for r in (resource("", "v1", "Secret", "secrets", status=False),))]
-    kinds += [resource("example.com", "v1", "SharedThing", "sharedthings", namespaced=False)]
-    kinds += [resource("", "v1", "Namespace", "namespaces", namespaced=False, status=False)]
+    kinds = [ENGINE_WIDGETS, SECRETS, SHAREDS, NAMESPACES]
     host: Any = GatedCluster("host", kinds)
     virtual: Any = GatedCluster("virtual", kinds)
     fake_informer: Any = FakeInformer
@@ -284,7 +284,7 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
     engine.start()
     try:
         assert engine.wait_initial_sync(5)
-        virtual.put(WIDGETS, widget("w1", size=1))
+        virtual.put(ENGINE_WIDGETS, widget("w1", size=1))
         deadline = time.monotonic() + 5
         while not host.our_writes() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -292,8 +292,8 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
         time.sleep(0.2)
         written = (list(host.our_writes()), list(virtual.our_writes()))
         clock.now = 1011.0  # the term lapsed (frozen past the renew deadline)
-        virtual.put(WIDGETS, widget("w1", size=2))
-        virtual.put(WIDGETS, widget("w2", size=1))
+        virtual.put(ENGINE_WIDGETS, widget("w1", size=2))
+        virtual.put(ENGINE_WIDGETS, widget("w2", size=1))
         time.sleep(0.5)
         assert (host.our_writes(), virtual.our_writes()) == written
         assert events == [] and engine.errors == 0 and fence.fenced >= 1
