@@ -231,8 +231,10 @@ class Engine:
                 outcome = Outcome.retry()
             finally:
                 self._reconciling.trigger = None
-                self._release_held(key)
-                self.queue.done(key)
+                try:
+                    self._release_held(key)
+                finally:
+                    self.queue.done(key)  # whatever happens, the key is never left marked as processing
             self._count(key, outcome)
             if self._initial_keys:
                 with self._initial_lock:
@@ -320,6 +322,7 @@ class Engine:
                 try:
                     if self._try_activate(runtime):
                         started.append(runtime)
+                        self._refresh_crd(runtime)  # starts the CRD watch with the kind's informers (one list, once)
                 except ApiError as exc:
                     self._set_waiting(runtime, f"API error: {exc}")
         return started
