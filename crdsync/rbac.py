@@ -232,8 +232,11 @@ def _kind_needs(group: str, kind: str, plural: str, rules: Mapping[Direction, Ru
     if group:
         # engine._mirror_crd / _refresh_crd: a kind with an API group may be a CRD; the name is `<plural>.<group>`.
         crd = f"{plural}.{group}"
-        why = "the host CRD is read to mirror it into the virtual cluster, and re-read every few seconds for changes"
-        out += _verbs(HOST, False, _CRDS, ("get",), why, crd)
+        why = (
+            "the host CRD is read to mirror it into the virtual cluster (get) and watched by name for changes (list, "
+            "watch with a metadata.name field selector, which the apiserver authorizes against resourceNames)"
+        )
+        out += _verbs(HOST, False, _CRDS, ("get", "list", "watch"), why, crd)
         why = "the mirrored CRD is compared with the host's (get) and server-side applied (patch; create when new)"
         out += _verbs(VIRTUAL, False, _CRDS, ("get", "create", "patch"), why, crd)
     return out

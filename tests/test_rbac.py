@@ -123,9 +123,9 @@ def test_cert_manager_golden() -> None:
         ("coordination.k8s.io", "leases", "crdsync-team-a"): {"get", "update"},
     }
     assert rules_table(objects["host", "ClusterRole", "crdsync:vc-team-a"]) == {
-        (CRD, "customresourcedefinitions", "certificates.cert-manager.io"): {"get"},
-        (CRD, "customresourcedefinitions", "issuers.cert-manager.io"): {"get"},
-        (CRD, "customresourcedefinitions", "clusterissuers.cert-manager.io"): {"get"},
+        (CRD, "customresourcedefinitions", "certificates.cert-manager.io"): {"get", "list", "watch"},
+        (CRD, "customresourcedefinitions", "issuers.cert-manager.io"): {"get", "list", "watch"},
+        (CRD, "customresourcedefinitions", "clusterissuers.cert-manager.io"): {"get", "list", "watch"},
         (CM, "clusterissuers", None): LIST_WATCH,  # fromHost mode all, cluster-scoped
     }
     assert rules_table(objects["virtual", "ClusterRole", "crdsync"]) == {
@@ -188,9 +188,9 @@ def test_example_widgets_golden() -> None:
         ("coordination.k8s.io", "leases", "crdsync-t1"): {"get", "update"},
     }
     assert rules_table(objects["host", "ClusterRole", "sync:vc-t1"]) == {
-        (CRD, "customresourcedefinitions", "widgets.widgets.example.com"): {"get"},
-        (CRD, "customresourcedefinitions", "widgetclasses.widgets.example.com"): {"get"},
-        (CRD, "customresourcedefinitions", "widgetreports.widgets.example.com"): {"get"},
+        (CRD, "customresourcedefinitions", "widgets.widgets.example.com"): {"get", "list", "watch"},
+        (CRD, "customresourcedefinitions", "widgetclasses.widgets.example.com"): {"get", "list", "watch"},
+        (CRD, "customresourcedefinitions", "widgetreports.widgets.example.com"): {"get", "list", "watch"},
         # fromHost mode all: the engine lists every host namespace, though host.namespaces names widget-system only.
         (W, "widgetclasses", None): LIST_WATCH,
     }
