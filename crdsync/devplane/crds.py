@@ -24,9 +24,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from crdsync.devplane.build import cache_root
-from crdsync.devplane.operators import (
-    CRDS,
-    FIELD_MANAGER,
-    OperatorError,
-    established,
-    names_refused,
-    parse_module_download,
-)
-from crdsync.kube.client import KubeClient
-from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.devplane.operators import apply_crds, go_mod_download
 
 DEFAULT_ESTABLISH_TIMEOUT = 90.0
 _CACHE_FORMAT = "1"  # bumped when what a cache file holds changes
@@ -192,28 +180,12 @@ def crd_cache_dir() -> Path:
 
 def download(source: CrdSource) -> Path:
     """The module directory of `source` in Go's module cache, downloaded first if needed."""
-    go = shutil.which("go")
-    if go is None:
-        raise CrdSourceError(f"cannot fetch {source.name} CRDs: `go` is not on PATH (they come from {source.module})")
     scratch = crd_cache_dir() / ".gomod"
     scratch.mkdir(parents=True, exist_ok=True)
     if not (scratch / "go.mod").is_file():
         (scratch / "go.mod").write_text("module crdsync.local/crds\n\ngo 1.22\n")
     target = f"{source.module}@{source.version}"
-    command = [go, "mod", "download", "-json", target]
-    env = {**os.environ, "GOFLAGS": "-mod=mod"}
-    try:
-        result = subprocess.run(
-            command, cwd=scratch, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CrdSourceError(f"{' '.join(command)}: {exc}") from None
-    if result.returncode != 0 and not result.stdout.strip():
-        raise CrdSourceError(f"{' '.join(command)} failed: {result.stderr.strip()[-2000:]}")
-    try:
-        module = parse_module_download(result.stdout, f"go mod download -json {target}")
-    except OperatorError as exc:
-        raise CrdSourceError(str(exc)) from None
+    module = go_mod_download(target, scratch, CrdSourceError, env={**os.environ, "GOFLAGS": "-mod=mod"})
     if module.version != source.version:
         raise CrdSourceError(f"go resolved {source.module}@{module.version}, but {source.name} pins {source.version}")
     return module.dir
@@ -247,38 +219,10 @@ def load_crds(name: str) -> list[dict[str, Any]]:
 def install_crds(
     kubeconfig: Path, crds: Sequence[dict[str, Any]], *, timeout: float = DEFAULT_ESTABLISH_TIMEOUT
 ) -> None:
-    """Server-side apply `crds` (forcing our field manager's ownership) and wait until every one is Established.
-
-    Idempotent. Raises CrdSourceError when a write is refused, the apiserver refuses a CRD's names, or the CRDs are
-    not established within `timeout` seconds.
-    """
-    try:
-        client = KubeClient.from_kubeconfig(str(kubeconfig), field_manager=FIELD_MANAGER)
-    except ConfigError as exc:
-        raise CrdSourceError(str(exc)) from None
-    try:
-        for crd in crds:
-            client.apply(CRDS, crd, force=True)
-        pending = [crd["metadata"]["name"] for crd in crds]
-        deadline = time.monotonic() + timeout
-        while pending:
-            still = []
-            for name in pending:
-                current = client.get(CRDS, None, name) or {}
-                refused = names_refused(current)
-                if refused:
-                    raise CrdSourceError(f"{kubeconfig}: CustomResourceDefinition {name} refused: {refused}")
-                if not established(current):
-                    still.append(name)
-            pending = still
-            if pending and time.monotonic() > deadline:
-                raise CrdSourceError(f"{kubeconfig}: CRDs not established within {timeout:.0f}s: {', '.join(pending)}")
-            if pending:
-                time.sleep(0.2)
-    except ApiError as exc:
-        raise CrdSourceError(f"{kubeconfig}: installing CRDs: {exc}") from None
-    finally:
-        client.close()
+    """Server-side apply `crds` and wait until every one is Established (operators.apply_crds); idempotent. Raises
+    CrdSourceError when a write is refused, the apiserver refuses a CRD's names, or they are not established in
+    time."""
+    apply_crds(kubeconfig, crds, CrdSourceError, timeout=timeout)
 
 
 __all__ = [
