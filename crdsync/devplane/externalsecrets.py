@@ -131,6 +131,9 @@ def controller_args(binary: Path, kubeconfig: Path, address_file: Path) -> list[
         "--metrics-listen-address=0",
         # Stores are revalidated on change anyway; a short period only matters to tests that break a store.
         "--store-requeue-interval=30s",
+        # One reconcile at a time: v0.16.2's fake provider writes a shared map in NewClient without a lock, and two
+        # ExternalSecrets reconciled at once crash the whole controller ("fatal error: concurrent map writes").
+        "--concurrent=1",
     ]
 
 

@@ -74,6 +74,8 @@ def test_controller_args_keep_everything_on_loopback_and_metrics_off(tmp_path: P
     assert "--metrics-listen-address=0" in args
     assert f"--kubeconfig={tmp_path / 'k'}" in args
     assert f"--address-file={tmp_path / 'addr'}" in args
+    # The fake provider is not safe for concurrent reconciles (crashed the controller in a full run).
+    assert "--concurrent=1" in args
 
 
 def test_load_crds_reads_the_bases_and_skips_the_kustomization(tmp_path: Path) -> None:
