@@ -17,6 +17,7 @@ from crdsync.engine.engine import Engine
 from crdsync.kube.client import Resource
 from crdsync.kube.errors import Forbidden
 from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
+from crdsync.translate import objects
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.fakes import FakeCluster, FakeInformer, resource
 from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
@@ -276,7 +277,7 @@ def test_a_crd_watch_rbac_forbids_falls_back_to_reading_the_crd() -> None:
 @pytest.fixture
 def translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = reconcile_module.to_host
+    real = objects.to_host  # what reconcile imported, before the patch below
 
     def counting(config: Any, rule: Any, virtual_obj: Any, tenant: Any, **kwargs: Any) -> Any:
         calls.append(virtual_obj["metadata"]["name"])
@@ -371,3 +372,22 @@ def test_a_mapping_change_is_never_taken_as_in_sync(world: World, translations: 
 
 def edited_name(world: World, name: str) -> str:
     return host_name(TENANT, "default", name, RULE.naming)
+
+
+def test_a_copy_whose_bookkeeping_no_longer_proves_it_ours_is_never_taken_as_in_sync(
+    world: World, translations: list[str]
+) -> None:
+    """Tenant boundary on the fast path: a host object at our copy's name, with our digest and our field ownership,
+    but bookkeeping that names another virtual cluster (forged, or another tenant's) is not ours — the full path
+    decides, and it refuses to write (NameTaken), even though nothing else about the copy changed."""
+    synced_world(world)
+    name = edited_name(world, "w1")
+    with world.host.lock:  # changed behind the apiserver's back: no managedFields entry of another manager
+        stored = world.host.objects[("example.com", "Widget", TENANT.host_namespace, name)]
+        stored["metadata"]["labels"]["crdsync.io/vcluster"] = "another-tenant"
+    writes = world.writes()
+    translations.clear()
+    world.start()
+    assert "w1" in translations
+    assert world.writes() == writes
+    assert world.host_copy("w1")["metadata"]["labels"]["crdsync.io/vcluster"] == "another-tenant"  # type: ignore[index]
