@@ -67,6 +67,6 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install $(PIP_FLAGS) pip-tools==$(PIP_TOOLS_VERSION)
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
-		--extra test --extra bench --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
+		--extra test --extra bench --extra mutation --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
 		--output-file requirements.lock pyproject.toml
 	rm -rf $(LOCK_VENV)
