@@ -34,10 +34,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError, ConfigError, Conflict
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, Naming, SyncConfig
+from crdsync.spec.model import Direction, Naming, SyncConfig
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_KIND,
     ANN_SOURCE_NAME,

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube import errors
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.events import EVENTS, event_name, record_event
 from crdsync.kube.informer import Informer
 from crdsync.kube.lease import LEASES, LeaderElector
-from crdsync.spec.model import GroupVersionKind
 
 pytestmark = pytest.mark.timeout(1800)  # the first e2e test of a session may pay for building the planes
 

@@ -27,10 +27,11 @@ from ruamel.yaml import YAML
 
 from crdsync.devplane import certmanager, crds, externalsecrets
 from crdsync.devplane.launcher import Planes, PlanesError
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, SyncConfig
 from e2e.helpers import Wait, running_tenant
 
 pytestmark = pytest.mark.timeout(900)

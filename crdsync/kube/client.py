@@ -45,6 +45,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from crdsync import __version__
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.decode import decode_body, decode_event, decode_list_page
 from crdsync.kube.errors import (
     ApiError,
@@ -56,7 +57,6 @@ from crdsync.kube.errors import (
     from_response,
     from_status,
 )
-from crdsync.spec.model import GroupVersionKind
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules, rooted
 from crdsync.spec.model import (
     Condition,
@@ -23,7 +24,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     KeyStyle,
     LabelSelector,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube import errors
 from crdsync.kube.client import KubeClient, Resource, parse_resource_list
 from crdsync.kube.decode import UndecodableEvent
-from crdsync.spec.model import GroupVersionKind
 
 from .stub import Reply, Request, StubServer, event_line, status_body
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, SyncConfig
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import followers, parse_format, reverse, shared_references, to_host

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Condition,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     Location,
     Naming,
