@@ -24,7 +24,7 @@ from crdsync.gc_cmd import (
     targets_from_discovery,
 )
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import Resource
+from crdsync.kube.resource import Resource
 from crdsync.spec.model import Naming
 from crdsync.translate.bookkeeping import (
     LABEL_MANAGED_BY,

@@ -37,9 +37,10 @@ from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metri
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Outcome, Reconciler, Sides, Slot
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, Forbidden
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
+from crdsync.kube.resource import Resource
 from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of

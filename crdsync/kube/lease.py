@@ -28,8 +28,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict
+from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import Resource
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
+from crdsync.kube.resource import Resource
 
 Obj = dict[str, Any]
 Write = tuple[str, str, str | None, str]  # (verb, kind, namespace, name)

@@ -18,9 +18,10 @@ from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.run_cmd import RunState, run_as_leader
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LeaderElector
+from crdsync.kube.resource import Resource
 from tests.engine.fakes import FakeCluster, FakeInformer
 from tests.kube.memclient import MemClient
 from tests.kube.stub import Reply, StubServer

@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.metrics import Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import Gone, Invalid
 from crdsync.kube.informer import Informer
+from crdsync.kube.resource import Resource
 from tests.engine.fakes import resource
 from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
 

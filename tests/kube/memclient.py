@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from crdsync.kube import errors
-from crdsync.kube.client import Resource
+from crdsync.kube.resource import Resource
 
 Obj = dict[str, Any]
 

@@ -168,8 +168,7 @@ class StubServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"  # bound to 127.0.0.1 above
 
     def route(self, method: str, path: str, responder: Responder | Reply) -> None:
         fn = responder if callable(responder) else (lambda _req, r=responder: r)
