@@ -101,16 +101,6 @@ class KubeClient:
             user_agent=user_agent,
         )
 
-    @classmethod
-    def for_url(cls, url: str, *, token: str | None = None, **kwargs: Any) -> KubeClient:
-        """A client for a plain URL (tests, local stubs); TLS verification follows the default CA bundle."""
-        from kubernetes.client import Configuration
-
-        configuration = Configuration(host=url)
-        if token:
-            configuration.api_key["BearerToken"] = f"Bearer {token}"
-        return cls(configuration, **kwargs)
-
     @property
     def host(self) -> str:
         return self._transport.host

@@ -8,7 +8,7 @@ import pytest
 
 from crdsync.kube.client import KubeClient
 
-from .stub import StubServer
+from .stub import StubServer, client_for
 
 
 @pytest.fixture
@@ -19,4 +19,4 @@ def stub() -> Iterator[StubServer]:
 
 @pytest.fixture
 def client(stub: StubServer) -> KubeClient:
-    return KubeClient.for_url(stub.url, token="t0ken", max_retries=2, request_timeout=5)
+    return client_for(stub.url, token="t0ken", max_retries=2, request_timeout=5)

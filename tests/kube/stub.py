@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crdsync.kube.client import KubeClient
+
 
 @dataclass
 class Request:
@@ -41,6 +43,16 @@ class Reply:
 
 
 Responder = Callable[[Request], Reply]
+
+
+def client_for(url: str, *, token: str | None = None, **kwargs: Any) -> KubeClient:
+    """A KubeClient for a plain URL (a StubServer's), optionally with a bearer token; `kwargs` go to KubeClient."""
+    from kubernetes.client import Configuration
+
+    configuration = Configuration(host=url)
+    if token:
+        configuration.api_key["BearerToken"] = f"Bearer {token}"
+    return KubeClient(configuration, **kwargs)
 
 
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from crdsync.kube.client import KubeClient
 from crdsync.kube.discovery import DiscoveryCache
 from crdsync.kube.resource import Resource
 
-from .stub import Reply, StubServer, status_body
+from .stub import Reply, StubServer, client_for, status_body
 
 
 def test_discovery_caches_hits_and_rate_limits_misses(stub: StubServer) -> None:
     served: list[dict[str, object]] = []
     stub.route("GET", "/apis/cert-manager.io/v1", lambda _r: Reply(body={"resources": list(served)}))
-    client = KubeClient.for_url(stub.url, discovery_refresh_interval=0.3)
+    client = client_for(stub.url, discovery_refresh_interval=0.3)
     gvk = GroupVersionKind("cert-manager.io", "v1", "Certificate")
     assert client.resource_for(gvk) is None
     assert client.resource_for(gvk) is None  # within the interval: no new request

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from crdsync.kube import decode
-from crdsync.kube.client import KubeClient
 from crdsync.kube.informer import Informer, cache_key
 from crdsync.kube.resource import Resource
 
-from .stub import ListWatch, StubServer, list_body, nested_json, object_json, raw_event_line
+from .stub import ListWatch, StubServer, client_for, list_body, nested_json, object_json, raw_event_line
 from .test_informer import wait_until
 
 CERTS = Resource("cert-manager.io", "v1", "Certificate", "certificates", True, True, frozenset({"list", "watch"}))
@@ -71,7 +70,7 @@ def run_informer(stub: StubServer) -> Iterator[Callable[[ListWatch], tuple[Infor
 
     def run(source: ListWatch) -> tuple[Informer, Recorder]:
         stub.route("GET", COLLECTION, source)
-        client = KubeClient.for_url(stub.url, request_timeout=5)
+        client = client_for(stub.url, request_timeout=5)
         rec = Recorder()
         inf = Informer(client, CERTS, namespace="ns1", on_event=rec, backoff_initial=0.02, backoff_max=0.2)
         started.append(inf)

@@ -12,7 +12,7 @@ from crdsync.kube import errors
 from crdsync.kube.client import KubeClient
 from crdsync.kube.resource import Resource
 
-from .stub import Reply, Request, StubServer, status_body
+from .stub import Reply, Request, StubServer, client_for, status_body
 
 SECRETS = Resource("", "v1", "Secret", "secrets", True, False, frozenset())
 
@@ -40,7 +40,7 @@ def test_unreachable_server_is_transport_error() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    client = KubeClient.for_url(f"http://127.0.0.1:{port}", max_retries=1)
+    client = client_for(f"http://127.0.0.1:{port}", max_retries=1)
     with pytest.raises(errors.TransportError, match="cannot connect"):
         client.get(SECRETS, "ns1", "s")
 
@@ -60,7 +60,7 @@ def test_write_count_is_thread_safe(stub: StubServer, client: KubeClient) -> Non
 
 def test_qps_limit(stub: StubServer) -> None:
     stub.route("GET", "/version", Reply(body={"gitVersion": "v1"}))
-    client = KubeClient.for_url(stub.url, qps=20, burst=1)
+    client = client_for(stub.url, qps=20, burst=1)
     started = time.monotonic()
     for _ in range(6):
         client.server_version()
