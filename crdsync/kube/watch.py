@@ -54,7 +54,6 @@ class WatchStream(Iterator[tuple[str, JSONDict]]):
         self._closed = False
         self._released = False
         self._lock = threading.Lock()
-        self.events = 0
 
     def __iter__(self) -> WatchStream:
         return self
@@ -111,7 +110,6 @@ class WatchStream(Iterator[tuple[str, JSONDict]]):
             # Watch events carry apiVersion/kind today; filling them keeps callers independent of encoders.
             obj.setdefault("apiVersion", self._resource.api_version)
             obj.setdefault("kind", self._resource.kind)
-        self.events += 1
         return kind, obj
 
     def close(self) -> None:
