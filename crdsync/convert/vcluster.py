@@ -45,7 +45,9 @@ from typing import Any
 from crdsync.convert.emit import Commented, scalar, unwrap
 from crdsync.convert.inputs import Source
 from crdsync.convert.report import Finding, Severity
-from crdsync.spec.checks import _reverse_overlaps, _reverse_path_problem, format_problem
+from crdsync.spec.checks.path_fields import reverse_overlaps as _reverse_overlaps
+from crdsync.spec.checks.path_fields import reverse_path_problem as _reverse_path_problem
+from crdsync.spec.checks.references import format_problem
 from crdsync.spec.paths import path_error
 from crdsync.spec.source import FieldPath
 
