@@ -16,7 +16,8 @@ from crdsync.convert.emit import scalar
 from crdsync.convert.inputs import Source
 from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding
-from crdsync.convert.vcluster import convert_source, regex_format
+from crdsync.convert.vcluster.config import convert_source
+from crdsync.convert.vcluster.references import regex_format
 from crdsync.rbac import needs
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Direction, GroupVersionKind, Location
