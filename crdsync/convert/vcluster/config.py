@@ -6,6 +6,8 @@ Failure modes: none raised; a configuration that is not a mapping is one finding
 
 from __future__ import annotations
 
+from typing import Any
+
 from crdsync.convert.inputs import Source
 from crdsync.convert.vcluster.context import Context, Conversion, InvalidEntry, listed, nonempty_str
 from crdsync.convert.vcluster.entries import labels_valid
@@ -26,30 +28,39 @@ def convert_source(source: Source, vcluster_naming: bool) -> Conversion:
     if version != "v1beta1":
         ctx.finding(("version",), f"version {version!r}: vcluster accepted only v1beta1", "set version: v1beta1")
     if source.format == "plugin":
-        allowed = {"version", "mappings"}
-        for key in sorted(set(data) - allowed):
-            ctx.finding((key,), f"unknown field {key}: the plugin's strict parsing rejected the config", "remove it")
-        mappings = listed(ctx, data, "mappings", ())
-        for mapping in mappings:
-            if isinstance(mapping, dict):
-                virtual = mapping.get("fromVirtualCluster")
-                if isinstance(virtual, dict) and labels_valid(virtual):
-                    kind, api = nonempty_str(virtual.get("kind")), nonempty_str(virtual.get("apiVersion"))
-                    if kind and api:
-                        ctx.exported[kind] = api
-        for index, mapping in enumerate(mappings):
-            mpath: FieldPath = ("mappings", index)
-            if not isinstance(mapping, dict) or not ({"fromVirtualCluster", "fromHostCluster"} & set(mapping)):
-                ctx.finding(mpath, "a mapping needs fromVirtualCluster", "fix the config: the plugin rejected it")
-                continue
-            try:
-                if "fromVirtualCluster" in mapping:
-                    from_virtual_cluster(ctx, mapping["fromVirtualCluster"], (*mpath, "fromVirtualCluster"))
-                if "fromHostCluster" in mapping:
-                    from_host_cluster(ctx, mapping["fromHostCluster"], (*mpath, "fromHostCluster"))
-            except InvalidEntry:
-                continue
-        return out
+        _plugin_config(ctx, data)
+    else:
+        _generic_config(ctx, data)
+    return out
+
+
+def _plugin_config(ctx: Context, data: dict[str, Any]) -> None:
+    allowed = {"version", "mappings"}
+    for key in sorted(set(data) - allowed):
+        ctx.finding((key,), f"unknown field {key}: the plugin's strict parsing rejected the config", "remove it")
+    mappings = listed(ctx, data, "mappings", ())
+    for mapping in mappings:
+        if isinstance(mapping, dict):
+            virtual = mapping.get("fromVirtualCluster")
+            if isinstance(virtual, dict) and labels_valid(virtual):
+                kind, api = nonempty_str(virtual.get("kind")), nonempty_str(virtual.get("apiVersion"))
+                if kind and api:
+                    ctx.exported[kind] = api
+    for index, mapping in enumerate(mappings):
+        mpath: FieldPath = ("mappings", index)
+        if not isinstance(mapping, dict) or not ({"fromVirtualCluster", "fromHostCluster"} & set(mapping)):
+            ctx.finding(mpath, "a mapping needs fromVirtualCluster", "fix the config: the plugin rejected it")
+            continue
+        try:
+            if "fromVirtualCluster" in mapping:
+                from_virtual_cluster(ctx, mapping["fromVirtualCluster"], (*mpath, "fromVirtualCluster"))
+            if "fromHostCluster" in mapping:
+                from_host_cluster(ctx, mapping["fromHostCluster"], (*mpath, "fromHostCluster"))
+        except InvalidEntry:
+            continue
+
+
+def _generic_config(ctx: Context, data: dict[str, Any]) -> None:
     allowed = {"version", "export", "import", "hooks", "role", "clusterRole"}
     for key in sorted(set(data) - allowed):
         ctx.finding((key,), f"unknown field {key}: vcluster's strict parsing rejected the config", "remove it")
@@ -67,18 +78,18 @@ def convert_source(source: Source, vcluster_naming: bool) -> Conversion:
         for index, entry in enumerate(listed(ctx, data, section, ())):
             path: FieldPath = (section, index)
             if isinstance(entry, dict):
-                key = (section, f"{entry.get('apiVersion')}|{entry.get('kind')}")
-                if key in seen:
+                entry_key = (section, f"{entry.get('apiVersion')}|{entry.get('kind')}")
+                if entry_key in seen:
                     ctx.finding(path, f"duplicate {section} of {entry.get('kind')}: vcluster rejected the config",
                                 "remove one")  # fmt: skip
                     continue
-                seen[key] = path
+                seen[entry_key] = path
             try:
                 handler(ctx, entry, path)
             except InvalidEntry:
                 continue
     report_hooks(ctx, data.get("hooks"), ("hooks",))
-    if source.multi_namespace and (exports or data.get("import")):
+    if ctx.source.multi_namespace and (exports or data.get("import")):
         ctx.finding(
             (),
             "multi-namespace mode: vcluster kept names and put each virtual namespace's copies in a host namespace of "
@@ -86,4 +97,3 @@ def convert_source(source: Source, vcluster_naming: bool) -> Conversion:
             "the copies vcluster made are not found: stop vcluster's generic sync and delete its host copies before "
             "crdsync creates its own",
         )
-    return out

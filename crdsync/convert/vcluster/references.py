@@ -78,24 +78,11 @@ def rewrite_name(
     syncback_kinds: dict[str, tuple[str, str]],
     back: bool = False,
 ) -> None:
-    """rewriteName -> references; `back` for host->virtual rewrites (syncBack patches of a fromHost rule)."""
+    """rewriteName -> a reference; `back` for host->virtual rewrites (syncBack patches of a fromHost rule)."""
     target = jsonpath(str(patch["path"]))
-    regex = patch.get("regex")
-    fmt: str | None = None
-    if isinstance(regex, str) and regex.strip() and regex.strip() not in _PLAIN_REGEX:
-        fmt, why_not = regex_format(regex)
-        if fmt is None:
-            ctx.finding(path, f"rewriteName with regex {regex.strip()!r}: {why_not}",
-                        "write the reference's format by hand ($NAME, $NAMESPACE and literal text)")  # fmt: skip
-            return
-        ctx.finding(
-            path,
-            f"regex {regex.strip()!r} converted to format {fmt!r}: vcluster's regex matched anywhere in the value and "
-            "'.' matched any character; crdsync matches the whole value literally and refuses an object whose value "
-            "does not have the format",
-            "nothing to do if the field always holds exactly this format",
-            "note",
-        )
+    converted, fmt = _format(ctx, patch.get("regex"), path)
+    if not converted:
+        return
     name_path, namespace_path = nonempty_str(patch.get("namePath")), nonempty_str(patch.get("namespacePath"))
     if namespace_path is not None and name_path is None:
         ctx.finding(path, "namespacePath without namePath", "add namePath (relative to each match of path)")
@@ -108,12 +95,68 @@ def rewrite_name(
                         "write the condition on the item (subPath relative to each item) by hand")  # fmt: skip
             return
         when = [{"subPath": cond.pop("path"), **cond} for cond in when]
+    named = _named_kind(ctx, patch, path, target + (relative(name_path) if name_path else ""), syncback_kinds, back)
+    if named is None:
+        return
+    (kind, api_version), follow, why = named
+    if follow == "toHost":
+        ensure_referenced(ctx, "toHost", kind, api_version, f"{kind}s named by follow: toHost references")
+    ref: dict[str, Any] = {"path": target}
+    if name_path is not None:
+        # crdsync's namePath, like vcluster's: relative to each item the path matches (a list match: its items).
+        ref["namePath"] = "$" + relative(name_path)
+        if namespace_path is not None:
+            ref["namespacePath"] = "$" + relative(namespace_path)
+    for key in ("path", "namePath", "namespacePath"):
+        error = path_error(ref[key]) if key in ref else None
+        if error is not None:
+            ctx.finding(path, f"{key} {ref[key]!r}: {error}", "rewrite the path as JSONPath")
+            return
+    if fmt is not None:
+        ref["format"] = fmt
+    ref.update({"kind": kind, "apiVersion": api_version, "follow": follow})
+    if when:
+        ref["when"] = when
+    state.reference_paths.setdefault(ref["path"], len(state.rule.body.get("references", [])))
+    state.rule.add("references", ref, ctx.where(path) + f" rewriteName{why}")
+
+
+def _format(ctx: Context, regex: Any, path: FieldPath) -> tuple[bool, str | None]:
+    """(converted, format) of a rewriteName's regex: (True, None) for none or a plain $NAME, (False, None) when it
+    cannot be a format (reported)."""
+    if not isinstance(regex, str) or not regex.strip() or regex.strip() in _PLAIN_REGEX:
+        return True, None
+    fmt, why_not = regex_format(regex)
+    if fmt is None:
+        ctx.finding(path, f"rewriteName with regex {regex.strip()!r}: {why_not}",
+                    "write the reference's format by hand ($NAME, $NAMESPACE and literal text)")  # fmt: skip
+        return False, None
+    ctx.finding(
+        path,
+        f"regex {regex.strip()!r} converted to format {fmt!r}: vcluster's regex matched anywhere in the value and "
+        "'.' matched any character; crdsync matches the whole value literally and refuses an object whose value "
+        "does not have the format",
+        "nothing to do if the field always holds exactly this format",
+        "note",
+    )
+    return True, fmt
+
+
+def _named_kind(
+    ctx: Context,
+    patch: dict[str, Any],
+    path: FieldPath,
+    name_field: str,
+    syncback_kinds: dict[str, tuple[str, str]],
+    back: bool,
+) -> tuple[tuple[str, str], str, str] | None:
+    """((kind, apiVersion), follow, why) of the object a rewriteName names, or None when crdsync cannot tell
+    (reported). `name_field` is the path of the name: the rewriteName's path, with its namePath when it has one."""
+    target = jsonpath(str(patch["path"]))
     raw_sync = patch.get("sync")
     sync: dict[str, Any] = raw_sync if isinstance(raw_sync, dict) else {}
-    follow, kind_version, why = "none", None, ""
     if sync.get("secret") is True or sync.get("configmap") is True:
         kind_version = ("Secret", "v1") if sync.get("secret") is True else ("ConfigMap", "v1")
-        follow = "toHost"
         if sync.get("secret") is True and sync.get("configmap") is True:
             ctx.finding(path, "sync.secret and sync.configmap both set", "converted as a Secret; add a ConfigMap one")
         if ctx.source.format == "generic":
@@ -124,59 +167,33 @@ def rewrite_name(
                 "nothing to do",
                 "note",
             )
-    elif target in syncback_kinds:
-        kind_version, follow = syncback_kinds[target], "fromHost"
-    else:
-        kind_version = infer_kind(target + (relative(name_path) if name_path else ""), ctx.exported)
-        if kind_version is None:
-            ctx.finding(
-                path,
-                f"rewriteName of {target}: vcluster translated any name there, crdsync must know which kind it names",
-                f"add a reference {{path: {target}, kind: <Kind>, apiVersion: <v>}} to the rule; the kind needs a rule",
-            )
-            return
-        if kind_version[0] not in ctx.exported and back:
-            ctx.finding(
-                path,
-                f"rewriteName of {target} back to a virtual name: it names a {kind_version[0]}, which this config "
-                "does not sync, so crdsync cannot know its virtual name",
-                "nothing converted; add a rule for that kind if the name must be mapped back",
-            )
-            return
-        if kind_version[0] not in ctx.exported and not back:
-            # Secrets and ConfigMaps vcluster's own syncer copied (when pods used them); crdsync has no such syncer.
-            follow = "toHost"
-            why = f"; exported while referenced (vcluster relied on its own {kind_version[0]} syncer)"
-            ctx.finding(
-                path,
-                f"{target} names a {kind_version[0]} that vcluster's own syncer copied only when a pod used it "
-                "(or with sync.*.all)",
-                f"crdsync exports the {kind_version[0]} while referenced; nothing to do",
-                "note",
-            )
-    kind, api_version = kind_version
-    if follow == "toHost":
-        ensure_referenced(ctx, "toHost", kind, api_version, f"{kind}s named by follow: toHost references")
-    refs: list[dict[str, Any]] = []
-    if name_path is None:
-        refs.append({"path": target})
-    else:
-        # crdsync's namePath, like vcluster's: relative to each item the path matches (a list match: its items).
-        ref: dict[str, Any] = {"path": target, "namePath": "$" + relative(name_path)}
-        if namespace_path is not None:
-            ref["namespacePath"] = "$" + relative(namespace_path)
-        refs.append(ref)
-    for ref in refs:
-        for key in ("path", "namePath", "namespacePath"):
-            error = path_error(ref[key]) if key in ref else None
-            if error is not None:
-                ctx.finding(path, f"{key} {ref[key]!r}: {error}", "rewrite the path as JSONPath")
-                return
-        if fmt is not None:
-            ref["format"] = fmt
-    for ref in refs:
-        ref.update({"kind": kind, "apiVersion": api_version, "follow": follow})
-        if when:
-            ref["when"] = when
-        state.reference_paths.setdefault(ref["path"], len(state.rule.body.get("references", [])))
-        state.rule.add("references", ref, ctx.where(path) + f" rewriteName{why}")
+        return kind_version, "toHost", ""
+    if target in syncback_kinds:
+        return syncback_kinds[target], "fromHost", ""
+    inferred = infer_kind(name_field, ctx.exported)
+    if inferred is None:
+        ctx.finding(
+            path,
+            f"rewriteName of {target}: vcluster translated any name there, crdsync must know which kind it names",
+            f"add a reference {{path: {target}, kind: <Kind>, apiVersion: <v>}} to the rule; the kind needs a rule",
+        )
+        return None
+    if inferred[0] in ctx.exported:
+        return inferred, "none", ""
+    if back:
+        ctx.finding(
+            path,
+            f"rewriteName of {target} back to a virtual name: it names a {inferred[0]}, which this config "
+            "does not sync, so crdsync cannot know its virtual name",
+            "nothing converted; add a rule for that kind if the name must be mapped back",
+        )
+        return None
+    # Secrets and ConfigMaps vcluster's own syncer copied (when pods used them); crdsync has no such syncer.
+    ctx.finding(
+        path,
+        f"{target} names a {inferred[0]} that vcluster's own syncer copied only when a pod used it "
+        "(or with sync.*.all)",
+        f"crdsync exports the {inferred[0]} while referenced; nothing to do",
+        "note",
+    )
+    return inferred, "toHost", f"; exported while referenced (vcluster relied on its own {inferred[0]} syncer)"

@@ -61,31 +61,38 @@ def reverse_patches(ctx: Context, state: RuleState, patches: list[Any], path: Fi
         if not_owned is not None:
             ctx.finding(ppath, *not_owned)
             continue
-        origin = ctx.where(ppath) + f" {op}"
-        if op == "copyFromObject":
-            source = jsonpath(nonempty_str(patch.get("fromPath")) or raw)
-            if source == target and not when:
-                if target == "$.status":
-                    whole_status = True
-                else:
-                    status_paths.append(target)
-                continue
-            item: dict[str, Any] = {"op": "copy", "path": target, "from": source}
-        elif op == "remove":
-            item = {"op": "remove", "path": target}
-        elif op in ("add", "replace"):
-            item = {"op": op, "path": target, "value": patch.get("value")}
-        else:
-            ctx.finding(ppath, f"reverse {op}: vcluster could not translate names from host to virtual here",
-                        "nothing converted; remove the patch")  # fmt: skip
+        if op == "copyFromObject" and jsonpath(nonempty_str(patch.get("fromPath")) or raw) == target and not when:
+            if target == "$.status":
+                whole_status = True
+            else:
+                status_paths.append(target)
+            continue
+        item = _to_virtual(ctx, patch, target, ppath)
+        if item is None:
             continue
         if when:
             item["when"] = when
-        state.rule.add("patches", item, origin, sub="toVirtual")
+        state.rule.add("patches", item, ctx.where(ppath) + f" {op}", sub="toVirtual")
     _host_owned(ctx, state, host_owned)
     if status_paths and not whole_status and ctx.source.format == "plugin":
         state.rule.body["status"] = {"paths": status_paths}
     return whole_status or bool(status_paths)
+
+
+def _to_virtual(ctx: Context, patch: dict[str, Any], target: str, ppath: FieldPath) -> dict[str, Any] | None:
+    """A reverse patch under status other than a plain copy of the same field, as a toVirtual patch; None for an op
+    that translated names (reported)."""
+    op = patch.get("op")
+    if op == "copyFromObject":
+        source = jsonpath(nonempty_str(patch.get("fromPath")) or str(patch["path"]))
+        return {"op": "copy", "path": target, "from": source}
+    if op == "remove":
+        return {"op": "remove", "path": target}
+    if op in ("add", "replace"):
+        return {"op": op, "path": target, "value": patch.get("value")}
+    ctx.finding(ppath, f"reverse {op}: vcluster could not translate names from host to virtual here",
+                "nothing converted; remove the patch")  # fmt: skip
+    return None
 
 
 def _leave_out(ctx: Context, state: RuleState, target: str, ppath: FieldPath) -> None:
