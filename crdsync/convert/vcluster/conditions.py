@@ -35,7 +35,7 @@ def under_status(path: str) -> bool:
     return path == "$.status" or path.startswith("$.status.") or path.startswith("$.status[")
 
 
-def _condition(raw: Any, base: str | None) -> tuple[dict[str, Any] | None, bool, str | None]:
+def _condition(raw: Any) -> tuple[dict[str, Any] | None, bool, str | None]:
     """One vcluster condition -> (crdsync condition or None when it always holds, never-holds flag, problem).
 
     crdsync's equal / notEqual / empty / subPath are vcluster's (pkg/patches/conditions.go), so a condition converts
@@ -43,7 +43,6 @@ def _condition(raw: Any, base: str | None) -> tuple[dict[str, Any] | None, bool,
     which ends in a newline, so `equal: 3` never held and `notEqual: 3` always held; and of several tests only the
     first of empty, equal, notEqual counted (a missing path held when empty: true or notEqual was set at all).
     """
-    del base  # subPath is relative to each match in crdsync too
     if not isinstance(raw, dict):
         return None, False, "a condition must be a mapping with path/subPath and equal, notEqual or empty"
     unknown = sorted(set(raw) - {"path", "subPath", "equal", "notEqual", "empty"})
@@ -81,7 +80,7 @@ def _condition(raw: Any, base: str | None) -> tuple[dict[str, Any] | None, bool,
     return cond, False, None
 
 
-def conditions(raw: Any, base: str | None) -> tuple[list[dict[str, Any]], bool, str | None]:
+def conditions(raw: Any) -> tuple[list[dict[str, Any]], bool, str | None]:
     """A patch's vcluster conditions -> (crdsync `when` list, never-holds flag, problem)."""
     if raw is None:
         return [], False, None
@@ -89,7 +88,7 @@ def conditions(raw: Any, base: str | None) -> tuple[list[dict[str, Any]], bool, 
         return [], False, "conditions must be a list"
     when: list[dict[str, Any]] = []
     for item in raw:
-        cond, never, problem = _condition(item, base)
+        cond, never, problem = _condition(item)
         if problem is not None:
             return [], False, problem
         if never:

@@ -89,7 +89,7 @@ def _checked(ctx: Context, patch: Any, path: FieldPath) -> tuple[str, str, list[
     if error is not None:
         ctx.finding(path, f"path {target!r}: {error}", "rewrite the path as JSONPath")
         return None
-    when, never, problem = conditions(patch.get("conditions"), target)
+    when, never, problem = conditions(patch.get("conditions"))
     if problem is not None:
         ctx.finding((*path, "conditions"), problem, "write the patch's when by hand")
         return None

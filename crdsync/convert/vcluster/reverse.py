@@ -45,7 +45,7 @@ def reverse_patches(ctx: Context, state: RuleState, patches: list[Any], path: Fi
         ignore = patch.get("ignore")
         # vcluster left reverse-patched paths out of the host copy unless ignore: true; the plugin unless ignore: false.
         keep_forward = ignore is True if ctx.source.format == "generic" else ignore is False
-        when, never, problem = conditions(patch.get("conditions"), target)
+        when, never, problem = conditions(patch.get("conditions"))
         outside = not under_status(target)
         not_owned: tuple[str, str] | None = None
         if outside and problem is None and not never:
