@@ -2,7 +2,8 @@
 
 A path becomes a JSONPath rooted at `$` (`jsonpath`) or at a match (`relative`). A condition converts as it is
 (crdsync's equal / notEqual / empty / subPath are vcluster's), with the two exceptions `_condition` names. Failure
-modes: none raised; a condition crdsync cannot express is returned as a problem for the caller to report."""
+modes: none raised; a condition crdsync cannot express is returned as a problem for the caller to report.
+"""
 
 from __future__ import annotations
 

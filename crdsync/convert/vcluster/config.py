@@ -2,7 +2,8 @@
 kind), each section's entries in order, duplicates, and multi-namespace mode.
 
 Failure modes: none raised; a configuration that is not a mapping is one finding, an entry vcluster could not run
-(`InvalidEntry`) converts to nothing and the next entry is converted."""
+(`InvalidEntry`) converts to nothing and the next entry is converted.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 `Context` holds the configuration being converted, the rules built so far (`OutRule`, each a rule mapping whose lists
 may hold commented items) and the located findings; `RuleState` is one rule under construction. The readers take a
 value of the wrong type as vcluster did: a finding, never an exception. `InvalidEntry` is the one exception: raised
-for an entry vcluster itself could not run, caught per entry by `config`, which then converts nothing for it."""
+for an entry vcluster itself could not run, caught per entry by `config`, which then converts nothing for it.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 toHost rule an export starts.
 
 Failure modes: a malformed entry is a finding and converts to nothing; a label vcluster could not parse raises
-`InvalidEntry` (vcluster never started that syncer), so nothing at all converts for the entry."""
+`InvalidEntry` (vcluster never started that syncer), so nothing at all converts for the entry.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 An import is written commented out when its kind is namespaced (vcluster imported from host namespaces it created
 itself, which crdsync does not have); `_common` converts the fields both share (optional, replaceOnConflict).
 
-Failure modes: none raised; malformed entries are findings (`InvalidEntry` from a selector propagates to `config`)."""
+Failure modes: malformed entries are findings; `InvalidEntry` (a selector vcluster could not parse) propagates to
+`config`, which skips the entry.
+"""
 
 from __future__ import annotations
 

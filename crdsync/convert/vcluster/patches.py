@@ -2,7 +2,8 @@
 crdsync patches: remove, add and replace as they are, rewriteName -> references, the label-key ops -> crdsync's with
 the keyStyle of the vcluster version the config ran on, copyFromObject reported (it read the existing copy).
 
-Failure modes: none raised; a patch vcluster rejected or crdsync cannot express is a finding and converts to nothing."""
+Failure modes: none raised; a patch vcluster rejected or crdsync cannot express is a finding and converts to nothing.
+"""
 
 from __future__ import annotations
 

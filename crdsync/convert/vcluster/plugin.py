@@ -2,7 +2,9 @@
 was), syncBack -> follow: fromHost references and mode-referenced fromHost rules, fromHostCluster (declared, never
 run by the plugin) -> a fromHost rule written commented out.
 
-Failure modes: none raised; malformed entries are findings (`InvalidEntry` from a selector propagates to `config`)."""
+Failure modes: malformed entries are findings; `InvalidEntry` (a selector vcluster could not parse) propagates to
+`config`, which skips the entry.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ A named Secret or ConfigMap the configuration does not export is followed toHost
 own syncer copied them). A `regex` of literal text around $NAME / $NAMESPACE becomes a `format` (`regex_format`).
 
 Failure modes: none raised; a rewriteName crdsync cannot express (unknown kind, a regex beyond literal text, a path
-that is not JSONPath, a subPath condition below the name) is a finding and converts to nothing."""
+that is not JSONPath, a subPath condition below the name) is a finding and converts to nothing.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ meaning the plugin inverted) -> a toHost remove. Outside status, an unconditiona
 field, left out of the host copy, is a host-owned field -> reverse.paths, when spec.checks accepts the path; any other
 reverse write outside status is reported with the reason.
 
-Failure modes: none raised; what does not carry over is a finding."""
+Failure modes: none raised; what does not carry over is a finding.
+"""
 
 from __future__ import annotations
 
