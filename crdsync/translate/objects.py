@@ -67,8 +67,9 @@ from functools import lru_cache
 from typing import Any
 
 from crdsync.gvk import GroupVersionKind
-from crdsync.spec.checks import field_chain, format_problem
+from crdsync.spec.checks.references import format_problem
 from crdsync.spec.model import Direction, FollowDirection, Naming, Reference, Rule, SyncConfig, SyncMode
+from crdsync.spec.paths import field_chain
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_DIGEST,
