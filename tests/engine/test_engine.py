@@ -31,7 +31,7 @@ from crdsync.spec.model import (
 )
 from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ORPHANED, LABEL_VCLUSTER, source_of
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.fakeapi import FakeCluster, FakeInformer
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")

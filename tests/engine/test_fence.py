@@ -21,7 +21,7 @@ from crdsync.engine.run_cmd import RunState, run_as_leader
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LeaderElector
-from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.fakeapi import FakeCluster, FakeInformer
 from tests.kube.memclient import MemClient
 from tests.kube.stub import Reply, StubServer
 

@@ -18,7 +18,7 @@ from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine, informer_stalled
 from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
-from tests.engine.fakes import FakeInformer
+from tests.fakeapi import FakeInformer
 from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
 
 

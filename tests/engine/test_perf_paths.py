@@ -19,7 +19,7 @@ from crdsync.kube.errors import Forbidden
 from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
 from crdsync.translate import objects
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer, resource
+from tests.fakeapi import FakeCluster, FakeInformer, resource
 from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
@@ -333,7 +333,7 @@ def test_a_copy_someone_else_changed_or_removed_a_field_of_takes_the_full_path(
         for entry in stored["metadata"]["managedFields"]:
             spec = entry["fieldsV1"].get("f:spec", {})
             spec.pop("f:size", None)
-            if not spec:
+            if not set(spec) - {"."}:
                 entry["fieldsV1"].pop("f:spec", None)  # a map with nothing owned under it is not in the set
     translations.clear()
     world.start()

@@ -35,7 +35,7 @@ from crdsync.spec.model import (
 )
 from crdsync.translate import bookkeeping as bk
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer
+from tests.fakeapi import FakeCluster, FakeInformer
 from tests.engine.kinds import EVENTS, NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 
 HOST_NS = "tenants"

@@ -55,7 +55,7 @@ from crdsync.translate.objects import (
     to_virtual,
     virtual_status,
 )
-from tests.translate import server
+from tests.fakeapi import applied as server_applied
 from tests.translate.strategies import (
     dns_labels,
     dns_subdomains,
@@ -213,7 +213,7 @@ def synced_fields(virtual: dict[str, Any]) -> dict[str, Any]:
 
 
 def host_after_apply(desired: dict[str, Any], status: Any = None) -> dict[str, Any]:
-    return server.applied(desired, MANAGER, status=status)
+    return server_applied(desired, MANAGER, status=status)
 
 
 # --- the laws ---------------------------------------------------------------------------------------------------------
@@ -664,7 +664,7 @@ def generation_cert(generation: int, **spec: Any) -> dict[str, Any]:
 
 
 def host_copy(virtual: dict[str, Any], host_generation: int, status: Any) -> dict[str, Any]:
-    host = server.applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER, status=status)
+    host = server_applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER, status=status)
     host["metadata"]["generation"] = host_generation
     return host
 
@@ -770,7 +770,7 @@ def test_observed_generation_path_outside_status_is_a_located_error() -> None:
 
 def test_recording_the_generation_writes_only_when_the_spec_changes() -> None:
     virtual = generation_cert(3, x=1, ignored=1)
-    current = server.applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER)
+    current = server_applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER)
     # A status write (status subresource): same generation, nothing to write.
     with_status = {**virtual, "status": {"observedGeneration": 3}}
     assert not needs_write(to_host(GEN_CONFIG, GEN_RULE, with_status, TENANT), current, MANAGER)
@@ -783,7 +783,7 @@ def test_recording_the_generation_writes_only_when_the_spec_changes() -> None:
     unseen = to_host(GEN_CONFIG, GEN_RULE, generation_cert(4, x=1, ignored=2), TENANT)
     assert unseen["spec"] == {"x": 1}
     assert needs_write(unseen, current, MANAGER)
-    assert not needs_write(unseen, server.applied(unseen, MANAGER), MANAGER)
+    assert not needs_write(unseen, server_applied(unseen, MANAGER), MANAGER)
 
 
 def test_reverse_drops_the_recorded_generation() -> None:
@@ -818,7 +818,7 @@ class _Cluster:
         body = {k: v for k, v in desired.items() if k not in ("metadata", "status")}
         generation = 1 if self.host is None else self.host["metadata"]["generation"] + (body != self.host_body)
         status = self.host.get("status") if self.host is not None else None
-        self.host = server.applied(desired, MANAGER, status=status or {})
+        self.host = server_applied(desired, MANAGER, status=status or {})
         self.host["metadata"]["generation"] = generation
         self.host_body = body
 
