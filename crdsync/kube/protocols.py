@@ -50,7 +50,9 @@ class Patcher(Protocol):
 class Writer(Creator, Replacer, Patcher, Protocol):
     """Every write verb: create, server-side apply, replace, merge/JSON patch, delete with preconditions."""
 
-    def apply(self, res: Resource, obj: JSONDict, *, force: bool = True, subresource: str | None = None) -> JSONDict: ...
+    def apply(
+        self, res: Resource, obj: JSONDict, *, force: bool = True, subresource: str | None = None
+    ) -> JSONDict: ...
 
     def delete(
         self,

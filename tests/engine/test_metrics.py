@@ -22,8 +22,9 @@ from crdsync.engine.queue import WorkQueue
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import Gone, Invalid
 from crdsync.kube.informer import Informer
+from tests.engine.kinds import WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget
 from tests.fakeapi import resource
-from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.spec.model import FollowDirection, Reference, Rule
-from tests.fakeapi import resource
 from tests.engine.kinds import SECRETS, WIDGETS
 from tests.engine.test_engine import TENANT, World, host_secret, make_config, widget, widget_rule
+from tests.fakeapi import resource
 
 ENDPOINT = "example.com/endpoint"
 REVERSE = ("$.spec.assignedPort", f"$.metadata.annotations['{ENDPOINT}']")

@@ -35,8 +35,8 @@ from crdsync.spec.model import (
 )
 from crdsync.translate import bookkeeping as bk
 from crdsync.translate.names import Tenant, host_name
-from tests.fakeapi import FakeCluster, FakeInformer
 from tests.engine.kinds import EVENTS, NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
+from tests.fakeapi import FakeCluster, FakeInformer
 
 HOST_NS = "tenants"
 HONEST = Tenant(vcluster="honest", host_namespace=HOST_NS)

@@ -216,7 +216,8 @@ class FakeCluster:
             current = self.objects.get(slot)
             if subresource == "status" and current is None:
                 raise NotFound(404, "NotFound", f'{res.plural} "{slot[3]}" not found', None)
-            if current is not None and meta.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"]):
+            version = meta.get("resourceVersion")
+            if current is not None and version not in (None, current["metadata"]["resourceVersion"]):
                 raise Conflict(409, "Conflict", "the object has been modified; please apply your changes", None)
             config = clone_object(obj)
             config["metadata"] = {k: v for k, v in config.get("metadata", {}).items() if k != "resourceVersion"}
@@ -471,7 +472,10 @@ class FakeCluster:
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
             if added:
-                message = f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}"
+                message = (
+                    "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {sorted(added)}"
+                )
                 raise Invalid(422, "Invalid", message, None)
         if not equal(_body(res, current), _body(res, new)):
             meta["generation"] = old_meta.get("generation", 0) + 1

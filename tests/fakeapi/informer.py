@@ -74,6 +74,7 @@ class FakeInformer:
         self.client = client
         self.res = self.resource = res
         self.namespace = namespace
+        self.label_selector, self.field_selector = label_selector, field_selector
         self.name = name or f"fake informer {res}"
         self.on_event = on_event
         self.on_gone = on_gone
