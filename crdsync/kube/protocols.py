@@ -83,8 +83,6 @@ class LeaseClient(Reader, Creator, Replacer, Protocol):
 class ClusterClient(Reader, Writer, Discovery, Protocol):
     """What the engine needs of one cluster: discovery, reads of single objects, every write, and a gated view."""
 
-    field_manager: str
-
     def with_write_gate(self, gate: Callable[[str, str], None] | None) -> Self: ...
 
 

@@ -1,6 +1,6 @@
 """Metrics: the names and labels crdsync exports, and that each counter moves with the work actually done.
 
-The engine runs against the in-memory clusters of fakes.py (see test_engine.py); the request counter against a
+The engine runs against the in-memory clusters of tests/fakeapi (see test_engine.py); the request counter against a
 local HTTP stub and the relist counter against a real Informer over a stub list/watch.
 """
 

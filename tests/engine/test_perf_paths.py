@@ -1,7 +1,7 @@
 """The engine's fast paths do less work, never different work: an echo of our own write is not reconciled again, and
 everything else still is (host status, a tenant's edit, a restart).
 
-Counted with the engine's `processed` counter (reconciles run) against the in-memory clusters of tests/engine/fakes.
+Counted with the engine's `processed` counter (reconciles run) against the in-memory clusters of tests/fakeapi.
 """
 
 from __future__ import annotations
