@@ -39,7 +39,7 @@ ANN_SOURCE_NAME = PREFIX + "source-name"
 ANN_SOURCE_UID = PREFIX + "source-uid"  # absent when the source had no uid yet (offline `plan`)
 ANN_SOURCE_KIND = PREFIX + "source-kind"  # "<group>/<kind>", e.g. "cert-manager.io/Certificate", "/Secret"
 # On host copies of toHost rules that sync status: the virtual object's metadata.generation the copy was written from
-# (decimal), so observedGeneration values can be mapped back (translate.objects.virtual_status).
+# (decimal), so observedGeneration values can be mapped back (translate.status.virtual_status).
 ANN_SOURCE_GENERATION = PREFIX + "source-generation"
 # On host copies made by to_host: "<digest>.<fields>", a digest of everything the copy was translated from (the rules,
 # the tenant, crdsync's version and the source's fields to_host reads) and how many fields the copy sets, so the
