@@ -114,11 +114,13 @@ def certificates(draw: st.DrawFn) -> dict[str, Any]:
         annotations[LAST_APPLIED] = '{"kind":"Certificate"}'
     server = draw(server_metadata)
     kept_server = draw(st.sets(st.sampled_from(sorted(server)), max_size=len(server)))
+    name, namespace = draw(names), draw(namespaces)
+    keep_labels = bool(labels) or draw(st.booleans())  # an empty label map, sometimes
     metadata = {
-        "name": draw(names),
-        "namespace": draw(namespaces),
+        "name": name,
+        "namespace": namespace,
         **{k: server[k] for k in kept_server},
-        **({"labels": labels} if labels or draw(st.booleans()) else {}),
+        **({"labels": labels} if keep_labels else {}),
         **({"annotations": annotations} if annotations else {}),
     }
     issuer_kind = draw(st.sampled_from(ISSUER_KINDS))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.formats import parse_format
 from crdsync.translate.names import Tenant, host_name
@@ -51,9 +51,14 @@ def config() -> SyncConfig:
     return result.config
 
 
+def router_rule(config: SyncConfig) -> Rule:
+    rule = config.rule_for(Direction.TO_HOST, ROUTER)
+    assert rule is not None
+    return rule
+
+
 CONFIG = config()
-RULE = CONFIG.rule_for(Direction.TO_HOST, ROUTER)
-assert RULE is not None
+RULE = router_rule(CONFIG)
 NAMING = CONFIG.rules[1].naming
 
 

@@ -177,7 +177,8 @@ def test_mapping_off_records_nothing_and_copies_values_verbatim() -> None:
     host = host_copy(virtual, 4, status)  # recorded by the default rule, so only the switches can turn mapping off
     assert virtual_status(off, host, virtual) == status
     assert virtual_status(GEN_RULE, host, virtual, status_subresource=False) == status
-    assert virtual_status(GEN_RULE, host, virtual)["observedGeneration"] == 7
+    mapped = virtual_status(GEN_RULE, host, virtual)
+    assert mapped is not None and mapped["observedGeneration"] == 7
     # Exported followers never have status flowing back: no annotation either.
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": "apps", "generation": 2}}
     assert ANN_SOURCE_GENERATION not in to_host(CONFIG, RULES[4], secret, TENANT)["metadata"]["annotations"]
