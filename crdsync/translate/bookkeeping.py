@@ -157,27 +157,6 @@ def source_generation(obj: Mapping[str, Any]) -> int | None:
     return int(value)
 
 
-def without_bookkeeping(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A shallow-copied object whose labels/annotations lack every PREFIX key (releasing a copy: DeletionPolicy Orphan).
-
-    Empty label/annotation maps are dropped so the result compares equal to an object that never had any.
-    """
-    out = dict(obj)
-    meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
-        return out
-    new_meta = dict(meta)
-    for key in ("labels", "annotations"):
-        if key in new_meta:
-            kept = {k: v for k, v in _string_map(new_meta[key]).items() if not k.startswith(PREFIX)}
-            if kept:
-                new_meta[key] = kept
-            else:
-                del new_meta[key]
-    out["metadata"] = new_meta
-    return out
-
-
 def recorded_digest(obj: Mapping[str, Any]) -> tuple[str, int] | None:
     """(digest, field count) from a copy's ANN_SOURCE_DIGEST, or None when absent or malformed."""
     digest, dot, count = annotations_of(obj).get(ANN_SOURCE_DIGEST, "").partition(".")

@@ -24,7 +24,6 @@ from crdsync.translate.bookkeeping import (
     source_generation,
     source_kind,
     source_of,
-    without_bookkeeping,
     without_ours,
 )
 
@@ -96,13 +95,6 @@ def test_without_ours_strips_prefix_and_last_applied() -> None:
     }
     assert without_ours(values) == {"a": "1", "x.crdsync.io/y": "3"}
     assert without_ours(None) == {}
-
-
-def test_without_bookkeeping_releases_a_copy() -> None:
-    obj = copy_of("apps")
-    released = without_bookkeeping(obj)
-    assert released["metadata"] == {"labels": {"app": "x"}}
-    assert source_of(obj) is not None  # input untouched
 
 
 @pytest.mark.parametrize(

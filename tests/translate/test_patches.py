@@ -1,4 +1,8 @@
-"""Patches and conditions: the laws (set/read back, remove removes, key rewrites invert) and located failures."""
+"""Patches and conditions: the laws (set/read back, remove removes, key rewrites invert) and located failures.
+
+Longer than ~400 lines on purpose: it mirrors translate/patches.py, whose every op and condition form has its law or
+example here, side by side with the ones it interacts with.
+"""
 
 from __future__ import annotations
 
