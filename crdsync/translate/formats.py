@@ -3,7 +3,7 @@
 A format holds `$NAME` and at most one `$NAMESPACE` in literal text, e.g. `$NAME.$NAMESPACE.svc.cluster.local`.
 parse_format reads (name, namespace) out of a value of the whole format (anchored, literal; `$NAME` a Kubernetes name,
 `$NAMESPACE` a DNS label, so `$NAME.$NAMESPACE` splits one way); render_format writes them back in. The spec checks a
-format when it is loaded (spec.checks.format_problem).
+format when it is loaded (spec.checks.references.format_problem).
 
 Pure. Failure modes: TranslationError for a format the spec would refuse (a rule built in code); a value that does
 not have the format parses to None (the caller decides: translate.references refuses it).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from crdsync.spec.checks import format_problem
+from crdsync.spec.checks.references import format_problem
 from crdsync.spec.model import Reference
 from crdsync.translate.errors import TranslationError
 

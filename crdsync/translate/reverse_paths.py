@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crdsync.spec.checks import field_chain
 from crdsync.spec.model import Direction, Rule
+from crdsync.spec.paths import field_chain
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import LAST_APPLIED, PREFIX
 from crdsync.translate.errors import TranslationError, located
