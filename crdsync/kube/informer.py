@@ -144,6 +144,8 @@ class Informer:
         self.list_count = 0
         self.watch_count = 0
         self.error_count = 0
+        # The last failure, for callers that react to its kind (the engine falls back from a CRD watch RBAC forbids).
+        self.last_error: BaseException | None = None
         # Called (on the informer thread) after every successful list but the first: a relist means a lost watch
         # position, and a kind that keeps relisting costs the apiserver a full list each time. Set before start().
         self.on_relist: Callable[[], None] | None = None
@@ -241,6 +243,7 @@ class Informer:
                 if self._stop.is_set():
                     break
                 log.warning("%s: resource no longer served (%s); stopping", self.name, exc)
+                self.last_error = exc
                 self._stop.set()
                 if self._on_gone is not None:
                     try:
@@ -255,6 +258,7 @@ class Informer:
                 if self._stop.is_set():
                     break
                 self.error_count += 1
+                self.last_error = exc
                 undecodable_streak += 1
                 log.warning("%s: cannot decode a watch event of %s %s (%s); relisting from scratch", self.name,
                             exc.kind, exc.object_ref, exc.message)
@@ -266,6 +270,7 @@ class Informer:
                 if self._stop.is_set():
                     break
                 self.error_count += 1
+                self.last_error = exc
                 level = logging.WARNING if isinstance(exc, ApiError) else logging.ERROR
                 log.log(level, "%s: %s failed: %s; retrying in ~%.1fs", self.name,
                         "list" if need_list else "watch", exc, backoff, exc_info=not isinstance(exc, ApiError))

@@ -204,8 +204,21 @@ def test_errors_back_off_exponentially(source: ScriptedSource, monkeypatch: pyte
         assert len(gaps) == 3
         assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] >= 0.095  # 0.05, 0.1, capped at 0.1
         assert gaps[2] < 2.0
-        assert inf.error_count == 3
+        assert inf.error_count == 3 and inf.last_error is boom
         assert inf.get("ns1", "a") is not None
+    finally:
+        inf.stop()
+
+
+def test_last_error_names_a_forbidden_watch(source: ScriptedSource) -> None:
+    """The engine reads last_error to fall back from a CRD watch that RBAC forbids to a timed re-read."""
+    denied = errors.Forbidden(403, "Forbidden", "cannot watch customresourcedefinitions")
+    source.lists = [([], "1")]
+    source.watches = [denied]
+    inf = make(source, backoff_initial=5.0).start()
+    try:
+        wait_until(lambda: inf.error_count == 1)
+        assert inf.last_error is denied and inf.running
     finally:
         inf.stop()
 
@@ -360,7 +373,7 @@ def test_undecodable_event_relists_instead_of_rewatching_the_same_version(source
         assert rec.kinds() == [("SYNC", "a"), ("ADDED", "b"), ("DELETED", "b"), ("SYNC", "a"), ("SYNC", "c"),
                                ("DELETED", "a")]
         assert [rv for _, rv in source.watch_calls] == ["10", "20"] and len(source.list_calls) == 2
-        assert inf.error_count == 1
+        assert inf.error_count == 1 and isinstance(inf.last_error, UndecodableEvent)
     finally:
         inf.stop()
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from crdsync.kube import decode
+from crdsync.kube.decode import UndecodableEvent
 from crdsync.kube.informer import Informer, cache_key
 from crdsync.kube.resource import Resource
 
@@ -201,7 +202,7 @@ def test_undecodable_watch_event_relists_from_scratch(
     # would meet the same event again.
     assert source.list_versions == [None, None]
     assert source.watch_versions[:2] == ["10", "20"]
-    assert inf.error_count == 1
+    assert inf.error_count == 1 and isinstance(inf.last_error, UndecodableEvent)
     [warning] = [r.getMessage() for r in caplog.records if "cannot decode" in r.getMessage()]
     assert f"of Certificate {named} (" in warning and "relisting from scratch" in warning
 
