@@ -142,6 +142,40 @@ def test_bytes_in_any_json_encoding_decode_like_json_loads(doc: str, encoding: s
     assert same(loads_iterative(bytearray(data)), json.loads(bytearray(data)))
 
 
+@settings(max_examples=250)
+@given(serialized())
+@example("[10000000000000000000000, -9223372036854775809, 18446744073709551616, 18446744073709551615, 1e400]")
+@example('{"n": 1234567890123456789, "s": "1234567890123456789012", "f": 0.1234567890123456789}')
+@example('["\\ud800", NaN, -Infinity]')
+def test_fast_decoder_path_equals_json_loads_on_bytes(doc: str) -> None:
+    # Bytes take the orjson path; whatever it would decode differently (big integers) or rejects must match json.loads.
+    data = doc.encode("utf-8", "surrogatepass")
+    assert same(loads(data), json.loads(data))
+    assert same(loads(bytearray(data)), json.loads(data))
+
+
+@settings(max_examples=250)
+@given(st.lists(tokens, max_size=12).map("".join))
+def test_fast_decoder_path_accepts_and_rejects_what_json_loads_does(doc: str) -> None:
+    data = doc.encode("utf-8", "surrogatepass")
+    got, want = outcome(loads, data), outcome(json.loads, data)
+    assert got[0] == want[0] and (same(got[1], want[1]) if got[0] == "ok" else got[1] == want[1]), (got, want)
+
+
+def test_orjson_decodes_ordinary_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = decode.orjson.loads
+
+    def counting(data: Any) -> Any:
+        calls.append(1)
+        return real(data)
+
+    monkeypatch.setattr(decode.orjson, "loads", counting)
+    assert loads(raw_event_line("ADDED", object_json("a", "7")))["object"]["metadata"]["name"] == "a"
+    assert calls == [1]
+    assert loads(b"[12345678901234567890123]") == [12345678901234567890123] and calls == [1]  # exact, not via orjson
+
+
 def test_non_json_input_fails_like_json_loads() -> None:
     for doc in ["\ufeff{}", "", " ", "[1,]", '{"a":1,}', "[1 2]", '{"a"}', '"abc', "-", "nul", "[1]]", "{1:2}"]:
         assert outcome(loads_iterative, doc) == outcome(json.loads, doc), doc
