@@ -65,3 +65,43 @@ def test_qps_limit(stub: StubServer) -> None:
     for _ in range(6):
         client.server_version()
     assert time.monotonic() - started >= 0.2
+
+
+def test_requests_go_to_the_hosts_path_prefix_and_survive_close(stub: StubServer) -> None:
+    # A kubeconfig server URL may carry a path (apiserver proxies); the pool resolved once keeps it, close() drops it.
+    client = client_for(stub.url + "/clusters/c1/")
+    stub.route("GET", "/clusters/c1/api/v1/namespaces/ns1/secrets/s", Reply(body={"kind": "Secret"}))
+    assert client.get(SECRETS, "ns1", "s") == {"kind": "Secret"}
+    client.close()
+    assert client.get(SECRETS, "ns1", "s") == {"kind": "Secret"}
+    view = client.with_write_gate(None)
+    view.close()
+    assert client.get(SECRETS, "ns1", "s") == {"kind": "Secret"} and view.get(SECRETS, "ns1", "s") == {"kind": "Secret"}
+
+
+def test_paths_urllib3_would_normalize_still_are(stub: StubServer, client: KubeClient) -> None:
+    stub.route("GET", "/api/v1/namespaces/ns1/secrets/a%20b%C3%A9", Reply(body={"n": 1}))
+    stub.route("GET", "/api/v1/namespaces/ns1/secrets/x", Reply(body={"n": 2}))
+    assert client.request("GET", "/api/v1/namespaces/ns1/secrets/a bé") == {"n": 1}
+    assert client.request("GET", "/api/v1/namespaces/ns1/secrets/y/../x", query={"q": "a b"}) == {"n": 2}
+    assert stub.requests_to("GET", "/api/v1/namespaces/ns1/secrets/x")[0].query == {"q": "a b"}
+
+
+def test_request_bodies_encode_like_json_dumps() -> None:
+    import json
+
+    from crdsync.kube.transport import encode_body
+
+    deep: object = "leaf"
+    for _ in range(300):
+        deep = [deep]
+    for body in [
+        {"metadata": {"name": "é😀", "labels": {"a": "b"}}, "spec": {"n": 1, "f": 0.1, "l": [True, None, -0.0]}},
+        {1: "int key"},  # orjson refuses non-str keys: json.dumps turns them into strings
+        {"big": 10**30},  # beyond 64 bits: exact through json.dumps
+        deep,  # deeper than orjson encodes
+    ]:
+        assert json.loads(encode_body(body)) == json.loads(json.dumps(body, separators=(",", ":")))
+    assert encode_body({"a": [1, "x"]}) == b'{"a":[1,"x"]}'
+    with pytest.raises(TypeError):
+        encode_body({"when": object()})
