@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crdsync.kube import errors
 from crdsync.kube.client import KubeClient
@@ -105,3 +107,88 @@ def test_request_bodies_encode_like_json_dumps() -> None:
     assert encode_body({"a": [1, "x"]}) == b'{"a":[1,"x"]}'
     with pytest.raises(TypeError):
         encode_body({"when": object()})
+
+
+def _stdlib_message(data: bytes) -> object:
+    import email.parser
+    import http.client
+
+    return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(data.decode("iso-8859-1"))
+
+
+def _comparable(value: object) -> object:
+    # Defect instances compare by identity, a multipart payload is a list of messages: compare what they hold.
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, Exception):
+        return (type(value), str(value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return (type(value), {k: _comparable(v) for k, v in vars(value).items()})
+    return value
+
+
+def _same_message(a: object, b: object) -> bool:
+    return _comparable(a) == _comparable(b)
+
+
+APISERVER_HEADERS = (
+    b"Audit-Id: 7c0b3b84-8a9e-4c7f-b2f5-2f1d3e4c5b6a\r\nCache-Control: no-cache, private\r\n"
+    b"Content-Type: application/json\r\nX-Kubernetes-Pf-Flowschema-Uid: 1f2e3d4c\r\n"
+    b"X-Kubernetes-Pf-Prioritylevel-Uid: 0a1b2c3d\r\nDate: Sun, 29 Nov 2026 14:16:46 GMT\r\n"
+    b"Content-Length: 1121\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("block", [
+    APISERVER_HEADERS,
+    b"\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\nA:\r\nB:  \t x y \t\r\n\r\n",
+    b"Content-Type: multipart/mixed; boundary=x\r\nA: b\r\n\r\n",
+    b"Content-Type: message/rfc822\r\n\r\n",
+    b"Folded: a\r\n  continued\r\nNext: b\r\n\r\n",
+    b"From nobody\r\nA: b\r\n\r\n",
+    b": no name\r\nA: b\r\n\r\n",
+    b"A: b\nC: d\n\n",
+    b"A: b\rc\r\n\r\n",
+    b"A: b\x85c\x0bd\r\n\r\n",
+    b"A: caf\xe9\r\n\r\n",
+    b"No colon here\r\nA: b\r\n\r\n",
+    b"A: b\r\n",
+])
+def test_header_parsing_builds_the_messages_http_client_would(block: bytes) -> None:
+    import http.client
+    import io
+
+    from crdsync.kube import transport
+
+    assert http.client.parse_headers is transport.parse_headers  # installed on import
+    fp = io.BytesIO(block + b"body")
+    fast = transport.parse_headers(fp)
+    consumed = (block + b"body")[: fp.tell()]  # up to the empty line, or everything when there is none
+    assert _same_message(fast, _stdlib_message(consumed))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["A", "content-type", "Content-Type", ":", " ", "\t", "\r\n", "\n", "\r", "x/y",
+                                 "multipart/a", "message/b", "From ", "\x85", "\x0c", "\xe9", "a: b", ";"]),
+                max_size=14).map("".join))
+def test_header_parsing_equals_the_email_parser_on_generated_blocks(text: str) -> None:
+    import io
+
+    from crdsync.kube import transport
+
+    block = text.encode("iso-8859-1") + b"\r\n\r\n"
+    fp = io.BytesIO(block)
+    fast = transport.parse_headers(fp)
+    consumed = fp.tell()
+    assert _same_message(fast, _stdlib_message(block[:consumed]))
+
+
+def test_the_apiservers_headers_skip_the_email_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from crdsync.kube import transport
+
+    monkeypatch.setattr(transport.email.parser, "Parser", None)  # would raise if called
+    message = transport.parse_headers(io.BytesIO(APISERVER_HEADERS))
+    assert message["content-length"] == "1121" and message.get_all("cache-control") == ["no-cache, private"]
