@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import email.parser
+import functools
 import http.client
 import json
 import logging
@@ -43,7 +44,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -389,8 +390,22 @@ class Transport:
 def _encode_query(query: Mapping[str, Any] | None) -> str:
     if not query:
         return ""
+    items = tuple(query.items())
+    for _, value in items:
+        if value is not None and type(value) is not str:  # (True == 1 == 1.0 would share a cache entry)
+            return _encode_query_items(items)
+    # Writes repeat the same few queries (fieldManager, force): urlencode once per distinct query.
+    return _encode_query_cached(items)
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_query_cached(items: tuple[tuple[str, Any], ...]) -> str:
+    return _encode_query_items(items)
+
+
+def _encode_query_items(items: Iterable[tuple[str, Any]]) -> str:
     pairs: list[tuple[str, str]] = []
-    for key, value in query.items():
+    for key, value in items:
         if value is None:
             continue
         if isinstance(value, bool):

@@ -66,8 +66,8 @@ class WatchStream(Iterator[tuple[str, JSONDict]]):
             newline = self._buf.find(b"\n")
             if newline >= 0:
                 line = bytes(self._buf[:newline])
-                del self._buf[: newline + 1]
-                if line.strip():
+                del self._buf[: newline + 1]  # cheap: a bytearray drops its head by moving its start
+                if line and not line.isspace():  # (blank lines between events are skipped without a copy)
                     return self._decode(line)
                 continue
             if self._eof:

@@ -192,3 +192,13 @@ def test_the_apiservers_headers_skip_the_email_parser(monkeypatch: pytest.Monkey
     monkeypatch.setattr(transport.email.parser, "Parser", None)  # would raise if called
     message = transport.parse_headers(io.BytesIO(APISERVER_HEADERS))
     assert message["content-length"] == "1121" and message.get_all("cache-control") == ["no-cache, private"]
+
+
+def test_query_encoding_is_cached_by_value_and_type() -> None:
+    from crdsync.kube.transport import _encode_query
+
+    for _ in range(2):
+        assert _encode_query({"fieldManager": "crdsync", "force": "true", "continue": None}) == (
+            "fieldManager=crdsync&force=true")
+        assert [_encode_query({"a": v}) for v in ("1", 1, True, 1.0)] == ["a=1", "a=1", "a=true", "a=1.0"]
+        assert _encode_query({"l": "a=b,c in (d)"}) == "l=a%3Db%2Cc+in+%28d%29"
