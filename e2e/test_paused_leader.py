@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from crdsync.benchmark.cluster import crd_definition
-from crdsync.devplane.launcher import Planes, local_planes
+from devkit.benchmark.cluster import crd_definition
+from devkit.devplane.launcher import Planes, local_planes
 from e2e.chaos import checks
 from e2e.chaos.cluster import Api, ApiStatus
 from e2e.harness import Crdsync, host_name_for

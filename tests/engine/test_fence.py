@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from crdsync.commands.run import RunState, run_as_leader
 from crdsync.engine import reconcile
 from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
 from crdsync.engine.metrics import Metrics
-from crdsync.engine.run_cmd import RunState, run_as_leader
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LeaderElector
@@ -304,7 +304,7 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
 def test_lease_timing_flags_default_like_client_go_and_must_leave_the_fence_a_margin(tmp_path: Any) -> None:
     import argparse
 
-    from crdsync.engine.run_cmd import SettingsError, add_arguments, resolve_settings
+    from crdsync.commands.run import SettingsError, add_arguments, resolve_settings
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from crdsync.commands.run import RunState, Settings, start_endpoints
 from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine, informer_stalled
-from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
 from tests.engine.fakes import FakeInformer
 from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
 
