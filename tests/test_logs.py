@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crdsync import cli, logs
-from crdsync.commands.run import SettingsError, resolve_settings
+from crdsync.commands.run_settings import SettingsError, resolve_settings
 from crdsync.engine.keys import Key, Task
 from devkit.benchmark.metrics import parse_log_time
 

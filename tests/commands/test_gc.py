@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from crdsync import cli
-from crdsync.commands.gc import (
+from crdsync.engine.gc import (
     ORPHAN,
     UNPROVEN,
     Target,

@@ -14,7 +14,8 @@ import pytest
 
 from crdsync import cli
 from crdsync.commands import run as run_cmd
-from crdsync.commands.run import Settings, SettingsError, connect, env_name, resolve_settings
+from crdsync.commands.run import connect
+from crdsync.commands.run_settings import Settings, SettingsError, env_name, resolve_settings
 from crdsync.kube import incluster
 
 MAPPING = str(Path(__file__).resolve().parents[2] / "mappings" / "cert-manager.yaml")

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from crdsync.commands.run import RunState, run_as_leader
 from crdsync.engine import reconcile
 from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
+from crdsync.engine.leadership import RunState, run_as_leader
 from crdsync.engine.metrics import Metrics
 from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
@@ -304,7 +304,8 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
 def test_lease_timing_flags_default_like_client_go_and_must_leave_the_fence_a_margin(tmp_path: Any) -> None:
     import argparse
 
-    from crdsync.commands.run import SettingsError, add_arguments, resolve_settings
+    from crdsync.commands.run import add_arguments
+    from crdsync.commands.run_settings import SettingsError, resolve_settings
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
