@@ -21,6 +21,11 @@ Phases, in order (each builds on the state the previous one left):
 Failure modes: a crdsync that exits, a wait that runs out, an API error, all raise `BenchFailed` naming the phase
 (with crdsync's log tail where it matters); whatever was started is stopped. Write counts are None when the
 apiservers' /metrics cannot be read (a user's cluster without the RBAC for it); the run goes on without them.
+
+Why ~600 lines, one module: the phases above are methods of one `Bench` on purpose - each starts from the state the
+previous one left (objects, the crdsync process, the write counters) - and the peers and tenants runs subclass or
+reuse it; the pure parts (metrics, report, profile) and the process and cluster helpers are already modules of
+their own.
 """
 
 from __future__ import annotations

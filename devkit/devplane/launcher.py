@@ -26,6 +26,11 @@ Detached planes (`start_detached`) skip all of that on purpose and are stopped w
 
 Failure modes: PlanesError (a process exited or did not become ready in time; the message carries its log tail, and
 everything already started is stopped), BuildError from finding the binaries, StateError for a corrupt state file.
+
+Why one module of ~600 lines: `Planes` is a single supervisor - its start, readiness, restart and stop share the
+member table, its lock and the long-lived spawning thread - and the functions after it (the context manager, the
+signal and atexit layers, detached start and stop) are the only ways it is entered or left; split apart, each half
+would have to reach into the other's private state.
 """
 
 from __future__ import annotations
