@@ -43,14 +43,10 @@ from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
 from crdsync.translate.compare import needs_write
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant
-from crdsync.translate.objects import (
-    FollowRef,
-    TranslationError,
-    followers,
-    shared_host_namespace,
-    shared_references,
-)
+from crdsync.translate.objects import FollowRef, followers, shared_references
+from crdsync.translate.references import shared_host_namespace
 from crdsync.translate.selectors import selects_virtual
 from crdsync.translate.tenancy import trusted_host_source
 

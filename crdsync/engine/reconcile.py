@@ -70,18 +70,13 @@ from crdsync.translate.bookkeeping import (
     source_of,
 )
 from crdsync.translate.compare import needs_write, stray_paths
+from crdsync.translate.digest import source_digest, with_source_digest
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.objects import (
-    TranslationError,
-    reverse_fields,
-    shared_references,
-    source_digest,
-    to_host,
-    to_virtual,
-    virtual_status,
-    with_source_digest,
-)
+from crdsync.translate.objects import shared_references, to_host, to_virtual
+from crdsync.translate.reverse_paths import reverse_fields
 from crdsync.translate.selectors import selects_host, selects_virtual
+from crdsync.translate.status import virtual_status
 from crdsync.translate.tenancy import (
     VCLUSTER_ANN_NAME,
     VCLUSTER_ANN_UID,
