@@ -28,7 +28,8 @@ from devkit.devplane.build import BuildError
 from devkit.devplane.certmanager import CertManager
 from devkit.devplane.externalsecrets import ExternalSecrets
 from devkit.devplane.launcher import Planes, PlanesError, local_planes
-from devkit.devplane.operators import Controller, OperatorError
+from devkit.devplane.operator_files import OperatorError
+from devkit.devplane.operators import Controller
 from devkit.devplane.process import tail
 
 _E2E_DIR = Path(__file__).resolve().parent

@@ -31,10 +31,8 @@ from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import AlreadyExists
 from devkit.devplane import operators
 from devkit.devplane.build import GO_DIR, ensure_go_binary
-from devkit.devplane.operators import (
-    Controller,
+from devkit.devplane.operator_files import (
     ModuleInfo,
-    Operator,
     OperatorError,
     established,
     names_refused,
@@ -42,6 +40,7 @@ from devkit.devplane.operators import (
     render_crds,
     strip_template_lines,
 )
+from devkit.devplane.operators import Controller, Operator
 
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 MODULE_DIR = GO_DIR / "certmanager"

@@ -35,7 +35,8 @@ from typing import Any
 
 from devkit.devplane import operators
 from devkit.devplane.build import GO_DIR, BuildError, cache_root, ensure_go_binary, module_inputs
-from devkit.devplane.operators import Controller, ModuleInfo, Operator, OperatorError
+from devkit.devplane.operator_files import ModuleInfo, OperatorError
+from devkit.devplane.operators import Controller, Operator
 
 ESO_MODULE = "github.com/external-secrets/external-secrets"
 MODULE_DIR = GO_DIR / "external-secrets"

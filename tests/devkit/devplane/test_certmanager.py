@@ -22,7 +22,7 @@ from devkit.devplane.certmanager import (
     run_cert_manager,
     strip_template_lines,
 )
-from devkit.devplane.operators import OperatorError
+from devkit.devplane.operator_files import OperatorError
 
 CRD_DOC = """\
 apiVersion: apiextensions.k8s.io/v1

@@ -21,7 +21,7 @@ from devkit.devplane.externalsecrets import (
     pinned_version,
     prepared_key,
 )
-from devkit.devplane.operators import ModuleInfo
+from devkit.devplane.operator_files import ModuleInfo
 
 
 def shipped_go_mod() -> str:
