@@ -23,7 +23,7 @@ from crdsync.spec.model import (
 )
 from crdsync.translate.bookkeeping import LAST_APPLIED, MANAGER, PREFIX
 from crdsync.translate.names import Tenant
-from tests.translate import server
+from tests.fakeapi import applied as server_applied
 from tests.translate.strategies import (
     dns_labels,
     dns_subdomains,
@@ -164,7 +164,7 @@ def synced_fields(virtual: dict[str, Any]) -> dict[str, Any]:
 
 
 def host_after_apply(desired: dict[str, Any], status: Any = None) -> dict[str, Any]:
-    return server.applied(desired, MANAGER, status=status)
+    return server_applied(desired, MANAGER, status=status)
 
 
 def cert(**spec: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from crdsync.translate.compare import needs_write
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.objects import to_host
 from crdsync.translate.status import virtual_status
-from tests.translate import server
+from tests.fakeapi import applied as server_applied
 from tests.translate.certs import (
     CERT,
     CERT_RULE,
@@ -102,7 +102,7 @@ def generation_cert(generation: int, **spec: Any) -> dict[str, Any]:
 
 
 def host_copy(virtual: dict[str, Any], host_generation: int, status: Any) -> dict[str, Any]:
-    host = server.applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER, status=status)
+    host = server_applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER, status=status)
     host["metadata"]["generation"] = host_generation
     return host
 
@@ -209,7 +209,7 @@ def test_observed_generation_path_outside_status_is_a_located_error() -> None:
 
 def test_recording_the_generation_writes_only_when_the_spec_changes() -> None:
     virtual = generation_cert(3, x=1, ignored=1)
-    current = server.applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER)
+    current = server_applied(to_host(GEN_CONFIG, GEN_RULE, virtual, TENANT), MANAGER)
     # A status write (status subresource): same generation, nothing to write.
     with_status = {**virtual, "status": {"observedGeneration": 3}}
     assert not needs_write(to_host(GEN_CONFIG, GEN_RULE, with_status, TENANT), current, MANAGER)
@@ -222,7 +222,7 @@ def test_recording_the_generation_writes_only_when_the_spec_changes() -> None:
     unseen = to_host(GEN_CONFIG, GEN_RULE, generation_cert(4, x=1, ignored=2), TENANT)
     assert unseen["spec"] == {"x": 1}
     assert needs_write(unseen, current, MANAGER)
-    assert not needs_write(unseen, server.applied(unseen, MANAGER), MANAGER)
+    assert not needs_write(unseen, server_applied(unseen, MANAGER), MANAGER)
 
 
 class _Cluster:
@@ -248,7 +248,7 @@ class _Cluster:
         body = {k: v for k, v in desired.items() if k not in ("metadata", "status")}
         generation = 1 if self.host is None else self.host["metadata"]["generation"] + (body != self.host_body)
         status = self.host.get("status") if self.host is not None else None
-        self.host = server.applied(desired, MANAGER, status=status or {})
+        self.host = server_applied(desired, MANAGER, status=status or {})
         self.host["metadata"]["generation"] = generation
         self.host_body = body
 
