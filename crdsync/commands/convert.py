@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crdsync.convert.inputs import Source, find_sources
-from crdsync.convert.mapping import Result, build, schema_has_vcluster_naming
+from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding, InputError, needs_human
+from crdsync.convert.texts import convert_texts
 from crdsync.spec.model import Location
 from crdsync.spec.source import read_text
 
@@ -39,24 +39,6 @@ def mapping_name(files: list[str], given: str | None) -> str:
     raw = given if given else Path(files[0]).stem if files else "converted"
     name = re.sub(r"[^a-z0-9.-]+", "-", raw.lower()).strip("-.")[:253].strip("-.")
     return name or "converted"
-
-
-def convert_texts(
-    texts: list[tuple[str, str]], name: str, vcluster_naming: bool
-) -> tuple[Result | None, list[Finding], list[InputError]]:
-    """Pure core of the command: (filename, text) pairs -> mapping result, findings, input errors."""
-    sources: list[Source] = []
-    findings: list[Finding] = []
-    errors: list[InputError] = []
-    for filename, text in texts:
-        found = find_sources(text, filename)
-        sources.extend(found.sources)
-        findings.extend(found.findings)
-        errors.extend(found.errors)
-    if errors:
-        return None, findings, errors
-    result = build(sources, name, vcluster_naming)
-    return result, [*findings, *result.findings], []
 
 
 def _report(findings: list[Finding], errors: list[InputError], result: Result | None, fmt: str, code: int) -> None:
