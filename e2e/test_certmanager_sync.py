@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import DeletionPolicy, Direction, GroupVersionKind
+from crdsync.spec.model import DeletionPolicy, Direction
 from crdsync.translate.bookkeeping import is_managed
 from devkit.devplane.certmanager import CertManager
 from devkit.devplane.launcher import Planes

@@ -25,10 +25,12 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
+from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, SyncConfig
 from devkit.devplane import certmanager, crds, externalsecrets
 from devkit.devplane.launcher import Planes, PlanesError
 from e2e.helpers import Wait, running_tenant

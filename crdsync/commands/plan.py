@@ -38,8 +38,8 @@ from typing import Any, TextIO
 
 from ruamel.yaml import YAML
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import GroupVersionKind
 from crdsync.spec.source import parse_yaml
 from crdsync.translate.names import Tenant, is_dns1123_label
 from crdsync.translate.plan import PlanInput, Planner, PlanOutput

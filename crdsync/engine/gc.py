@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from crdsync.kube.client import Resource
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.errors import ApiError, Conflict
-from crdsync.spec.model import Direction, GroupVersionKind, Naming, SyncConfig
+from crdsync.kube.resource import Resource
+from crdsync.spec.model import Direction, Naming, SyncConfig
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_KIND,
     ANN_SOURCE_NAME,

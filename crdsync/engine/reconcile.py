@@ -38,20 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from crdsync.engine.fence import WriteFenced
 from crdsync.engine.keys import Key, ReferenceIndex, Task
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
+from crdsync.kube.resource import Resource
 from crdsync.logs import key_fields
-from crdsync.spec.model import (
-    ConflictPolicy,
-    DeletionPolicy,
-    Direction,
-    GroupVersionKind,
-    NamingStyle,
-    Rule,
-    SyncConfig,
-    SyncMode,
-)
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, NamingStyle, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_DIGEST,
     ANN_SOURCE_NAME,

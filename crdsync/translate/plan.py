@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
-    GroupVersionKind,
     Location,
     Rule,
     SyncConfig,

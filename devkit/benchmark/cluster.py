@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, ConfigError
 from crdsync.kube.informer import Informer
-from crdsync.spec.model import GroupVersionKind
+from crdsync.kube.resource import Resource
 from devkit.benchmark.metrics import RequestKey, parse_request_totals
 from devkit.benchmark.procs import WaitTimeout
 

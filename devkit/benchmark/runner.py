@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from crdsync import __version__
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Naming, Rule, SyncConfig
 from crdsync.translate.names import Tenant, host_name

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists
+from crdsync.kube.resource import Resource
 from devkit.devplane import operators
 from devkit.devplane.build import GO_DIR, ensure_go_binary
 from devkit.devplane.operator_files import (

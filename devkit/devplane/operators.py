@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.kube.resource import Resource
 from devkit.devplane import process
 from devkit.devplane.build import BuildError
 from devkit.devplane.operator_files import (

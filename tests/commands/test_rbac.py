@@ -26,8 +26,9 @@ from crdsync.engine.rbac import (
     plural_of,
     rbac_objects,
 )
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, SyncConfig
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})

@@ -18,8 +18,9 @@ from crdsync.convert.report import Finding
 from crdsync.convert.texts import convert_texts
 from crdsync.convert.vcluster.config import convert_source
 from crdsync.engine.rbac import needs
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind, Location
+from crdsync.spec.model import Direction, Location
 from crdsync.translate.names import Tenant, host_name
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
