@@ -36,7 +36,8 @@ demo: install
 
 lint: install
 	$(PY) -m ruff check crdsync devkit tests e2e
-	$(PY) -m mypy --strict crdsync devkit
+	$(PY) -m mypy --strict --explicit-package-bases crdsync devkit tests e2e
+	$(VENV)/bin/lint-imports --config .importlinter
 
 unit: install
 	$(PY) -m pytest tests
