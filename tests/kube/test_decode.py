@@ -163,14 +163,16 @@ def test_fast_decoder_path_accepts_and_rejects_what_json_loads_does(doc: str) ->
 
 
 def test_orjson_decodes_ordinary_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
     calls: list[int] = []
-    real = decode.orjson.loads
+    real = orjson.loads
 
     def counting(data: Any) -> Any:
         calls.append(1)
         return real(data)
 
-    monkeypatch.setattr(decode.orjson, "loads", counting)
+    monkeypatch.setattr(orjson, "loads", counting)
     assert loads(raw_event_line("ADDED", object_json("a", "7")))["object"]["metadata"]["name"] == "a"
     assert calls == [1]
     assert loads(b"[12345678901234567890123]") == [12345678901234567890123] and calls == [1]  # exact, not via orjson

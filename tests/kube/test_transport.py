@@ -185,11 +185,12 @@ def test_header_parsing_equals_the_email_parser_on_generated_blocks(text: str) -
 
 
 def test_the_apiservers_headers_skip_the_email_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    import email.parser
     import io
 
     from crdsync.kube import transport
 
-    monkeypatch.setattr(transport.email.parser, "Parser", None)  # would raise if called
+    monkeypatch.setattr(email.parser, "Parser", None)  # would raise if called
     message = transport.parse_headers(io.BytesIO(APISERVER_HEADERS))
     assert message["content-length"] == "1121" and message.get_all("cache-control") == ["no-cache, private"]
 
