@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
-from crdsync.engine.engine import Engine, informer_stalled
+from crdsync.engine.engine import Engine
+from crdsync.engine.probes import informer_stalled
 from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
 from tests.engine.fakes import FakeInformer
 from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
