@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from crdsync.engine import routing
+from crdsync.engine.activation import KindActivator
 from crdsync.engine.context import Outcome
 from crdsync.engine.crds import CrdMirror
 from crdsync.engine.fence import WriteFence
@@ -42,12 +43,11 @@ from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.engine.kinds import KindRuntime, kinds_of
 from crdsync.engine.metrics import Metrics, controller_name
 from crdsync.engine.overlay import Slot, resource_version
-from crdsync.engine.probes import InformerWatch, InSync, outcome_result
+from crdsync.engine.probes import InformerWatch, InitialSync, InSync, outcome_result
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Reconciler
 from crdsync.engine.writes import Sides, slot_of
-from crdsync.kube.client import KubeClient, Resource
-from crdsync.kube.errors import ApiError
+from crdsync.kube.client import KubeClient
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
 from crdsync.logs import key_fields
 from crdsync.spec.model import GroupVersionKind, SyncConfig
@@ -99,10 +99,6 @@ class Engine:
         self._kinds_poll = kinds_poll_seconds
         self._stop = threading.Event()
         self._kinds_wake = threading.Event()  # a host CRD changed: the kinds loop mirrors it now, not on its next tick
-        self._initial_sync_done = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._needs_namespaces = any(r.namespace_selector is not None for r in config.rules)
-        self._namespaces: Informer | None = None
         self.reconciler = Reconciler(
             config=config,
             tenant=tenant,
@@ -120,13 +116,22 @@ class Engine:
             refresh_seconds=crd_refresh_seconds,
             wake=self._kinds_wake.set,
         )
+        self.activator = self._activator(informer_factory)
         self._routing_view = routing.View(config, tenant, self.index, self.namespace_labels)
+        self._init_bookkeeping(informer_stall_seconds)
+        self.reconciler.on_write = self._on_write
+        self.metrics.bind_engine(depth=lambda: len(self.queue), in_sync=self.objects_in_sync)
+
+    def _init_bookkeeping(self, informer_stall_seconds: float) -> None:
+        """Threads, counters, initial-sync progress, sync-lag triggers, probes and the echo hold-back."""
+        self._threads: list[threading.Thread] = []
+        self._initial_sync_done = threading.Event()
+        self._needs_namespaces = any(r.namespace_selector is not None for r in self.config.rules)
+        self._namespaces: Informer | None = None
         self._counts_lock = threading.Lock()
         self.processed = 0  # reconciles run, and how many of them ended in an error (for the shutdown log line)
         self.errors = 0
-        self._initial_lock = threading.Lock()
-        self._initial_keys: set[Key] = set()
-        self._initial_sync_complete = threading.Event()
+        self._initial = InitialSync(self.metrics)
         # When the event that queued a key was handed over, until a worker takes the key (sync lag). Written by
         # informer threads and workers; single dict operations (setdefault, pop) are atomic, so no lock.
         self._triggered_at: dict[Key, float] = {}
@@ -138,8 +143,20 @@ class Engine:
         self._routing = threading.local()
         self._held_lock = threading.Lock()
         self._held: dict[Key, list[Held]] = {}
-        self.reconciler.on_write = self._on_write
-        self.metrics.bind_engine(depth=lambda: len(self.queue), in_sync=self.objects_in_sync)
+
+    def _activator(self, informer_factory: Callable[..., Informer]) -> KindActivator:
+        return KindActivator(
+            kinds=self.kinds,
+            host=self.host,
+            virtual=self.virtual,
+            tenant=self.tenant,
+            crds=self.crds,
+            informer_factory=informer_factory,
+            metrics=self.metrics,
+            stop=self._stop,
+            on_host_event=self._on_host_event,
+            on_virtual_event=self._on_virtual_event,
+        )
 
     # -- public lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -153,7 +170,7 @@ class Engine:
         self._kinds_wake.set()
         self.queue.shut_down()
         for runtime in self.kinds.values():
-            self._stop_informers(runtime)
+            self.activator.stop_informers(runtime)
         if self._namespaces is not None:
             self._namespaces.stop()
         deadline = time.monotonic() + timeout
@@ -166,7 +183,7 @@ class Engine:
 
     def synced(self) -> bool:
         """Readiness: every key of the first lists was reconciled and the queue drained once."""
-        return self._initial_sync_complete.is_set()
+        return self._initial.complete.is_set()
 
     def idle(self) -> bool:
         return self._initial_sync_done.is_set() and self.queue.pending() == 0
@@ -193,9 +210,7 @@ class Engine:
         while (key := self.queue.get()) is not None:
             outcome = self._work(key)
             self._count(key, outcome)
-            if self._initial_keys:
-                with self._initial_lock:
-                    self._initial_keys.discard(key)
+            self._initial.done(key)
             with self._counts_lock:
                 self.processed += 1
                 self.errors += outcome.error
@@ -229,7 +244,7 @@ class Engine:
             try:
                 if self._needs_namespaces and self._namespaces is None:
                     self._start_namespace_informer()
-                started = self._activate_kinds()
+                started = self.activator.activate()
                 if first:
                     self._await_synced(started)
             except Exception:
@@ -241,34 +256,13 @@ class Engine:
             self._kinds_wake.clear()
 
     def _announce_initial_sync(self) -> None:
-        with self._initial_lock:
-            self._initial_keys = self.queue.waiting()
-        total = len(self._initial_keys)
+        total = self._initial.begin(self.queue.waiting())
         active = sorted(str(r.gvk) for r in self.kinds.values() if r.active)
         waiting = sorted(f"{r.gvk} ({r.waiting_reason})" for r in self.kinds.values() if not r.active)
         log.info("syncing %s; waiting for %s", ", ".join(active) or "nothing", ", ".join(waiting) or "nothing")
         log.info("initial sync: %d keys", total)
-        self.metrics.initial_keys.set(total)
-        self.metrics.initial_done.set(0)
         self._initial_sync_done.set()
-        self._spawn(lambda: self._report_progress(total), "progress")
-
-    def _report_progress(self, total: int) -> None:
-        """Log progress every 2 s and completion as soon as every initial key was reconciled and the queue is empty
-        (checked often: the completion time is what a restart is measured by)."""
-        start = last_report = time.monotonic()
-        while not self._stop.wait(0.05):
-            with self._initial_lock:
-                remaining = len(self._initial_keys)
-            self.metrics.initial_done.set(total - remaining)
-            if remaining == 0 and self.queue.pending() == 0:
-                self.metrics.initial_complete.set(1)
-                self._initial_sync_complete.set()
-                log.info("initial sync complete: %d keys in %.2fs", total, time.monotonic() - start)
-                return
-            if time.monotonic() - last_report >= 2.0:
-                last_report = time.monotonic()
-                log.info("initial sync: %d of %d keys done", total - remaining, total)
+        self._spawn(lambda: self._initial.report_until_complete(self._stop, self.queue.pending), "progress")
 
     def _await_synced(self, runtimes: list[KindRuntime]) -> None:
         deadline = time.monotonic() + 300
@@ -276,102 +270,6 @@ class Engine:
             for informer in (runtime.host, runtime.virtual):
                 if informer is not None and not informer.has_synced.wait(max(0.0, deadline - time.monotonic())):
                     log.warning("%s: initial list not complete yet; starting workers anyway", runtime.gvk)
-
-    # -- kinds --------------------------------------------------------------------------------------------------
-    def _activate_kinds(self) -> list[KindRuntime]:
-        started: list[KindRuntime] = []
-        for runtime in self.kinds.values():
-            if self._stop.is_set():
-                break
-            with runtime.lock:
-                if runtime.gone:
-                    self._stop_informers(runtime)
-                    runtime.gone = False
-                    # Discovery caches hits; without a refresh the vanished kind would look served again.
-                    self.host.invalidate_discovery()
-                    self.virtual.invalidate_discovery()
-                if runtime.active:
-                    self.crds.refresh(runtime)
-                    continue
-                try:
-                    if self._try_activate(runtime):
-                        started.append(runtime)
-                        self.crds.refresh(runtime)  # starts the CRD watch with the kind's informers (one list, once)
-                except ApiError as exc:
-                    self._set_waiting(runtime, f"API error: {exc}")
-        return started
-
-    def _set_waiting(self, runtime: KindRuntime, reason: str) -> None:
-        if reason != runtime.waiting_reason:
-            log.warning("%s: waiting — %s", runtime.gvk, reason)
-            runtime.waiting_reason = reason
-
-    def _try_activate(self, runtime: KindRuntime) -> bool:
-        gvk = runtime.gvk
-        host_res = self.host.resource_for(gvk)
-        if host_res is None:
-            self._set_waiting(runtime, "the host does not serve this kind (CRD not installed?)")
-            return False
-        virtual_res = self.virtual.resource_for(gvk)
-        if virtual_res is None:
-            if not self.crds.mirror(runtime, host_res):
-                self._set_waiting(runtime, "the virtual cluster does not serve this kind and it is not a host CRD")
-                return False
-            virtual_res = self._await_virtual_kind(gvk)
-            if virtual_res is None:
-                self._set_waiting(runtime, "CRD copied to the virtual cluster; waiting for it to be served")
-                return False
-        runtime.host_res, runtime.virtual_res = host_res, virtual_res
-        self._start_informers(runtime, host_res, virtual_res)
-        if runtime.waiting_reason:
-            log.info("%s: available now; syncing", gvk)
-        runtime.waiting_reason = ""
-        return True
-
-    def _start_informers(self, runtime: KindRuntime, host_res: Resource, virtual_res: Resource) -> None:
-        gvk = runtime.gvk
-        host_namespace = self.tenant.host_namespace if host_res.namespaced and runtime.host_namespace_only else None
-        runtime.host = self._informer_factory(
-            self.host,
-            host_res,
-            namespace=host_namespace,
-            on_event=lambda etype, key, obj, rt=runtime: self._on_host_event(rt, etype, obj),
-            on_gone=lambda rt=runtime: self._on_gone(rt),
-            name=f"host {gvk}",
-        )
-        runtime.virtual = self._informer_factory(
-            self.virtual,
-            virtual_res,
-            on_event=lambda etype, key, obj, rt=runtime: self._on_virtual_event(rt, etype, obj),
-            on_gone=lambda rt=runtime: self._on_gone(rt),
-            name=f"virtual {gvk}",
-        )
-        runtime.host.on_relist = lambda kind=gvk.kind: self.metrics.relisted("host", kind)
-        runtime.virtual.on_relist = lambda kind=gvk.kind: self.metrics.relisted("virtual", kind)
-        runtime.host.start()
-        runtime.virtual.start()
-
-    def _await_virtual_kind(self, gvk: GroupVersionKind, timeout: float = 10.0) -> Resource | None:
-        """A freshly mirrored CRD is served within a second or two; waiting here saves a whole poll interval."""
-        deadline = time.monotonic() + timeout
-        while not self._stop.is_set():
-            self.virtual.invalidate_discovery()
-            res = self.virtual.resource_for(gvk)
-            if res is not None or time.monotonic() > deadline:
-                return res
-            self._stop.wait(0.25)
-        return None
-
-    def _on_gone(self, runtime: KindRuntime) -> None:
-        log.warning("%s: no longer served on one side (CRD removed?); stopping this kind", runtime.gvk)
-        runtime.gone = True
-
-    def _stop_informers(self, runtime: KindRuntime) -> None:
-        for informer in (runtime.host, runtime.virtual, runtime.crd):
-            if informer is not None:
-                informer.stop()
-        runtime.host = runtime.virtual = runtime.crd = None
-        runtime.crd_seen = ""
 
     def _start_namespace_informer(self) -> None:
         res = self.virtual.resource_for(NAMESPACE_GVK)

@@ -18,6 +18,7 @@ from typing import Any
 from crdsync.engine.context import Context, Obj, Outcome, deleting, meta_of
 from crdsync.engine.keys import Key, ObjectName
 from crdsync.engine.kinds import KindRuntime
+from crdsync.engine.syncback import partial
 from crdsync.spec.model import ConflictPolicy, Direction, Rule, SyncMode
 from crdsync.translate.bookkeeping import SIDE_HOST, source_of
 from crdsync.translate.objects import to_virtual
@@ -106,12 +107,7 @@ class VirtualCopies:
         if rule.read_only:
             current = self.writer.shed_stray_fields(runtime, desired, current)
         if status is not None:
-            body = {
-                "apiVersion": desired.get("apiVersion") or runtime.virtual_res.api_version,
-                "kind": desired.get("kind") or runtime.virtual_res.kind,
-                "metadata": {k: v for k, v in meta_of(desired).items() if k in ("name", "namespace") and v},
-                "status": status,
-            }
+            body = partial(runtime, desired, {"status": status})
             self.writer.apply_virtual(runtime, body, current, "status")
         return Outcome.ok()
 

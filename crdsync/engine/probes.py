@@ -2,19 +2,24 @@
 
 Observability only: nothing here decides a write. `informer_stalled` judges one informer's progress counters,
 `outcome_result` names a reconcile outcome as controller-runtime's metrics do, `InSync` counts the keys whose last
-reconcile converged (pruned of sources that vanished, at scrape time). Failure modes: none raised; what a test
+reconcile converged (pruned of sources that vanished, at scrape time), `InitialSync` follows the keys of the first
+lists to readiness. Failure modes: none raised; what a test
 informer does not expose is not judged.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from crdsync.engine.context import Outcome
 from crdsync.engine.keys import Key
-from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS
+from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics
+
+log = logging.getLogger("crdsync.engine")
 
 
 def outcome_result(outcome: Outcome) -> str:
@@ -106,3 +111,46 @@ class InSync:
             with self._lock:
                 self._converged.difference_update(vanished)
         return counts
+
+
+class InitialSync:
+    """The keys queued by the first list of every kind, until each was reconciled once and the queue drained
+    (readiness, and the restart time a benchmark measures)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._keys: set[Key] = set()
+        self._total = 0
+        self.complete = threading.Event()
+
+    def begin(self, keys: set[Key]) -> int:
+        with self._lock:
+            self._keys = set(keys)
+        self._total = len(keys)
+        self._metrics.initial_keys.set(len(keys))
+        self._metrics.initial_done.set(0)
+        return len(keys)
+
+    def done(self, key: Key) -> None:
+        if self._keys:
+            with self._lock:
+                self._keys.discard(key)
+
+    def report_until_complete(self, stop: threading.Event, pending: Callable[[], int]) -> None:
+        """Log progress every 2 s and completion as soon as every initial key was reconciled and the queue is empty
+        (checked often: the completion time is what a restart is measured by)."""
+        total = self._total
+        start = last_report = time.monotonic()
+        while not stop.wait(0.05):
+            with self._lock:
+                remaining = len(self._keys)
+            self._metrics.initial_done.set(total - remaining)
+            if remaining == 0 and pending() == 0:
+                self._metrics.initial_complete.set(1)
+                self.complete.set()
+                log.info("initial sync complete: %d keys in %.2fs", total, time.monotonic() - start)
+                return
+            if time.monotonic() - last_report >= 2.0:
+                last_report = time.monotonic()
+                log.info("initial sync: %d of %d keys done", total - remaining, total)

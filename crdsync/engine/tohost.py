@@ -3,9 +3,7 @@
 Decisions only: whether the source is wanted on the host, whether what stands at its copy's place may be written
 (tenancy proofs from crdsync.translate.tenancy: our copy of this very source, our orphan, vcluster's copy of it, or
 somebody else's object under the conflict policy), the no-op fast path, and the status and host-owned fields that
-go back. Every request goes through crdsync.engine.writes. Back onto a toHost source go its copy's status and the
-fields its rule's reverse paths give the host (one apply of the source's own main resource; the forward translation
-never reads them, so the two directions cannot feed each other).
+go back (crdsync.engine.syncback). Every request goes through crdsync.engine.writes.
 
 Failure modes: TranslationError and ApiErrors propagate to crdsync.engine.reconcile, which maps them to Events and
 retries; a refusal (not shared, name taken, target exists) is reported here and ends the reconcile with an error.
@@ -20,6 +18,7 @@ from typing import Any
 from crdsync.engine.context import Context, Obj, Outcome, deleting, meta_of
 from crdsync.engine.keys import Key, ObjectName, ReferenceIndex, Task
 from crdsync.engine.kinds import KindRuntime
+from crdsync.engine.syncback import sync_back
 from crdsync.engine.writes import FINALIZER, UpdateRefused
 from crdsync.kube.errors import ApiError
 from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, NamingStyle, Rule
@@ -35,11 +34,9 @@ from crdsync.translate.bookkeeping import (
 )
 from crdsync.translate.names import host_name
 from crdsync.translate.objects import (
-    reverse_fields,
     shared_references,
     source_digest,
     to_host,
-    virtual_status,
     with_source_digest,
 )
 from crdsync.translate.selectors import selects_host, selects_virtual
@@ -87,7 +84,7 @@ class HostCopies:
         if host_obj is not None and self._in_sync_as_recorded(key, rule, runtime, virtual_obj, host_obj):
             # Nothing to write (e.g. every key of a restart): the copy records it was translated from exactly these
             # inputs and holds what was written then. Status and reverse fields still flow back.
-            self._sync_back_if_due(key, rule, runtime, host_obj, virtual_obj)
+            sync_back(self.ctx, key, rule, runtime, host_obj, virtual_obj)
             return Outcome.ok()
         return self._write(key, rule, runtime, virtual_obj, host_obj, target)
 
@@ -127,7 +124,7 @@ class HostCopies:
                     raise refused.error from None
                 return self._replace_refused(key, rule, runtime, host_obj, desired, virtual_obj, refused.error)
             host_obj = written if written is not None else host_obj
-        self._sync_back_if_due(key, rule, runtime, host_obj, virtual_obj)
+        sync_back(self.ctx, key, rule, runtime, host_obj, virtual_obj)
         return Outcome.ok()
 
     def _claim(
@@ -312,57 +309,6 @@ class HostCopies:
             if not self.writer.release_finalizer(runtime, virtual_obj, deleted_copy):
                 return Outcome.later(0.5)
         return Outcome.ok()
-
-    # -- back onto the source ------------------------------------------------------------------------------------
-    def _sync_back_if_due(self, key: Key, rule: Rule, runtime: KindRuntime, host_obj: Obj, virtual_obj: Obj) -> None:
-        if key.task is not Task.EXPORT and (rule.status.enabled or rule.reverse_paths):
-            self._sync_back(runtime, rule, host_obj, virtual_obj)
-
-    def _sync_back(self, runtime: KindRuntime, rule: Rule, host_obj: Obj, virtual_obj: Obj) -> None:
-        """Status and the host-owned fields (rule.reverse_paths) of the host copy, onto the key's own virtual source
-        (never onto an object the host copy names: the host decides values here, never where they go).
-
-        The host-owned fields go by server-side apply of the main resource under our field manager, so a field the
-        host drops is removed again. Without a status subresource status is part of that same apply: two applies of
-        one resource by one manager would each remove what the other set.
-        """
-        assert runtime.virtual_res is not None
-        fields = reverse_fields(rule, host_obj) if rule.reverse_paths else None
-        together = fields is not None and not runtime.virtual_res.has_status
-        status: Obj | None = None
-        # Nothing to carry either way is the common case (most copies in a bulk sync, before the operator acts).
-        if rule.status.enabled and (host_obj.get("status") or virtual_obj.get("status") or together):
-            status = virtual_status(rule, host_obj, virtual_obj, status_subresource=runtime.status_both)
-        if together:
-            assert fields is not None
-            self._apply_fields(runtime, virtual_obj, {**fields, "status": status} if status else fields)
-            return
-        if status is not None and (status or virtual_obj.get("status")):
-            subresource = "status" if runtime.virtual_res.has_status else None
-            self.writer.apply_virtual(
-                runtime, partial(runtime, virtual_obj, {"status": status}), virtual_obj, subresource
-            )
-        if fields is not None:
-            meta = meta_of(virtual_obj)
-            current = self.ctx.current("virtual", runtime, meta.get("namespace"), meta["name"]) or virtual_obj
-            self._apply_fields(runtime, current, fields)
-
-    def _apply_fields(self, runtime: KindRuntime, current: Obj, fields: Obj) -> None:
-        self.writer.apply_virtual(runtime, partial(runtime, current, fields), current)
-
-
-def partial(runtime: KindRuntime, identity: Mapping[str, Any], fields: Obj) -> Obj:
-    """A partial object for an apply: `fields` (spec fields, metadata keys, status) of the virtual object named like
-    `identity`."""
-    assert runtime.virtual_res is not None
-    meta = meta_of(identity)
-    extra_meta: Mapping[str, Any] = fields.get("metadata") or {}
-    return {
-        **{k: v for k, v in fields.items() if k != "metadata"},
-        "apiVersion": identity.get("apiVersion") or runtime.virtual_res.api_version,
-        "kind": identity.get("kind") or runtime.virtual_res.kind,
-        "metadata": {**extra_meta, **{k: meta[k] for k in ("name", "namespace") if meta.get(k)}},
-    }
 
 
 def _imported_here(index: ReferenceIndex, key: Key) -> bool:
