@@ -36,10 +36,6 @@ class Task(enum.Enum):
     def direction(self) -> Direction:
         return Direction.TO_HOST if self in (Task.TO_HOST, Task.EXPORT) else Direction.FROM_HOST
 
-    @property
-    def source_side(self) -> str:
-        return "virtual" if self.direction is Direction.TO_HOST else "host"
-
 
 @dataclass(frozen=True, order=True)
 class ObjectName:
@@ -68,20 +64,12 @@ class Key:
     task: Task
     group: str
     kind: str
-    source: ObjectName | None  # on task.source_side
-    target: ObjectName | None = None  # on the other side
+    source: ObjectName | None  # virtual for TO_HOST/EXPORT, host for FROM_HOST/IMPORT
+    target: ObjectName | None = None  # the other side
 
     def __post_init__(self) -> None:
         if (self.target if self.task is Task.IMPORT else self.source) is None:
             raise ValueError(f"a {self.task.value} key needs its {'target' if self.task is Task.IMPORT else 'source'}")
-
-    @classmethod
-    def to_host(cls, group: str, kind: str, namespace: str | None, name: str, *, export: bool = False) -> Key:
-        return cls(Task.EXPORT if export else Task.TO_HOST, group, kind, ObjectName(namespace, name))
-
-    @classmethod
-    def from_host(cls, group: str, kind: str, namespace: str | None, name: str) -> Key:
-        return cls(Task.FROM_HOST, group, kind, ObjectName(namespace, name))
 
     @classmethod
     def imported(cls, group: str, kind: str, target: ObjectName, source: ObjectName | None = None) -> Key:
@@ -93,11 +81,6 @@ class Key:
         name = self.target if self.task is Task.IMPORT else self.source
         assert name is not None
         return name
-
-    @property
-    def virtual(self) -> ObjectName | None:
-        """The virtual end, as far as the key knows it (a FROM_HOST key's target is derived by its rule)."""
-        return self.source if self.task.direction is Direction.TO_HOST else self.target
 
     def _compared(self) -> tuple[str, str, str, str, str]:
         identity = self.identity
