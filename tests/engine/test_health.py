@@ -20,7 +20,8 @@ from crdsync.engine.engine import Engine
 from crdsync.engine.probes import informer_stalled
 from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
 from tests.engine.fakes import FakeInformer
-from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
+from tests.engine.kinds import WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget
 
 
 @pytest.fixture

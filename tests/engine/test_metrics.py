@@ -23,7 +23,8 @@ from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import Gone, Invalid
 from crdsync.kube.informer import Informer
 from tests.engine.fakes import resource
-from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
+from tests.engine.kinds import WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from crdsync.translate.bookkeeping import source_of
 from crdsync.translate.names import Tenant, host_name, vcluster_cluster_marker
 from crdsync.translate.tenancy import claims_vcluster_copy, is_vcluster_copy_of
 from tests.engine.fakes import FakeCluster
-from tests.engine.test_engine import NAMESPACES, SHAREDS, TENANT, WIDGET, WIDGETS, World, widget, widget_rule
+from tests.engine.kinds import NAMESPACES, SHAREDS, WIDGET, WIDGETS
+from tests.engine.test_engine import TENANT, World, widget, widget_rule
 
 VCLUSTER = Naming(style=NamingStyle.VCLUSTER)
 VCLUSTER_MANAGER = "vcluster"  # the field manager vcluster's syncer writes as (its client's name)
