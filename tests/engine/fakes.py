@@ -312,7 +312,9 @@ class FakeCluster:
             current = self.objects.get(slot)
             if current is None:
                 raise NotFound(404, "NotFound", f"{meta['name']} not found", None)
-            if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            # As the apiserver: a resourceVersion makes the update conditional; without one it is unconditional.
+            expected = meta.get("resourceVersion")
+            if expected is not None and expected != current["metadata"]["resourceVersion"]:
                 raise Conflict(409, "Conflict", "resourceVersion changed", None)
             if subresource is None:
                 self._refuse_immutable_change(res, current, obj)
