@@ -76,14 +76,8 @@ class World:
         self.events: list[tuple[str, str]] = []
 
     def start(self) -> Engine:
-        self.engine = Engine(
-            self.config,
-            TENANT,
-            self.host,
-            self.virtual,
-            workers=2,
-            informer_factory=FakeInformer,  # type: ignore[arg-type]
-        )
+        host, virtual = self.host, self.virtual
+        self.engine = Engine(self.config, TENANT, host, virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
         self.engine.start()
         assert self.engine.wait_initial_sync(5)
         self.settle()

@@ -68,7 +68,7 @@ def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-def first_call_races(cluster: FakeCluster, verb: str, race: Callable[[], None]) -> list[str]:
+def first_call_races(cluster: FakeCluster, verb: str, race: Callable[[], object]) -> list[str]:
     """Wrap `cluster.<verb>` so that `race` runs just before the first request reaches the server."""
     real = getattr(cluster, verb)
     calls: list[str] = []
@@ -125,9 +125,8 @@ def test_a_copy_the_cache_has_not_seen_is_updated_when_the_create_finds_it(world
             if self.client is world.host and self.res.kind == "Widget":
                 self.store.clear()
 
-    world.engine = Engine(
-        world.config, TENANT, world.host, world.virtual, workers=2, informer_factory=StaleHostInformer
-    )  # type: ignore[arg-type]
+    host, virtual, factory = world.host, world.virtual, StaleHostInformer
+    world.engine = Engine(world.config, TENANT, host, virtual, workers=2, informer_factory=factory)  # type: ignore[arg-type]
     world.engine.start()
     assert world.engine.wait_initial_sync(5)
     world.settle()
