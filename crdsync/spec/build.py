@@ -16,7 +16,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules, rooted
+from crdsync.spec.checks.references import candidate_api_versions
+from crdsync.spec.checks.rules import RawRule, iter_rule_data, raw_rules, rooted
 from crdsync.spec.model import (
     Condition,
     ConflictPolicy,

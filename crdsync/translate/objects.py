@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from crdsync.spec.checks import field_chain, format_problem
+from crdsync.spec.checks.references import format_problem
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
@@ -77,6 +77,7 @@ from crdsync.spec.model import (
     SyncConfig,
     SyncMode,
 )
+from crdsync.spec.paths import field_chain
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_DIGEST,
