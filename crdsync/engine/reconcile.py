@@ -43,8 +43,8 @@ from crdsync.kube.errors import ApiError, Conflict
 from crdsync.kube.events import record_event
 from crdsync.logs import key_fields
 from crdsync.spec.model import Direction, SyncConfig
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant
-from crdsync.translate.objects import TranslationError
 from crdsync.translate.tenancy import event_message
 
 log = logging.getLogger("crdsync.reconcile")

@@ -23,8 +23,10 @@ from crdsync.engine.keys import Key, ObjectName, SharedName, Task
 from crdsync.engine.kinds import KindRuntime
 from crdsync.spec.model import Direction, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, SIDE_HOST, source_of
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.objects import FollowRef, TranslationError, followers, shared_host_namespace, shared_references
+from crdsync.translate.objects import FollowRef, followers, shared_references
+from crdsync.translate.references import shared_host_namespace
 from crdsync.translate.selectors import selects_virtual
 from crdsync.translate.tenancy import trusted_host_source
 

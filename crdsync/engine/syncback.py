@@ -17,7 +17,8 @@ from crdsync.engine.keys import Key, Task
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.writes import Writer
 from crdsync.spec.model import Rule
-from crdsync.translate.objects import reverse_fields, virtual_status
+from crdsync.translate.reverse_paths import reverse_fields
+from crdsync.translate.status import virtual_status
 
 
 def sync_back(ctx: Context, key: Key, rule: Rule, runtime: KindRuntime, host_obj: Obj, virtual_obj: Obj) -> None:

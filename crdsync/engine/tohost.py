@@ -32,13 +32,9 @@ from crdsync.translate.bookkeeping import (
     labels_of,
     recorded_digest,
 )
+from crdsync.translate.digest import source_digest, with_source_digest
 from crdsync.translate.names import host_name
-from crdsync.translate.objects import (
-    shared_references,
-    source_digest,
-    to_host,
-    with_source_digest,
-)
+from crdsync.translate.objects import shared_references, to_host
 from crdsync.translate.selectors import selects_host, selects_virtual
 from crdsync.translate.tenancy import (
     VCLUSTER_ANN_UID,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crdsync.spec.model import GroupVersionKind
-from tests.engine.fakes import resource
+from tests.fakeapi import resource
 
 WIDGET = GroupVersionKind("example.com", "v1", "Widget")
 SECRET = GroupVersionKind("", "v1", "Secret")

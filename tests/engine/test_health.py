@@ -19,9 +19,9 @@ from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
 from crdsync.engine.probes import informer_stalled
 from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
-from tests.engine.fakes import FakeInformer
 from tests.engine.kinds import WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, widget
+from tests.fakeapi import FakeInformer
 
 
 @pytest.fixture

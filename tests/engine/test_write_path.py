@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
+from crdsync.kube.client import KubeClient
 from crdsync.spec.model import ConflictPolicy
 from crdsync.translate.bookkeeping import LABEL_VCLUSTER
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import to_host
-from tests.engine.fakes import FakeCluster, FakeInformer
 from tests.engine.kinds import SHAREDS, WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, shared_thing, widget, widget_rule
+from tests.fakeapi import FakeCluster, FakeInformer
 
 OTHER = Tenant(vcluster="someone-else", host_namespace=TENANT.host_namespace)
 COPY_NAME = host_name(TENANT, "default", "w1", widget_rule().naming)
@@ -120,13 +121,14 @@ def test_a_copy_the_cache_has_not_seen_is_updated_when_the_create_finds_it(world
     world.virtual.put(WIDGETS, widget("w1", size=2))
 
     class StaleHostInformer(FakeInformer):
-        def start(self) -> None:
-            super().start()
+        def start(self) -> FakeInformer:
+            started = super().start()
             if self.client is world.host and self.res.kind == "Widget":
                 self.store.clear()
+            return started
 
-    host, virtual, factory = world.host, world.virtual, StaleHostInformer
-    world.engine = Engine(world.config, TENANT, host, virtual, workers=2, informer_factory=factory)  # type: ignore[arg-type]
+    host, virtual = cast(KubeClient, world.host), cast(KubeClient, world.virtual)
+    world.engine = Engine(world.config, TENANT, host, virtual, workers=2, informer_factory=StaleHostInformer)  # type: ignore[arg-type]
     world.engine.start()
     assert world.engine.wait_initial_sync(5)
     world.settle()

@@ -9,8 +9,7 @@ import pytest
 
 from crdsync.kube import errors
 from crdsync.kube.lease import LEASES, LeaderElector
-
-from .memclient import MemClient
+from tests.fakeapi import FakeCluster
 
 
 class Clock:
@@ -21,16 +20,22 @@ class Clock:
         return self.now
 
 
-def elector(client: MemClient, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
+def cluster() -> FakeCluster:
+    return FakeCluster("host", [LEASES])
+
+
+def elector(client: FakeCluster, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
     return LeaderElector(client, "tenant-a", "crdsync-a", identity, clock=clock, **kwargs)  # type: ignore[arg-type]
 
 
-def lease(client: MemClient) -> dict[str, object]:
-    return client.objects[("leases", "tenant-a", "crdsync-a")]
+def lease(client: FakeCluster) -> dict[str, object]:
+    found = client.get(LEASES, "tenant-a", "crdsync-a")
+    assert found is not None
+    return found
 
 
 def test_first_candidate_creates_the_lease() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a = elector(client, "a", clock)
     assert a.try_acquire_or_renew() and a.is_leader
     spec = lease(client)["spec"]
@@ -39,7 +44,7 @@ def test_first_candidate_creates_the_lease() -> None:
 
 
 def test_second_candidate_waits_for_expiry_by_its_own_clock() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
@@ -58,7 +63,7 @@ def test_second_candidate_waits_for_expiry_by_its_own_clock() -> None:
 
 
 def test_release_lets_the_next_candidate_in_at_once() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
@@ -73,7 +78,7 @@ def test_release_lets_the_next_candidate_in_at_once() -> None:
 
 
 def test_racing_candidates_cannot_both_win() -> None:
-    client = MemClient()
+    client = cluster()
     clocks = [Clock() for _ in range(8)]
     candidates = [elector(client, f"c{i}", clocks[i]) for i in range(8)]
     barrier = threading.Barrier(8)
@@ -94,7 +99,7 @@ def test_racing_candidates_cannot_both_win() -> None:
 
 
 def test_stale_write_conflicts_instead_of_stealing() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()  # b's first sight of the record starts its count
@@ -114,7 +119,7 @@ def test_stale_write_conflicts_instead_of_stealing() -> None:
 
 
 def test_leader_survives_errors_until_renew_deadline() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a = elector(client, "a", clock)
     assert a.try_acquire_or_renew()
     client.fail["get"] = errors.ServerError(503, "ServiceUnavailable", "apiserver restarting")
@@ -128,11 +133,11 @@ def test_leader_survives_errors_until_renew_deadline() -> None:
 
 def test_parameters_are_checked() -> None:
     with pytest.raises(ValueError):
-        LeaderElector(MemClient(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
+        LeaderElector(cluster(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
 
 
 def test_run_leads_until_stopped_then_releases() -> None:
-    client = MemClient()
+    client = cluster()
     a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
                       retry_period=0.05)
     log: list[str] = []
@@ -150,7 +155,7 @@ def test_run_leads_until_stopped_then_releases() -> None:
 
 
 def test_run_returns_when_leadership_is_lost() -> None:
-    client = MemClient()
+    client = cluster()
     a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
                       retry_period=0.05)
     log: list[str] = []
@@ -161,6 +166,7 @@ def test_run_returns_when_leadership_is_lost() -> None:
         current = lease(client)
         current["spec"]["holderIdentity"] = "b"  # type: ignore[index]
         current["spec"]["renewTime"] = "2099-01-01T00:00:00.000000Z"  # type: ignore[index]
+        client.put(LEASES, current, manager="replica-b")
 
     a.run(started, lambda: log.append("stop"))
     assert log == ["start", "stop"] and not a.is_leader
@@ -177,13 +183,13 @@ def test_valid_until_is_published_without_the_lock_and_ends_with_leadership() ->
     clock = Clock()
     entered, release = threading.Event(), threading.Event()
 
-    class Stuck(MemClient):
+    class Stuck(FakeCluster):
         def get(self, res: object, namespace: str | None, name: str) -> dict[str, object] | None:
             if entered.is_set():
                 release.wait(5)
             return super().get(res, namespace, name)  # type: ignore[arg-type]
 
-    client = Stuck()
+    client = Stuck("host", [LEASES])
     a = elector(client, "a", clock)
     assert a.try_acquire_or_renew()
     assert a.valid_until() == 1000 + a.renew_deadline
@@ -209,13 +215,13 @@ def test_a_renewal_counts_from_its_send_time() -> None:
     beyond what rivals (who count from when they see the record) allow."""
     clock = Clock()
 
-    class Slow(MemClient):
+    class Slow(FakeCluster):
         def replace(self, res: object, obj: dict[str, object], *, subresource: str | None = None) -> dict[str, object]:
             written = super().replace(res, obj, subresource=subresource)  # type: ignore[arg-type]
             clock.now += 3  # the answer comes back 3s after the apiserver recorded the renewal
             return written
 
-    a = elector(Slow(), "a", clock)
+    a = elector(Slow("host", [LEASES]), "a", clock)
     assert a.try_acquire_or_renew()
     sent = clock.now
     assert a.try_acquire_or_renew()
