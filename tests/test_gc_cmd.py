@@ -23,8 +23,9 @@ from crdsync.gc_cmd import (
     orphan_selector,
     targets_from_discovery,
 )
-from crdsync.kube.client import Resource
-from crdsync.spec.model import GroupVersionKind, Naming
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.resource import Resource
+from crdsync.spec.model import Naming
 from crdsync.translate.bookkeeping import (
     LABEL_MANAGED_BY,
     LABEL_ORPHANED,

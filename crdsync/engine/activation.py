@@ -18,10 +18,11 @@ from typing import Any
 from crdsync.engine.crds import CrdMirror
 from crdsync.engine.kinds import KindRuntime, Kinds
 from crdsync.engine.metrics import Metrics
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
 from crdsync.kube.informer import Informer
-from crdsync.spec.model import GroupVersionKind
+from crdsync.kube.resource import Resource
 from crdsync.translate.names import Tenant
 
 log = logging.getLogger("crdsync.engine")

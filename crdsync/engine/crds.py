@@ -23,10 +23,11 @@ from typing import Any
 
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.writes import Writer
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, Forbidden
 from crdsync.kube.informer import Informer
-from crdsync.spec.model import GroupVersionKind
+from crdsync.kube.resource import Resource
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, MANAGER
 
 log = logging.getLogger("crdsync.engine")

@@ -47,10 +47,11 @@ from crdsync.engine.probes import InformerWatch, InitialSync, InSync, outcome_re
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Reconciler
 from crdsync.engine.writes import Sides, slot_of
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import KubeClient
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
 from crdsync.logs import key_fields
-from crdsync.spec.model import GroupVersionKind, SyncConfig
+from crdsync.spec.model import SyncConfig
 from crdsync.translate.names import Tenant
 
 log = logging.getLogger("crdsync.engine")

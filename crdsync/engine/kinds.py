@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from crdsync.kube.client import Resource
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.informer import Informer
-from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
+from crdsync.kube.resource import Resource
+from crdsync.spec.model import Direction, Rule, SyncConfig, SyncMode
 
 
 @dataclass

@@ -51,9 +51,11 @@ from typing import Any
 from crdsync.engine.keys import Key
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.overlay import Slot, WriteOverlay
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, NotFound
-from crdsync.spec.model import DeletionPolicy, GroupVersionKind
+from crdsync.kube.resource import Resource
+from crdsync.spec.model import DeletionPolicy
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_DIGEST,
     LABEL_MANAGED_BY,

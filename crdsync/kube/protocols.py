@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, Self
 
-from crdsync.kube.client import PatchType, Resource
-from crdsync.spec.model import GroupVersionKind
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import PatchType
+from crdsync.kube.resource import Resource
 
 JSONDict = dict[str, Any]
 

@@ -16,6 +16,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.checks.references import candidate_api_versions
 from crdsync.spec.checks.rules import RawRule, iter_rule_data, raw_rules, rooted
 from crdsync.spec.model import (
@@ -24,7 +25,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     KeyStyle,
     LabelSelector,

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
+
 # JSON-compatible value as found in Kubernetes objects (dict / list / str / int / float / bool / None).
 JSON = Any
 
@@ -31,25 +33,6 @@ class Location:
 
 
 UNKNOWN_LOCATION = Location("<unknown>", 0, 0)
-
-
-@dataclass(frozen=True, order=True)
-class GroupVersionKind:
-    group: str  # "" for the core group
-    version: str
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @classmethod
-    def from_api_version(cls, api_version: str, kind: str) -> GroupVersionKind:
-        group, _, version = api_version.rpartition("/")
-        return cls(group, version, kind)
-
-    def __str__(self) -> str:
-        return f"{self.kind}.{self.api_version}"
 
 
 class Direction(enum.Enum):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crdsync.spec.model import GroupVersionKind
+from crdsync.gvk import GroupVersionKind
 
 PREFIX = "crdsync.io/"
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crdsync.spec.model import GroupVersionKind, Rule
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Rule
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import without_ours
 from crdsync.translate.errors import TranslationError

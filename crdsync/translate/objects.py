@@ -30,7 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crdsync.spec.model import Direction, FollowDirection, GroupVersionKind, Rule, SyncConfig, SyncMode
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Direction, FollowDirection, Rule, SyncConfig, SyncMode
 from crdsync.translate import paths
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_GENERATION,

@@ -17,9 +17,10 @@ from crdsync.convert.inputs import Source
 from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding
 from crdsync.convert.vcluster.config import convert_source
+from crdsync.gvk import GroupVersionKind
 from crdsync.rbac import needs
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind, Location
+from crdsync.spec.model import Direction, Location
 from crdsync.translate.names import Tenant, host_name
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

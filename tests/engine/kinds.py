@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crdsync.spec.model import GroupVersionKind
+from crdsync.gvk import GroupVersionKind
 from tests.fakeapi import resource
 
 WIDGET = GroupVersionKind("example.com", "v1", "Widget")

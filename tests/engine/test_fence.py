@@ -18,11 +18,11 @@ from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.run_cmd import RunState, run_as_leader
-from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LEASES, LeaderElector
+from crdsync.kube.resource import Resource
 from tests.fakeapi import FakeCluster, FakeInformer
-from tests.kube.stub import Reply, StubServer
+from tests.kube.stub import Reply, StubServer, client_for
 
 WIDGETS = Resource("example.io", "v1", "Widget", "widgets", True, False, frozenset())
 
@@ -73,7 +73,7 @@ def test_gated_client_view_sends_no_write_once_closed_and_still_reads(stub: Stub
     stub.route("GET", "/apis/example.io/v1/namespaces/ns/widgets/w", lambda _r: Reply(body=obj))
     stub.route("DELETE", "/apis/example.io/v1/namespaces/ns/widgets/w", lambda _r: Reply(body={}))
     stub.route("POST", "/apis/example.io/v1/namespaces/ns/widgets", lambda _r: Reply(status=201, body=obj))
-    raw = KubeClient.for_url(stub.url, max_retries=1, request_timeout=5, user_agent="crdsync/test (replica-a)")
+    raw = client_for(stub.url, max_retries=1, request_timeout=5, user_agent="crdsync/test (replica-a)")
     clock = Clock()
     fence = WriteFence(lambda: 1010.0, clock=clock)
     gated = raw.with_write_gate(fence.check)
@@ -108,7 +108,7 @@ def test_a_retry_after_a_connection_failure_is_judged_again() -> None:
         if clock.now > 1010:
             raise WriteFenced("term over", method=method, path=path)
 
-    client = KubeClient.for_url("http://127.0.0.1:9", max_retries=5).with_write_gate(gate)
+    client = client_for("http://127.0.0.1:9", max_retries=5).with_write_gate(gate)
     with pytest.raises(WriteFenced):
         client.delete(WIDGETS, "ns", "w")
     assert len(attempts) == 2

@@ -15,8 +15,8 @@ import pytest
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine import tohost as tohost_module
 from crdsync.engine.engine import Engine
-from crdsync.kube.client import Resource
 from crdsync.kube.errors import Forbidden
+from crdsync.kube.resource import Resource
 from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
 from crdsync.translate import objects
 from crdsync.translate.names import Tenant, host_name

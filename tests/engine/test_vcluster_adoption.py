@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
-from crdsync.spec.model import ConflictPolicy, GroupVersionKind, Naming, NamingStyle, Rule, SyncConfig
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import ConflictPolicy, Naming, NamingStyle, Rule, SyncConfig
 from crdsync.translate.bookkeeping import source_of
 from crdsync.translate.names import Tenant, host_name, vcluster_cluster_marker
 from crdsync.translate.tenancy import claims_vcluster_copy, is_vcluster_copy_of

@@ -41,10 +41,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from crdsync.kube.client import PatchType, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import PatchType
 from crdsync.kube.errors import AlreadyExists, ApiError, BadRequest, Conflict, Invalid, NotFound
 from crdsync.kube.protocols import ClusterClient
-from crdsync.spec.model import GroupVersionKind
+from crdsync.kube.resource import Resource
 from tests.fakeapi.delivery import Delivery
 from tests.fakeapi.fields import (
     Obj,

@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from crdsync.kube.client import Resource
 from crdsync.kube.errors import NotFound
-from crdsync.kube.informer import Key, object_key
+from crdsync.kube.informer import CacheKey, cache_key
 from crdsync.kube.protocols import ClusterInformer
+from crdsync.kube.resource import Resource
 from tests.fakeapi.cluster import FakeCluster
 from tests.fakeapi.fields import Obj
 
@@ -67,7 +67,7 @@ class FakeInformer:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-        on_event: Callable[[str, Key, Obj], None] | None = None,
+        on_event: Callable[[str, CacheKey, Obj], None] | None = None,
         on_gone: Callable[[], None] | None = None,
         name: str = "",
     ) -> None:
@@ -82,7 +82,7 @@ class FakeInformer:
         self._labels = _selector(label_selector)
         self._fields = _selector(field_selector)
         self._lock = threading.RLock()
-        self.store: dict[Key, Obj] = {}
+        self.store: dict[CacheKey, Obj] = {}
         self.has_synced = threading.Event()
         # What the engine's liveness check reads from a real informer.
         self.running = False
@@ -103,12 +103,12 @@ class FakeInformer:
             self.client.informers.append(self)
             items = [o for o in self.client.list(self.res, self.namespace) if self._selects(o)]
         with self._lock:
-            self.store = {object_key(o): o for o in items}
+            self.store = {cache_key(o): o for o in items}
             self.list_count += 1
             self.watch_count += 1
             self.running = True
         for obj in items:
-            self._emit("SYNC", object_key(obj), obj)
+            self._emit("SYNC", cache_key(obj), obj)
         self.has_synced.set()
         return self
 
@@ -141,7 +141,7 @@ class FakeInformer:
         namespace = obj["metadata"].get("namespace")
         if self.namespace is not None and namespace != self.namespace:
             return
-        key = object_key(obj)
+        key = cache_key(obj)
         with self._lock:
             known = key in self.store
             if event != "DELETED" and not self._selects(obj):
@@ -164,7 +164,7 @@ class FakeInformer:
         fields = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace") or ""}
         return _matches(self._labels, meta.get("labels") or {}) and _matches(self._fields, fields)
 
-    def _emit(self, event: str, key: Key, obj: Obj) -> None:
+    def _emit(self, event: str, key: CacheKey, obj: Obj) -> None:
         if self.on_event is None:
             return
         try:
@@ -181,7 +181,7 @@ class FakeInformer:
         with self._lock:
             return [*self.store.values()]
 
-    def keys(self) -> builtins.list[Key]:
+    def keys(self) -> builtins.list[CacheKey]:
         with self._lock:
             return [*self.store]
 

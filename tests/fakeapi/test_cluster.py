@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
-from crdsync.spec.model import GroupVersionKind
 from tests.fakeapi import FakeCluster, applied, resource
 from tests.fakeapi.fields import from_fields_v1
 

@@ -7,6 +7,8 @@ from crdsync.kube.client import KubeClient
 from crdsync.kube.informer import Informer
 from crdsync.kube.protocols import ClusterClient, ClusterInformer, EventClient, LeaseClient
 
+from .stub import client_for
+
 
 def _client(client: KubeClient) -> ClusterClient:
     return client
@@ -25,7 +27,7 @@ def _informer(informer: Informer) -> ClusterInformer:
 
 
 def test_the_real_client_and_informer_are_the_protocols_at_run_time_too() -> None:
-    client = KubeClient.for_url("http://127.0.0.1:9")
+    client = client_for("http://127.0.0.1:9")
     try:
         for check in (_client, _events, _leases):
             assert check(client) is client

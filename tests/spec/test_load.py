@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import LoadResult, SpecLoadError, load_files, load_schema, load_text
 from crdsync.spec.model import (
     Condition,
@@ -15,7 +16,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     Naming,
     Scope,
     SpecError,

@@ -8,11 +8,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Condition,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     Location,
     Naming,
     Reference,

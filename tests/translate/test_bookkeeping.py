@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crdsync.spec.model import GroupVersionKind
+from crdsync.gvk import GroupVersionKind
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_GENERATION,
     ANN_SOURCE_KIND,

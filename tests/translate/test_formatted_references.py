@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig
+from crdsync.spec.model import Direction, Rule, SyncConfig
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.formats import parse_format
 from crdsync.translate.names import Tenant, host_name

@@ -5,15 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 
-from crdsync.spec.model import (
-    Direction,
-    GroupVersionKind,
-    Naming,
-    Reference,
-    Rule,
-    SyncConfig,
-    SyncMode,
-)
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Direction, Naming, Reference, Rule, SyncConfig, SyncMode
 from crdsync.translate.memo import config_cache
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import to_host

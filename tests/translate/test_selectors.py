@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Direction,
-    GroupVersionKind,
     HostSelection,
     LabelSelector,
     Rule,
