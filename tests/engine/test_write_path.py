@@ -148,6 +148,7 @@ def test_an_overwrite_never_lands_on_an_object_that_changed_after_it_was_judged(
         standing = w.host.get(WIDGETS, TENANT.host_namespace, COPY_NAME)
         assert standing is not None and standing["metadata"]["labels"][LABEL_VCLUSTER] == OTHER.vcluster
         assert "NameTaken" in events
+        assert "SyncFailed" not in events  # the refusal was the precondition's 409, retried quietly
     finally:
         w.stop()
 
