@@ -39,4 +39,5 @@ def test_first_sentence_stops_at_the_first_full_stop() -> None:
 
 def test_replace_section_keeps_what_follows() -> None:
     readme = "# t\n\n## Architecture\nold\n\n## Next\nkept\n"
-    assert architecture.replace_section(readme, "## Architecture\nnew\n") == "# t\n\n## Architecture\nnew\n\n## Next\nkept\n"
+    expected = "# t\n\n## Architecture\nnew\n\n## Next\nkept\n"
+    assert architecture.replace_section(readme, "## Architecture\nnew\n") == expected
