@@ -1,0 +1,64 @@
+"""`make mutation`: mutmut over crdsync/engine and crdsync/translate, the kill rates, then the named mutations.
+
+Steps, each run even when an earlier one failed, so one run gives every figure:
+1. `mutmut run` in a fresh mutants/ (its settings: pyproject.toml [tool.mutmut]). Fresh, because mutmut keeps a
+   verdict until the mutated function's source changes: a mutant that survived stays "survived" after a test that
+   kills it is added. `--reuse` keeps mutants/ for a quick re-run after changing only crdsync code.
+2. devkit.mutation.report: kill rate per file, per package and overall, mutation-results/summary.json and
+   survivors.diff; fails below --threshold (85%).
+3. devkit.mutation.named: every tests/**/named_mutations.json entry must be killed (mutation-results/named.json).
+
+Exit status: 0 when all pass, else the first failing step's status (1: a rate below the threshold or a surviving
+named mutation; 2: a step could not give its figures, e.g. mutmut stopped or the unmutated tests fail).
+`--only GLOB ...` restricts step 1 and 2 to the mutants whose mutmut names match (e.g. "crdsync.translate.names.*"),
+for measuring one module; such a run also skips step 3 unless --named is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from devkit.mutation import named, report
+
+
+def run_mutmut(root: Path, max_children: int, only: Sequence[str]) -> int:
+    mutmut = Path(sys.executable).with_name("mutmut")  # the console script: mutmut warns against `python -m mutmut`
+    cmd = [str(mutmut), "run", "--max-children", str(max_children), *only]
+    print("+", " ".join(cmd), flush=True)
+    start = time.monotonic()
+    status = subprocess.run(cmd, cwd=root, check=False).returncode
+    print(f"\nmutmut run: status {status} after {time.monotonic() - start:.0f}s", flush=True)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit.mutation", description=__doc__.split("\n")[0])
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")
+    parser.add_argument("--threshold", type=float, default=report.THRESHOLD, help="lowest passing kill rate, in %%")
+    parser.add_argument("--only", nargs="+", default=[], metavar="GLOB", help="only mutants whose names match")
+    parser.add_argument("--reuse", action="store_true", help="keep mutants/ and mutmut's earlier verdicts")
+    parser.add_argument("--named", action=argparse.BooleanOptionalAction, default=None, help="run step 3")
+    parser.add_argument("--out", type=Path, default=Path("mutation-results"))
+    args = parser.parse_args(argv)
+    root = Path.cwd()
+    if not args.reuse:
+        shutil.rmtree(root / "mutants", ignore_errors=True)
+    statuses = []
+    mutmut_status = run_mutmut(root, args.max_children, args.only)
+    statuses.append(2 if mutmut_status else 0)
+    report_args = [*args.only, "--out", str(args.out), "--threshold", str(args.threshold)]
+    statuses.append(report.main(report_args))
+    if args.named if args.named is not None else not args.only:
+        print("\n== named mutations", flush=True)
+        statuses.append(named.main(["--json", str(args.out / "named.json")]))
+    return next((s for s in statuses if s), 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
