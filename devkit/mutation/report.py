@@ -22,7 +22,7 @@ import fnmatch
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,9 @@ class Mutant:
         return mangled.removeprefix("x_").replace("xǁ", "").replace("ǁ", ".")
 
 
-def read_results(mutants_dir: Path, only: Sequence[str] = ()) -> list[Mutant]:
-    """Every mutant under `mutants_dir` (optionally only those whose name matches one of the `only` globs)."""
+def read_results(mutants_dir: Path, only: Sequence[str] = (), names: Collection[str] | None = None) -> list[Mutant]:
+    """Every mutant under `mutants_dir`; only those whose name matches one of the `only` globs, if any are given, and
+    only those in `names`, if given."""
     found = []
     for meta in sorted(mutants_dir.rglob("*.py.meta")):
         data = json.loads(meta.read_text(encoding="utf-8"))
@@ -62,6 +63,8 @@ def read_results(mutants_dir: Path, only: Sequence[str] = ()) -> list[Mutant]:
         durations: Mapping[str, float] = data.get("durations_by_key", {})
         for name, code in data["exit_code_by_key"].items():
             if only and not any(fnmatch.fnmatchcase(name, pattern) for pattern in only):
+                continue
+            if names is not None and name not in names:
                 continue
             found.append(Mutant(name, source, status_by_exit_code[code], durations.get(name)))
     return found
@@ -72,12 +75,15 @@ def tally(mutants: Iterable[Mutant]) -> dict[str, Any]:
     caught = sum(counts[s] for s in CAUGHT)
     judged = caught + sum(counts[s] for s in MISSED)
     unfinished = sum(counts[s] for s in UNFINISHED)
+    rate = None if unfinished or not judged else caught / judged
     return {
         "mutants": sum(counts.values()),
         "counts": dict(sorted(counts.items())),
         "caught": caught,
         "judged": judged,
-        "kill_rate": None if unfinished or not judged else round(100.0 * caught / judged, 2),
+        "kill_rate": None if rate is None else round(100.0 * rate, 2),
+        # For a random sample: the 95% normal-approximation half-width, in points, of the whole set's rate.
+        "margin_95": None if rate is None else round(196.0 * (rate * (1 - rate) / judged) ** 0.5, 2),
         "unfinished": unfinished,
     }
 
@@ -157,14 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("mutation-results"), help="where summary.json goes")
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="lowest passing overall kill rate, in %%")
     parser.add_argument("--no-diffs", action="store_true", help="skip the survivors' diffs (faster)")
+    parser.add_argument("--names-file", type=Path, help="report only the mutants named in this file, one a line")
     args = parser.parse_args(argv)
-    mutants = read_results(args.mutants, args.only)
+    names = set(args.names_file.read_text(encoding="utf-8").split()) if args.names_file else None
+    mutants = read_results(args.mutants, args.only, names)
     if not mutants:
         print(f"mutation report: no mutmut results in {args.mutants}", file=sys.stderr)
         return 2
     summary, diffs = summarize(mutants, diffs=not args.no_diffs)
     summary["threshold"] = args.threshold
     summary["only"] = list(args.only)
+    summary["sample"] = None if names is None else {"names_file": str(args.names_file), "size": len(names)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "survivors.diff").write_text(diffs + "\n", encoding="utf-8")
@@ -174,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mutation report: {summary['overall']['unfinished']} mutants not checked: the run did not finish")
         return 2
     verdict = "passes" if rate >= args.threshold else "FAILS"
-    print(f"\noverall kill rate {rate:.2f}% {verdict} the {args.threshold:g}% threshold; written to {args.out}/")
+    sampled = f" (a sample of {len(mutants)}: ±{summary['overall']['margin_95']} points, 95%)" if names else ""
+    print(f"\noverall kill rate {rate:.2f}%{sampled} {verdict} the {args.threshold:g}% threshold")
+    print(f"written: {args.out}/summary.json, {args.out}/survivors.diff")
     return 0 if rate >= args.threshold else 1
 
 
