@@ -19,6 +19,7 @@ time. Either kind of partial run skips step 3 unless --named is given.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
@@ -34,8 +35,12 @@ def run_mutmut(root: Path, max_children: int, only: Sequence[str]) -> int:
     mutmut = Path(sys.executable).with_name("mutmut")  # the console script: mutmut warns against `python -m mutmut`
     cmd = [str(mutmut), "run", "--max-children", str(max_children), *only]
     print("+", " ".join(cmd), flush=True)
+    # Bytecode may be cached for this run (some shells set PYTHONDONTWRITEBYTECODE): each mutant's process imports its
+    # test modules afresh, and pytest's assertion rewriting then reads them from mutants/tests/__pycache__ instead of
+    # compiling them again, a large part of a mutant that its first test kills. Only files under mutants/ are new.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     start = time.monotonic()
-    status = subprocess.run(cmd, cwd=root, check=False).returncode
+    status = subprocess.run(cmd, cwd=root, env=env, check=False).returncode
     print(f"\nmutmut run: status {status} after {time.monotonic() - start:.0f}s", flush=True)
     return status
 
