@@ -24,9 +24,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import KubeClient
 from crdsync.resources import mapping_path
-from crdsync.spec.model import GroupVersionKind, Naming
+from crdsync.spec.model import Naming
 from crdsync.translate.names import Tenant, host_name
 
 MAPPING = mapping_path("cert-manager.yaml")  # the shipped one, from a checkout or an installed wheel alike

@@ -34,10 +34,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, ConfigError, Conflict
+from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, Naming, SyncConfig
+from crdsync.spec.model import Direction, Naming, SyncConfig
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_KIND,
     ANN_SOURCE_NAME,

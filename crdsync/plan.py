@@ -38,16 +38,9 @@ from typing import Any, TextIO
 
 from ruamel.yaml import YAML
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import (
-    Direction,
-    FollowDirection,
-    GroupVersionKind,
-    Location,
-    Rule,
-    SyncConfig,
-    SyncMode,
-)
+from crdsync.spec.model import Direction, FollowDirection, Location, Rule, SyncConfig, SyncMode
 from crdsync.spec.source import parse_yaml
 from crdsync.translate.bookkeeping import PREFIX, carries_bookkeeping
 from crdsync.translate.errors import TranslationError

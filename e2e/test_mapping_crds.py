@@ -27,10 +27,12 @@ from ruamel.yaml import YAML
 
 from crdsync.devplane import certmanager, crds, externalsecrets
 from crdsync.devplane.launcher import Planes, PlanesError
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
+from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, SyncConfig
 from e2e.helpers import Wait, running_tenant
 
 pytestmark = pytest.mark.timeout(900)

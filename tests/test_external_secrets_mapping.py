@@ -17,8 +17,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from crdsync.cli import main
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, Naming
+from crdsync.spec.model import Direction, Naming
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.objects import shared_references
 

@@ -1,8 +1,8 @@
 """`crdsync gc`: which objects are a tenant's orphans (judged from plain dicts), and the command end to end against a
 scripted apiserver (tests/kube/stub.py) reached through a real kubeconfig and KubeClient.
 
-tests/kube/memclient.py cannot serve the command (no discovery, list or delete), so the end-to-end tests script the
-few apiserver routes gc uses instead; that also checks the real request shapes (label selector, delete preconditions).
+The in-memory apiserver (tests/fakeapi) answers Python calls, not HTTP, and gc's point is what it sends (discovery
+documents, label selector, delete preconditions), so the end-to-end tests script the few routes gc uses instead.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from crdsync.gc_cmd import (
     orphan_selector,
     targets_from_discovery,
 )
-from crdsync.kube.client import Resource
-from crdsync.spec.model import GroupVersionKind, Naming
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.resource import Resource
+from crdsync.spec.model import Naming
 from crdsync.translate.bookkeeping import (
     LABEL_MANAGED_BY,
     LABEL_ORPHANED,

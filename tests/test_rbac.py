@@ -15,6 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from crdsync import cli
+from crdsync.gvk import GroupVersionKind
 from crdsync.rbac import (
     CLUSTER_ANNOTATION,
     READ_VERBS,
@@ -26,7 +27,7 @@ from crdsync.rbac import (
     rbac_objects,
 )
 from crdsync.spec.load import load_files
-from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, SyncConfig
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})

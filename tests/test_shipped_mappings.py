@@ -16,8 +16,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from crdsync.cli import main
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, GroupVersionKind, SyncConfig
+from crdsync.spec.model import Direction, SyncConfig
 from crdsync.translate import bookkeeping
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant

@@ -19,10 +19,11 @@ from typing import Any
 
 from crdsync.benchmark.metrics import RequestKey, parse_request_totals
 from crdsync.benchmark.procs import WaitTimeout
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, ConfigError
 from crdsync.kube.informer import Informer
-from crdsync.spec.model import GroupVersionKind
+from crdsync.kube.resource import Resource
 
 JSONDict = dict[str, Any]
 

@@ -68,8 +68,9 @@ from crdsync.benchmark.procs import (
 )
 from crdsync.benchmark.profile import ProfileError, summarize_collapsed
 from crdsync.benchmark.report import latency_summary, memory_figures, server_cost
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Naming, Rule, SyncConfig
 from crdsync.translate.names import Tenant, host_name

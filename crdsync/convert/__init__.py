@@ -2,7 +2,10 @@
 
 - `inputs`: find the generic-sync configurations in a file (bare v1beta1 config, plugin config, Helm values holding
   either) and locate every field of them in that file, also inside YAML embedded in a string.
-- `vcluster`: the pure conversion of one configuration into mapping rules and located findings.
+- `vcluster` (a package, one module per construct): the pure conversion of one configuration into mapping rules and
+  located findings.
+- `mapping`: the rules of every configuration merged into one mapping, loaded with crdsync's own loader as a check.
+- `report`: the findings (what did not carry over) and input errors, rendered as text or JSON.
 - `emit`: the mapping as commented YAML text.
 - `cmd`: the command (files in, mapping and report out).
 """

@@ -253,6 +253,56 @@ def _plugin_sources(
     return findings, errors
 
 
+def _values_sources(
+    text: str,
+    filename: str,
+    document: Document,
+    data: dict[str, Any],
+    sources: list[Source],
+    findings: list[Finding],
+    errors: list[InputError],
+) -> bool:
+    """The configurations in one document of vcluster Helm values (sync.generic.config, experimental.genericSync,
+    plugin.<name>), appended to `sources`, `findings` and `errors`; False when the document holds none of them."""
+    before = len(sources)
+    multi = _multi_namespace(data)
+    config = _get(data, "sync", "generic", "config")
+    if isinstance(config, str):
+        path: FieldPath = ("sync", "generic", "config")
+        embedded, locate, error = _embedded(text, filename, document, path, config)
+        if error is not None:
+            errors.append(error)
+        else:
+            data_of = embedded.data if embedded else {}
+            sources.append(Source("generic", "sync.generic.config", data_of, locate, multi))
+        _extra_rules(document, ("sync", "generic"), _get(data, "sync", "generic"), findings)
+    generic = _get(data, "experimental", "genericSync")
+    if isinstance(generic, dict):
+        sources.append(
+            Source(
+                "generic",
+                "experimental.genericSync",
+                generic,
+                _prefixed(document, ("experimental", "genericSync")),
+                multi,
+            )
+        )
+        _extra_rules(document, ("experimental", "genericSync"), generic, findings)
+    plugin_findings, plugin_errors = _plugin_sources(text, filename, document, data, sources)
+    findings.extend(plugin_findings)
+    errors.extend(plugin_errors)
+    has_custom = any(
+        isinstance(_get(data, "sync", d, "customResources"), dict) and _get(data, "sync", d, "customResources")
+        for d in ("toHost", "fromHost")
+    )
+    if len(sources) > before or plugin_errors or has_custom:
+        if len(sources) > before and isinstance(data.get("rbac"), dict):
+            _extra_rules(document, ("rbac",), data["rbac"], findings)
+        _custom_resources(document, data, findings)
+        return True
+    return False
+
+
 def find_sources(text: str, filename: str) -> Found:
     """Every generic-sync configuration in `text` (a file's content), located; see the module docstring."""
     documents, problems = parse_yaml(text, filename)
@@ -269,7 +319,6 @@ def find_sources(text: str, filename: str) -> Found:
     unrecognised: list[Document] = []
     for document in documents:
         data = document.data
-        before = len(sources)
         if _is_generic(data):
             sources.append(Source("generic", "", data, _prefixed(document, ()), None))
             continue
@@ -279,41 +328,7 @@ def find_sources(text: str, filename: str) -> Found:
         if not isinstance(data, dict):
             unrecognised.append(document)
             continue
-        multi = _multi_namespace(data)
-        config = _get(data, "sync", "generic", "config")
-        if isinstance(config, str):
-            path: FieldPath = ("sync", "generic", "config")
-            embedded, locate, error = _embedded(text, filename, document, path, config)
-            if error is not None:
-                errors.append(error)
-            else:
-                data_of = embedded.data if embedded else {}
-                sources.append(Source("generic", "sync.generic.config", data_of, locate, multi))
-            _extra_rules(document, ("sync", "generic"), _get(data, "sync", "generic"), findings)
-        generic = _get(data, "experimental", "genericSync")
-        if isinstance(generic, dict):
-            sources.append(
-                Source(
-                    "generic",
-                    "experimental.genericSync",
-                    generic,
-                    _prefixed(document, ("experimental", "genericSync")),
-                    multi,
-                )
-            )
-            _extra_rules(document, ("experimental", "genericSync"), generic, findings)
-        plugin_findings, plugin_errors = _plugin_sources(text, filename, document, data, sources)
-        findings.extend(plugin_findings)
-        errors.extend(plugin_errors)
-        has_custom = any(
-            isinstance(_get(data, "sync", d, "customResources"), dict) and _get(data, "sync", d, "customResources")
-            for d in ("toHost", "fromHost")
-        )
-        if len(sources) > before or plugin_errors or has_custom:
-            if len(sources) > before and isinstance(data.get("rbac"), dict):
-                _extra_rules(document, ("rbac",), data["rbac"], findings)
-            _custom_resources(document, data, findings)
-        else:
+        if not _values_sources(text, filename, document, data, sources, findings, errors):
             unrecognised.append(document)
     if not sources and not findings and not errors:
         first = unrecognised[0].positions.value(()) if unrecognised else Location(filename, 1, 1)

@@ -18,7 +18,8 @@ from typing import Any
 from crdsync.convert.emit import Commented, dump
 from crdsync.convert.inputs import Source
 from crdsync.convert.report import Finding
-from crdsync.convert.vcluster import OutRule, convert_source
+from crdsync.convert.vcluster.config import convert_source
+from crdsync.convert.vcluster.context import OutRule
 from crdsync.spec.load import load_text
 from crdsync.spec.model import API_VERSION, KIND, Location
 

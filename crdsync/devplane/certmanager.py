@@ -40,8 +40,9 @@ from crdsync.devplane.operators import (
     render_crds,
     strip_template_lines,
 )
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists
+from crdsync.kube.resource import Resource
 
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 MODULE_DIR = GO_DIR / "certmanager"

@@ -42,8 +42,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from crdsync.devplane import process
 from crdsync.devplane.build import BuildError
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, ConfigError
+from crdsync.kube.resource import Resource
 
 FIELD_MANAGER = "crdsync-devplane"
 DEFAULT_READY_TIMEOUT = 120.0  # informer sync on a busy two-core machine takes seconds; a hang is caught well after

@@ -36,21 +36,19 @@ from crdsync.engine.keys import Key, ReferenceIndex, SharedName, Task
 from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Outcome, Reconciler, Sides, Slot
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, Forbidden
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
+from crdsync.kube.resource import Resource
 from crdsync.logs import key_fields
-from crdsync.spec.model import Direction, GroupVersionKind, Rule, SyncConfig, SyncMode
+from crdsync.spec.model import Direction, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import LABEL_ROLE, source_of
 from crdsync.translate.compare import needs_write
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant
-from crdsync.translate.objects import (
-    FollowRef,
-    TranslationError,
-    followers,
-    shared_host_namespace,
-    shared_references,
-)
+from crdsync.translate.objects import FollowRef, followers, shared_references
+from crdsync.translate.references import shared_host_namespace
 from crdsync.translate.selectors import selects_virtual
 from crdsync.translate.tenancy import trusted_host_source
 

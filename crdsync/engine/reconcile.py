@@ -38,20 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from crdsync.engine.fence import WriteFenced
 from crdsync.engine.keys import Key, ReferenceIndex, Task
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.gvk import GroupVersionKind
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from crdsync.kube.events import record_event
+from crdsync.kube.resource import Resource
 from crdsync.logs import key_fields
-from crdsync.spec.model import (
-    ConflictPolicy,
-    DeletionPolicy,
-    Direction,
-    GroupVersionKind,
-    NamingStyle,
-    Rule,
-    SyncConfig,
-    SyncMode,
-)
+from crdsync.spec.model import ConflictPolicy, DeletionPolicy, Direction, NamingStyle, Rule, SyncConfig, SyncMode
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_DIGEST,
     ANN_SOURCE_NAME,
@@ -70,18 +63,13 @@ from crdsync.translate.bookkeeping import (
     source_of,
 )
 from crdsync.translate.compare import needs_write, stray_paths
+from crdsync.translate.digest import source_digest, with_source_digest
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant, host_name
-from crdsync.translate.objects import (
-    TranslationError,
-    reverse_fields,
-    shared_references,
-    source_digest,
-    to_host,
-    to_virtual,
-    virtual_status,
-    with_source_digest,
-)
+from crdsync.translate.objects import shared_references, to_host, to_virtual
+from crdsync.translate.reverse_paths import reverse_fields
 from crdsync.translate.selectors import selects_host, selects_virtual
+from crdsync.translate.status import virtual_status
 from crdsync.translate.tenancy import (
     VCLUSTER_ANN_NAME,
     VCLUSTER_ANN_UID,

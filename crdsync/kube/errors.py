@@ -6,6 +6,7 @@ refused, TLS, read timeouts) are `TransportError` with status 0, so they are Api
 raises itself: a body that is not a JSON Status still produces an error carrying the raw text.
 
 `ConfigError` is separate: it means the kubeconfig could not be loaded, which is a user mistake, not a cluster fault.
+The errors live and die in the process that raised them (crdsync has no worker processes), so they are not picklable.
 """
 
 from __future__ import annotations
@@ -42,22 +43,6 @@ class ApiError(Exception):
     def __str__(self) -> str:
         where = f" ({self.method} {self.path})" if self.method and self.path else ""
         return f"{self.status} {self.reason}: {self.message}{where}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only attributes do not survive the default Exception pickling.
-        return (_rebuild, (type(self), self.status, self.reason, self.message, self.body, self.method, self.path))
-
-
-def _rebuild(
-    cls: type[ApiError],
-    status: int,
-    reason: str,
-    message: str,
-    body: dict[str, Any] | None,
-    method: str | None,
-    path: str | None,
-) -> ApiError:
-    return cls(status, reason, message, body, method=method, path=path)
 
 
 class BadRequest(ApiError):

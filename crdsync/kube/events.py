@@ -27,8 +27,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, NotFound
+from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
 

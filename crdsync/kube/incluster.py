@@ -112,7 +112,7 @@ def client(
     configuration.api_key["authorization"] = token.current()
     configuration.api_key_prefix["authorization"] = "Bearer"
 
-    # KubeClient builds its headers from auth_settings(), which calls this hook first (under the client's auth lock),
+    # The transport builds its headers from auth_settings(), which calls this hook first (under its auth lock),
     # so every request carries the token as it is on disk at most `refresh_seconds` ago.
     def refresh(config: Any) -> None:
         config.api_key["authorization"] = token.current()

@@ -1,9 +1,13 @@
-"""A list+watch cache of one resource, kept current by a background thread, with secondary indexes.
+"""A list+watch cache of one resource, kept current by a background thread.
 
 The informer lists the resource (all pages), replaces its store, reports every object once as "SYNC" (and objects that
 vanished since the previous list as "DELETED"), then watches from the list's resourceVersion with bookmarks, resuming
 from the last seen resourceVersion whenever a stream ends. Handlers run on the informer thread after the store has been
-updated, so a handler that looks something up sees the state the event describes.
+updated, so a handler that looks something up sees the state the event describes. The store is keyed by `CacheKey`,
+(namespace, name) as the apiserver names the object; the engine's work-queue keys are a different thing.
+
+One concept, one module: the store and the loop that keeps it are not split, because the store's consistency (replaced
+whole on a relist, changed event by event under one lock, read by handlers the loop calls) is the loop's contract.
 
 Failure modes, none of which escape the thread:
 - 410 Gone (the resourceVersion was compacted away): relist at once.
@@ -17,35 +21,33 @@ Failure modes, none of which escape the thread:
   failed (a failed list is retried as a list).
 - 404 on list or watch (the CRD was deleted, the group is no longer served): call `on_gone()` and stop, instead
   of spinning against a resource that does not exist. The store keeps its last content.
-- a handler or index function that raises is logged and skipped; the informer keeps running.
+- a handler that raises is logged and skipped; the informer keeps running.
 
 The store holds the decoded dicts as they came from the server; they are shared with every reader and must be treated
 as read-only (copy before changing). They may be nested thousands of levels deep (the apiserver accepts ~10,000), so
 nothing here walks them recursively (no deepcopy, ==, repr or json.dumps of whole objects) and neither may handlers
-and index functions that want to survive a hostile tenant.
+that want to survive a hostile tenant.
 """
 
 from __future__ import annotations
 
-import builtins
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from crdsync.kube.client import Resource
 from crdsync.kube.decode import UndecodableEvent
 from crdsync.kube.errors import ApiError, Gone, NotFound, Timeout
+from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
-EventHandler = Callable[[str, Key, JSONDict], None]
+CacheKey = tuple[str, str]  # (namespace, name) of an object in the store; namespace is "" for cluster-scoped objects
+EventHandler = Callable[[str, CacheKey, JSONDict], None]
 GoneHandler = Callable[[], None]  # the informer's `resource` says which kind; bind more with a closure
-IndexFunc = Callable[[JSONDict], Iterable[str]]
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -80,7 +82,7 @@ class ListWatcher(Protocol):
     ) -> Iterator[tuple[str, JSONDict]]: ...
 
 
-def object_key(obj: JSONDict) -> Key:
+def cache_key(obj: JSONDict) -> CacheKey:
     """The store key of an object: (metadata.namespace or "", metadata.name)."""
     metadata = _metadata(obj)
     namespace, name = metadata.get("namespace"), metadata.get("name")
@@ -135,17 +137,14 @@ class Informer:
         self.has_synced = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.RLock()
-        self._store: dict[Key, JSONDict] = {}
-        self._indexers: dict[str, IndexFunc] = {}
-        self._indices: dict[str, dict[str, set[Key]]] = {}
-        self._index_values: dict[str, dict[Key, frozenset[str]]] = {}
+        self._store: dict[CacheKey, JSONDict] = {}
         self._resource_version = ""
         self._stream: Iterator[tuple[str, JSONDict]] | None = None
         self._thread: threading.Thread | None = None
-        self.gone = False
         self.list_count = 0
         self.watch_count = 0
         self.error_count = 0
+        # The last failure, for callers that react to its kind (the engine falls back from a CRD watch RBAC forbids).
         self.last_error: BaseException | None = None
         # Called (on the informer thread) after every successful list but the first: a relist means a lost watch
         # position, and a kind that keeps relisting costs the apiserver a full list each time. Set before start().
@@ -202,70 +201,9 @@ class Informer:
         with self._lock:
             return [*self._store.values()]
 
-    def keys(self) -> builtins.list[Key]:
-        with self._lock:
-            return [*self._store]
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._store)
-
-    def add_index(self, name: str, fn: IndexFunc) -> None:
-        """Maintain an index: `fn(obj)` gives the values an object is found under by `by_index(name, value)`.
-        May be added before or after start; it is built from the current store at once."""
-        with self._lock:
-            if name in self._indexers:
-                raise ValueError(f"{self.name}: index {name!r} already exists")
-            self._indexers[name] = fn
-            self._indices[name] = {}
-            self._index_values[name] = {}
-            for key, obj in self._store.items():
-                self._index_one(name, key, obj)
-
-    def by_index(self, name: str, value: str) -> builtins.list[JSONDict]:
-        """The objects indexed under `value`, in key order. KeyError for an index that was never added."""
-        with self._lock:
-            try:
-                keys = self._indices[name].get(value, ())
-            except KeyError:
-                raise KeyError(f"{self.name}: no index {name!r}") from None
-            return [self._store[k] for k in sorted(keys)]
-
-    def index_values(self, name: str) -> builtins.list[str]:
-        """The values an index currently holds objects under."""
-        with self._lock:
-            return sorted(self._indices[name])
-
-    # -- store and indexes (caller holds the lock) ---------------------------------------------------------------------
-
-    def _index_one(self, name: str, key: Key, obj: JSONDict | None) -> None:
-        new: frozenset[str] = frozenset()
-        if obj is not None:
-            try:
-                new = frozenset(self._indexers[name](obj))
-            except Exception:
-                log.exception("%s: index %r failed on %s/%s", self.name, name, key[0], key[1])
-        per_key = self._index_values[name]
-        old = per_key.get(key, frozenset())
-        if old == new:
-            return
-        index = self._indices[name]
-        for value in old - new:
-            keys = index.get(value)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del index[value]
-        for value in new - old:
-            index.setdefault(value, set()).add(key)
-        if new:
-            per_key[key] = new
-        else:
-            per_key.pop(key, None)
-
-    def _reindex(self, key: Key, obj: JSONDict | None) -> None:
-        for name in self._indexers:
-            self._index_one(name, key, obj)
 
     # -- the loop -----------------------------------------------------------------------------------------------------
 
@@ -305,7 +243,6 @@ class Informer:
                 if self._stop.is_set():
                     break
                 log.warning("%s: resource no longer served (%s); stopping", self.name, exc)
-                self.gone = True
                 self.last_error = exc
                 self._stop.set()
                 if self._on_gone is not None:
@@ -353,15 +290,10 @@ class Informer:
             field_selector=self.field_selector,
             limit=self._page_size,
         )
-        fresh = {object_key(obj): obj for obj in items}
+        fresh = {cache_key(obj): obj for obj in items}
         with self._lock:
             previous = self._store
             self._store = fresh
-            for name in self._indexers:
-                self._indices[name] = {}
-                self._index_values[name] = {}
-                for key, obj in fresh.items():
-                    self._index_one(name, key, obj)
             self._resource_version = resource_version
             self.list_count += 1
             relisted = self.list_count > 1
@@ -416,14 +348,12 @@ class Informer:
                 with self._lock:
                     self._resource_version = resource_version
             return
-        key = object_key(obj)
+        key = cache_key(obj)
         with self._lock:
             if event_type in (ADDED, MODIFIED):
                 self._store[key] = obj
-                self._reindex(key, obj)
             elif event_type == DELETED:
                 self._store.pop(key, None)
-                self._reindex(key, None)
             else:
                 log.warning("%s: ignoring watch event of unknown type %r", self.name, event_type)
                 return
@@ -431,7 +361,7 @@ class Informer:
                 self._resource_version = resource_version
         self._emit(event_type, key, obj)
 
-    def _emit(self, event_type: str, key: Key, obj: JSONDict) -> None:
+    def _emit(self, event_type: str, key: CacheKey, obj: JSONDict) -> None:
         if self._on_event is None:
             return
         try:

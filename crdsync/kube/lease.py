@@ -10,7 +10,8 @@ A renewal counts from the moment its request was *sent*, not from when the answe
 it somewhere in between and rivals count the lease duration from when they see it, so a slow answer (a stalled
 connection, a frozen process) never makes our lease look fresher than it is. `valid_until()` publishes the end of our
 write window (that moment + renew_deadline, -inf when not leading) without taking the lock, which is held across
-renewal requests: crdsync.engine.fence gates every write on it.
+renewal requests: crdsync.engine.fence gates every write on it. The campaign loop is the caller's: crdsync's run
+command calls `try_acquire_or_renew` every retry_period and starts or stops its engine on the answer.
 
 Failure modes: apiserver errors never raise out of `try_acquire_or_renew` — a leader keeps leading while its last
 successful renewal is younger than renew_deadline (shorter than the lease duration, so it steps down before anyone can
@@ -21,15 +22,15 @@ lease duration instead of taking over at once.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crdsync.kube.client import KubeClient, Resource
+from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict
+from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,8 @@ class LeaderElector:
         self._valid_until = float("-inf")
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = float("-inf")
-        self._stop = threading.Event()
 
     # -- state --------------------------------------------------------------------------------------------------------
-
-    @property
-    def is_leader(self) -> bool:
-        """True while we hold the Lease and renewed it less than renew_deadline ago."""
-        with self._lock:
-            return self._leader and self._clock() - self._last_renew < self.renew_deadline
 
     def valid_until(self) -> float:
         """Monotonic time until which we may write as leader: last renewal sent + renew_deadline; -inf when not
@@ -133,8 +127,6 @@ class LeaderElector:
             except ApiError as exc:
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
                 return self._still_leading()
-
-    acquire = try_acquire_or_renew
 
     def _step(self) -> bool:
         lease = self.client.get(LEASES, self.namespace, self.name)
@@ -213,43 +205,3 @@ class LeaderElector:
                 log.info("lease %s/%s: released by %s", self.namespace, self.name, self.identity)
             except ApiError as exc:
                 log.warning("lease %s/%s: release failed (others wait for expiry): %s", self.namespace, self.name, exc)
-
-    # -- the loop -----------------------------------------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """Make `run` return (after calling on_stopped_leading and releasing, when leading)."""
-        self._stop.set()
-
-    def run(
-        self,
-        on_started_leading: Callable[[], None],
-        on_stopped_leading: Callable[[], None],
-        stop: threading.Event | None = None,
-    ) -> None:
-        """Block: wait to become leader, call on_started_leading (it should return promptly), keep renewing every
-        retry_period, and when leadership is lost or `stop` is set call on_stopped_leading and release the Lease.
-        Returns then; a caller that wants to campaign again calls run again."""
-        stopping = stop if stop is not None else self._stop
-
-        def stopped() -> bool:
-            return stopping.is_set() or self._stop.is_set()
-
-        while not stopped():
-            if self.try_acquire_or_renew():
-                break
-            # Jitter keeps candidates that lost together from retrying together.
-            stopping.wait(self.retry_period * random.uniform(1.0, 1.2))
-        else:
-            return
-        try:
-            on_started_leading()
-            while not stopped():
-                stopping.wait(self.retry_period)
-                if stopped() or not self.try_acquire_or_renew():
-                    break
-        finally:
-            try:
-                on_stopped_leading()
-            except Exception:
-                log.exception("lease %s/%s: on_stopped_leading failed", self.namespace, self.name)
-            self.release()

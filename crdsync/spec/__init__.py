@@ -1,7 +1,8 @@
 """crdsync.spec: the mapping spec - its model, and loading it from YAML with located errors.
 
-model (the frozen values everything consumes; owned by the lead), paths (JSONPath compiling shared with translate),
-source (YAML -> plain data + positions), schema (the JSON Schema and its explained errors), checks (semantic checks),
-build (data -> model), load (the public entry points: load_files, load_text, LoadResult), validate_cmd (the CLI).
+model (the frozen values everything consumes; owned by the lead), paths (JSONPath compiling and shape readings shared
+with translate), source (YAML -> plain data + positions), schema (the JSON Schema and its explained errors), checks
+(the semantic checks, one module per concern), build (data -> model), load (the public entry points: load_files,
+load_text, LoadResult), validate_cmd (the CLI).
 Nothing is imported here, so importing the model stays cheap.
 """

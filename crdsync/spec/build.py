@@ -16,14 +16,15 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from crdsync.spec.checks import RawRule, candidate_api_versions, iter_rule_data, raw_rules, rooted
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.checks.references import candidate_api_versions
+from crdsync.spec.checks.rules import RawRule, iter_rule_data, raw_rules, rooted
 from crdsync.spec.model import (
     Condition,
     ConflictPolicy,
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     KeyStyle,
     LabelSelector,

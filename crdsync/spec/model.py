@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from crdsync.gvk import GroupVersionKind
+
 # JSON-compatible value as found in Kubernetes objects (dict / list / str / int / float / bool / None).
 JSON = Any
 
@@ -31,25 +33,6 @@ class Location:
 
 
 UNKNOWN_LOCATION = Location("<unknown>", 0, 0)
-
-
-@dataclass(frozen=True, order=True)
-class GroupVersionKind:
-    group: str  # "" for the core group
-    version: str
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @classmethod
-    def from_api_version(cls, api_version: str, kind: str) -> GroupVersionKind:
-        group, _, version = api_version.rpartition("/")
-        return cls(group, version, kind)
-
-    def __str__(self) -> str:
-        return f"{self.kind}.{self.api_version}"
 
 
 class Direction(enum.Enum):
@@ -188,7 +171,7 @@ class Reference:
     # JSONPath rooted at each item `path` matches (a list match stands for its items): where the name is in it.
     name_path: str | None = None
     # The name field holds a formatted value: literal text with `$NAME` once and `$NAMESPACE` at most once, e.g.
-    # `$NAME.$NAMESPACE.svc` (translate.objects.parse_format); None: the field is the name itself.
+    # `$NAME.$NAMESPACE.svc` (translate.formats.parse_format); None: the field is the name itself.
     format: str | None = None
     when: tuple[Condition, ...] = ()  # all must hold; empty: always
     location: Location = UNKNOWN_LOCATION
@@ -233,7 +216,7 @@ class StatusSync:
     """Which status paths flow back from the host copy to the virtual object (toHost rules).
 
     `observed_generation_paths` name the observedGeneration values among them that are mapped from the host copy's
-    generations to the virtual object's (see translate.objects.virtual_status); empty: values flow back verbatim.
+    generations to the virtual object's (see translate.status.virtual_status); empty: values flow back verbatim.
     """
 
     enabled: bool = True
@@ -271,7 +254,7 @@ class Rule:
     patches_to_virtual: tuple[Patch, ...] = ()
     status: StatusSync = field(default_factory=StatusSync)
     # toHost mode all: fields of the host copy the host owns (plain chains under $.spec or metadata.annotations),
-    # written back onto the virtual source and never sent forward (translate.objects.forward_view / reverse_fields).
+    # written back onto the virtual source, never sent forward (translate.reverse_paths: forward_view, reverse_fields).
     reverse_paths: tuple[str, ...] = ()
     references: tuple[Reference, ...] = ()
     deletion: DeletionPolicy = DeletionPolicy.DELETE

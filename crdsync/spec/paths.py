@@ -1,4 +1,5 @@
-"""JSONPath compilation shared by the spec loader (to validate) and the translate layer (to evaluate).
+"""JSONPath compilation shared by the spec loader (to validate) and the translate layer (to evaluate), and readings
+of a compiled path's shape (the one top-level field it stays under, a plain field chain, whether two paths overlap).
 
 Every path in a mapping spec is a jsonpath-ng "ext" expression rooted at `$` (the whole object), e.g.
 `$.spec.issuerRef.name` or `$.spec.things[?(@.local == true)]`. Compiled paths are cached per expression string; the
@@ -30,6 +31,8 @@ queries, e.g. `@.a == @.b`, which older jsonpath-ng versions do not even parse);
 instead of raising. Neither ever lets a parser-internal exception escape. A compiled path's `find` raises FilterError
 (a ValueError) on data a filter cannot be evaluated on; compiled paths cannot `update` or `filter` through a filter
 (crdsync writes through concrete locations, see crdsync.translate.paths).
+The shape readings (`top_field`, `field_chain`, `paths_overlap`) take paths already known to compile and raise
+PathSyntaxError otherwise; a form they do not know reads as reaching anywhere (no single field, no chain, overlapping).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 from jsonpath_ng import DatumInContext, JSONPath
 from jsonpath_ng.ext.filter import And, Expression, Filter, Or
 from jsonpath_ng.ext.parser import ExtendedJsonPathParser
-from jsonpath_ng.jsonpath import Fields, Index
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root
 
 
 class PathSyntaxError(ValueError):
@@ -252,3 +255,77 @@ def path_error(expr: str) -> str | None:
     except PathSyntaxError as exc:
         return str(exc)
     return None
+
+
+def top_field(expr: str) -> str | None:
+    """The single top-level field a (valid) JSONPath stays under (`$.status.x` -> 'status'), or None when it can
+    reach several (`$..x`, `$.*`, `$`)."""
+    node = compile_path(expr)
+    segments: list[Any] = []
+    while isinstance(node, Child):
+        segments.append(node.right)
+        node = node.left
+    segments.append(node)
+    segments.reverse()
+    if len(segments) < 2 or not isinstance(segments[0], Root) or not isinstance(segments[1], Fields):
+        return None
+    fields = tuple(segments[1].fields)
+    return str(fields[0]) if len(fields) == 1 and fields[0] != "*" else None
+
+
+def is_under_status(expr: str) -> bool:
+    """True when a (valid) JSONPath can only match inside `.status`: `$.status` or `$.status.<anything>`."""
+    return top_field(expr) == "status"
+
+
+def field_chain(expr: str) -> tuple[str, ...] | None:
+    """The field names of a (valid) JSONPath that is a plain chain of map fields (`$.spec.a`,
+    `$.metadata.annotations['k']`), or None when it has wildcards, filters, indices, `..` or is `$` itself."""
+    node = compile_path(expr)
+    chain: list[str] = []
+    while isinstance(node, Child):
+        right = node.right
+        if not isinstance(right, Fields) or len(right.fields) != 1 or right.fields[0] == "*":
+            return None
+        chain.append(str(right.fields[0]))
+        node = node.left
+    if not isinstance(node, Root) or not chain:
+        return None
+    chain.reverse()
+    return tuple(chain)
+
+
+_ANY = None  # a step of a path that may match any field or item
+
+
+def _steps(expr: str) -> tuple[str | None, ...] | None:
+    """The steps of a (valid) JSONPath, a field name or _ANY (wildcards, indices, filters); None when the path can
+    reach anywhere below its start (`..`, or a form this reading does not know): such a path overlaps everything."""
+    node = compile_path(expr)
+    steps: list[str | None] = []
+    while isinstance(node, Child):
+        right = node.right
+        if isinstance(right, Fields) and len(right.fields) == 1 and right.fields[0] != "*":
+            steps.append(str(right.fields[0]))
+        elif type(right).__name__ in _ONE_STEP_NODES:
+            steps.append(_ANY)
+        else:
+            return None
+        node = node.left
+    if not isinstance(node, Root):
+        return None
+    steps.reverse()
+    return tuple(steps)
+
+
+# jsonpath-ng node types that stand for exactly one step (any field or item), by name: their classes moved between
+# jsonpath-ng versions, and a node not listed here is read as "anywhere below" (the safe answer for an overlap check).
+_ONE_STEP_NODES = frozenset({"Wildcard", "Index", "Slice", "Filter", "StrictFilter", "Fields"})
+
+
+def paths_overlap(first: str, second: str) -> bool:
+    """True when two (valid) JSONPaths may touch the same field: one may match at or below what the other matches."""
+    a, b = _steps(first), _steps(second)
+    if a is None or b is None:
+        return True
+    return all(x is _ANY or y is _ANY or x == y for x, y in zip(a, b, strict=False))

@@ -130,6 +130,48 @@ def _did_you_mean(word: Any, choices: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _value_message(error: ValidationError, schema: dict[str, Any], instance: Any, custom: Any) -> str | None:
+    """The message for a keyword that judges one value (type, enum, const, pattern, lengths, bounds, item counts),
+    located at that value; None for any other keyword."""
+    keyword = error.validator
+    if keyword == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        hint = ""
+        if "string" in names and isinstance(instance, bool | int | float) and instance is not None:
+            shown = str(instance).lower() if isinstance(instance, bool) else str(instance)
+            hint = f' (quote it: "{shown}")'
+        return f"expected {wanted}, got {describe(instance)}{hint}"
+    if keyword == "enum":
+        choices = [str(c) for c in error.validator_value]
+        hint = _did_you_mean(instance, choices)
+        return f"{describe(instance)} is not one of {', '.join(choices)}{hint}"
+    if keyword == "const":
+        return f"must be {error.validator_value!r}, got {describe(instance)}"
+    if keyword == "pattern":
+        hint = schema.get("patternErrorMessage") or f"does not match the pattern {error.validator_value}"
+        return f"{describe(instance)} {hint}"
+    if keyword == "minLength":
+        n = error.validator_value
+        return "must not be empty" if n == 1 else f"must be at least {n} characters long"
+    if keyword == "maxLength":
+        return f"is longer than {error.validator_value} characters"
+    if keyword in ("minimum", "maximum"):
+        relation = "at least" if keyword == "minimum" else "at most"
+        bound = error.validator_value
+        return f"{describe(instance)} is out of range: must be {relation} {bound}"
+    if keyword in ("minItems", "maxItems"):
+        n = error.validator_value
+        if custom:
+            message: str = custom
+            return message
+        if keyword == "minItems":
+            return f"needs at least {n} item{'s' if n != 1 else ''}"
+        return "must be empty" if n == 0 else f"allows at most {n} item{'s' if n != 1 else ''}"
+    return None
+
+
 class _Explainer:
     def __init__(self, document: Document, root_schema: dict[str, Any]) -> None:
         self.document = document
@@ -180,50 +222,6 @@ class _Explainer:
                     message = custom if in_then and custom else f"missing required key {key!r}"
                     yield self.at_mapping(path, (*path, key), message)
             return
-        if keyword == "type":
-            expected = error.validator_value
-            names = [expected] if isinstance(expected, str) else list(expected)
-            wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-            hint = ""
-            if "string" in names and isinstance(instance, bool | int | float) and instance is not None:
-                shown = str(instance).lower() if isinstance(instance, bool) else str(instance)
-                hint = f' (quote it: "{shown}")'
-            yield self.at_value(path, f"expected {wanted}, got {describe(instance)}{hint}")
-            return
-        if keyword == "enum":
-            choices = [str(c) for c in error.validator_value]
-            hint = _did_you_mean(instance, choices)
-            yield self.at_value(path, f"{describe(instance)} is not one of {', '.join(choices)}{hint}")
-            return
-        if keyword == "const":
-            yield self.at_value(path, f"must be {error.validator_value!r}, got {describe(instance)}")
-            return
-        if keyword == "pattern":
-            hint = schema.get("patternErrorMessage") or f"does not match the pattern {error.validator_value}"
-            yield self.at_value(path, f"{describe(instance)} {hint}")
-            return
-        if keyword == "minLength":
-            n = error.validator_value
-            yield self.at_value(path, "must not be empty" if n == 1 else f"must be at least {n} characters long")
-            return
-        if keyword == "maxLength":
-            yield self.at_value(path, f"is longer than {error.validator_value} characters")
-            return
-        if keyword in ("minimum", "maximum"):
-            relation = "at least" if keyword == "minimum" else "at most"
-            bound = error.validator_value
-            yield self.at_value(path, f"{describe(instance)} is out of range: must be {relation} {bound}")
-            return
-        if keyword in ("minItems", "maxItems"):
-            n = error.validator_value
-            if custom:
-                message = custom
-            elif keyword == "minItems":
-                message = f"needs at least {n} item{'s' if n != 1 else ''}"
-            else:
-                message = "must be empty" if n == 0 else f"allows at most {n} item{'s' if n != 1 else ''}"
-            yield self.at_value(path, message)
-            return
         if keyword == "uniqueItems" and isinstance(instance, list):
             seen: list[Any] = []
             for index, item in enumerate(instance):
@@ -237,6 +235,10 @@ class _Explainer:
             return
         if keyword == "anyOf":
             yield from self._explain_any_of(error, path, schema, instance, custom)
+            return
+        message = _value_message(error, schema, instance, custom)
+        if message is not None:
+            yield self.at_value(path, message)
             return
         yield self.at_value(path, error.message if len(error.message) <= 200 else error.message[:197] + "...")
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crdsync.spec.model import GroupVersionKind
+from crdsync.gvk import GroupVersionKind
 
 PREFIX = "crdsync.io/"
 
@@ -39,7 +39,7 @@ ANN_SOURCE_NAME = PREFIX + "source-name"
 ANN_SOURCE_UID = PREFIX + "source-uid"  # absent when the source had no uid yet (offline `plan`)
 ANN_SOURCE_KIND = PREFIX + "source-kind"  # "<group>/<kind>", e.g. "cert-manager.io/Certificate", "/Secret"
 # On host copies of toHost rules that sync status: the virtual object's metadata.generation the copy was written from
-# (decimal), so observedGeneration values can be mapped back (translate.objects.virtual_status).
+# (decimal), so observedGeneration values can be mapped back (translate.status.virtual_status).
 ANN_SOURCE_GENERATION = PREFIX + "source-generation"
 # On host copies made by to_host: "<digest>.<fields>", a digest of everything the copy was translated from (the rules,
 # the tenant, crdsync's version and the source's fields to_host reads) and how many fields the copy sets, so the
@@ -155,27 +155,6 @@ def source_generation(obj: Mapping[str, Any]) -> int | None:
     if value is None or not value.isascii() or not value.isdigit() or len(value) > 19:
         return None
     return int(value)
-
-
-def without_bookkeeping(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A shallow-copied object whose labels/annotations lack every PREFIX key (releasing a copy: DeletionPolicy Orphan).
-
-    Empty label/annotation maps are dropped so the result compares equal to an object that never had any.
-    """
-    out = dict(obj)
-    meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
-        return out
-    new_meta = dict(meta)
-    for key in ("labels", "annotations"):
-        if key in new_meta:
-            kept = {k: v for k, v in _string_map(new_meta[key]).items() if not k.startswith(PREFIX)}
-            if kept:
-                new_meta[key] = kept
-            else:
-                del new_meta[key]
-    out["metadata"] = new_meta
-    return out
 
 
 def recorded_digest(obj: Mapping[str, Any]) -> tuple[str, int] | None:

@@ -8,9 +8,12 @@ one located line (`cert-manager.yaml:12:9: ... (at $.spec.secretName)`) instead 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from crdsync.spec.model import UNKNOWN_LOCATION, Location
+from crdsync.spec.model import UNKNOWN_LOCATION, Location, Rule
+
+T = TypeVar("T")
 
 
 def json_type(value: Any) -> str:
@@ -54,6 +57,10 @@ class TranslationError(Exception):
         prefix = f"{self.location}: " if self.location != UNKNOWN_LOCATION else ""
         return f"{prefix}{self.message}{where}"
 
-    def __reduce__(self) -> tuple[type[TranslationError], tuple[str, str, Location]]:
-        # Keeps the error picklable (the engine may hand errors across threads/processes) with all three fields.
-        return (TranslationError, (self.message, self.path, self.location))
+
+def located(rule: Rule, build: Callable[[], T]) -> T:
+    """build(), with any TranslationError it raises attributed to `rule` unless it names a location already."""
+    try:
+        return build()
+    except TranslationError as exc:
+        raise exc.located(rule.location) from None

@@ -205,13 +205,6 @@ def _rename(values: Mapping[str, Any], rename: Renamer, path: str) -> dict[str, 
     return out
 
 
-def rename_keys(
-    values: Mapping[str, Any], key_map: Sequence[tuple[str, str]], key_prefix: str | None, path: str
-) -> dict[str, Any]:
-    """`values` with keys renamed (keyMap first, else keyPrefix); raises when two keys would collide."""
-    return _rename(values, _renamer(key_map, key_prefix), path)
-
-
 def _rewrite_label_keys(patch: Patch, rename: Renamer, value: Any) -> Any:
     if value is None:
         return None

@@ -1,15 +1,16 @@
-"""JSONPath get / set / remove / update over plain dicts, returning new objects.
+"""JSONPath get / set / remove over plain dicts, for callers that write on a deep copy of their own.
 
 Paths are the spec's jsonpath-ng "ext" expressions, compiled by crdsync.spec.paths.compile_path (cached). Reading uses
 jsonpath-ng's find; writing never uses its in-place update: each match is turned into a concrete location (a tuple of
-map keys and list indices) and the write is done on a deep copy, so inputs are never mutated.
+map keys and list indices) and the *_in_place functions write there, on the caller's copy (clone / clone_object), so
+the caller's inputs are never mutated.
 
 Semantics:
-- get_all: every match's value, in document order; get_first: the first match or a default.
-- set_value: replace every match; when nothing matches and the path is a plain chain of fields (and list indices of
+- get_all: every match's value, in document order; locations: every match's concrete location.
+- set_in_place: replace every match; when nothing matches and the path is a plain chain of fields (and list indices of
   existing lists), create the missing intermediate maps. Nothing matching a path with wildcards or filters is a no-op.
-- remove: delete every match (list items by index, highest first so indices stay valid).
-- update_values: replace every match by fn(old value).
+- remove_locations_in_place: delete the matches (list items by index, highest first so indices stay valid).
+- write_in_place: set concrete locations; value_at: read one; project: only the selected parts of an object.
 - add_missing_in_place: vcluster's `add` where nothing matches: create the value under the deepest existing part.
 
 Failure modes, all TranslationError naming the path: a path that does not compile, a path that cannot address a
@@ -22,7 +23,7 @@ last one fails closed on purpose: read as "no match", it would let a field throu
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -210,16 +211,6 @@ def get_all(obj: Any, path: str) -> list[Any]:
     return [d.value for d in _find(path, obj)]
 
 
-def get_first(obj: Any, path: str, default: Any = None) -> Any:
-    """The value of the first match of `path`, or `default` when nothing matches."""
-    found = get_all(obj, path)
-    return found[0] if found else default
-
-
-def has_match(obj: Any, path: str) -> bool:
-    return bool(get_all(obj, path))
-
-
 def _describe(location: Location) -> str:
     return "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in location)
 
@@ -283,18 +274,6 @@ def set_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
         found = [chain]
     for location in found:
         _write(obj, location, clone(value), create=True, path=path)
-
-
-def update_in_place(obj: dict[str, Any], path: str, fn: Callable[[Any], Any]) -> None:
-    """Replace every match of `path` in `obj` by fn(old value)."""
-    for location in locations(obj, path):
-        old = _container_at(obj, location, create=False, path=path)
-        _write(obj, location, fn(old), create=False, path=path)
-
-
-def remove_in_place(obj: dict[str, Any], path: str) -> None:
-    """Delete every match of `path` from `obj` (nothing matching is fine)."""
-    remove_locations_in_place(obj, locations(obj, path), path)
 
 
 def document_order_reversed(found: list[Location]) -> list[Location]:
@@ -364,34 +343,6 @@ def write_in_place(obj: dict[str, Any], writes: Mapping[Location, Any], path: st
     """Set each concrete location to (a copy of) its value; the locations must exist up to their parent."""
     for location, value in writes.items():
         _write(obj, location, clone(value), create=False, path=path or _describe(location))
-
-
-def set_value(obj: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A new object with every match of `path` set to (a copy of) `value`; creates a plain chain that is missing."""
-    out = clone_object(obj)
-    set_in_place(out, path, value)
-    return out
-
-
-def update_values(obj: Mapping[str, Any], path: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
-    """A new object with every match of `path` replaced by fn(old value); `fn` sees the old value, never a copy."""
-    out = clone_object(obj)
-    update_in_place(out, path, fn)
-    return out
-
-
-def remove(obj: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """A new object without any match of `path` (absent paths are fine: removing nothing is not an error)."""
-    out = clone_object(obj)
-    remove_in_place(out, path)
-    return out
-
-
-def with_values(obj: Mapping[str, Any], writes: Mapping[Location, Any], path: str = "") -> dict[str, Any]:
-    """A new object with each concrete location set to its value; the locations must exist up to their parent."""
-    out = clone_object(obj)
-    write_in_place(out, writes, path)
-    return out
 
 
 def value_at(obj: Any, location: Location, default: Any = None) -> Any:

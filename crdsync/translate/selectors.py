@@ -1,4 +1,5 @@
-"""Which objects a rule selects, on either side, and the label-selector query that narrows list/watch.
+"""Which objects a rule selects, on either side. The engine lists and watches every object of a synced kind (no
+label selector on the request) and decides here, per object, which ones a rule syncs.
 
 Kubernetes label-selector semantics: all matchLabels and matchExpressions must hold; an empty selector, and no
 selector at all, match everything. NotIn and DoesNotExist hold for objects without the key.
@@ -84,20 +85,3 @@ def selects_host(rule: Rule, obj: Mapping[str, Any]) -> bool:
         if name is None or not any(fnmatch.fnmatchcase(name, pattern) for pattern in rule.host.name_patterns):
             return False
     return matches(rule.selector, labels_of(obj))
-
-
-def selector_query(selector: LabelSelector | None) -> str | None:
-    """The `labelSelector` query string equivalent to `selector`, or None when it selects everything."""
-    if selector is None:
-        return None
-    terms = [f"{key}={value}" for key, value in selector.match_labels]
-    for req in selector.match_expressions:
-        if req.operator is SelectorOperator.IN:
-            terms.append(f"{req.key} in ({','.join(req.values)})")
-        elif req.operator is SelectorOperator.NOT_IN:
-            terms.append(f"{req.key} notin ({','.join(req.values)})")
-        elif req.operator is SelectorOperator.EXISTS:
-            terms.append(req.key)
-        else:
-            terms.append(f"!{req.key}")
-    return ",".join(terms) or None

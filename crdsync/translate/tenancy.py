@@ -32,7 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crdsync.spec.model import GroupVersionKind, Naming, NamingStyle
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Naming, NamingStyle
 from crdsync.translate.bookkeeping import (
     LABEL_MANAGED_BY,
     LABEL_ORPHANED,

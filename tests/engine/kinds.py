@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from crdsync.spec.model import GroupVersionKind
-from tests.engine.fakes import resource
+from crdsync.gvk import GroupVersionKind
+from tests.fakeapi import resource
 
 WIDGET = GroupVersionKind("example.com", "v1", "Widget")
 SECRET = GroupVersionKind("", "v1", "Secret")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
+from crdsync.kube.client import KubeClient
 from crdsync.spec.model import (
     ConflictPolicy,
     DeletionPolicy,
@@ -31,8 +32,8 @@ from crdsync.spec.model import (
 )
 from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ORPHANED, LABEL_VCLUSTER, source_of
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
+from tests.fakeapi import FakeCluster, FakeInformer
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
 
@@ -79,8 +80,10 @@ class World:
         self.engine = Engine(
             self.config,
             TENANT,
-            self.host,
-            self.virtual,
+            # The engine still types its clusters as KubeClient; FakeCluster is checked against the ClusterClient
+            # Protocol (crdsync.kube.protocols) instead, which KubeClient satisfies too.
+            cast(KubeClient, self.host),
+            cast(KubeClient, self.virtual),
             workers=2,
             informer_factory=FakeInformer,  # type: ignore[arg-type]
         )

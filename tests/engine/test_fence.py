@@ -18,12 +18,11 @@ from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.run_cmd import RunState, run_as_leader
-from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import ApiError
-from crdsync.kube.lease import LeaderElector
-from tests.engine.fakes import FakeCluster, FakeInformer
-from tests.kube.memclient import MemClient
-from tests.kube.stub import Reply, StubServer
+from crdsync.kube.lease import LEASES, LeaderElector
+from crdsync.kube.resource import Resource
+from tests.fakeapi import FakeCluster, FakeInformer
+from tests.kube.stub import Reply, StubServer, client_for
 
 WIDGETS = Resource("example.io", "v1", "Widget", "widgets", True, False, frozenset())
 
@@ -74,7 +73,7 @@ def test_gated_client_view_sends_no_write_once_closed_and_still_reads(stub: Stub
     stub.route("GET", "/apis/example.io/v1/namespaces/ns/widgets/w", lambda _r: Reply(body=obj))
     stub.route("DELETE", "/apis/example.io/v1/namespaces/ns/widgets/w", lambda _r: Reply(body={}))
     stub.route("POST", "/apis/example.io/v1/namespaces/ns/widgets", lambda _r: Reply(status=201, body=obj))
-    raw = KubeClient.for_url(stub.url, max_retries=1, request_timeout=5, user_agent="crdsync/test (replica-a)")
+    raw = client_for(stub.url, max_retries=1, request_timeout=5, user_agent="crdsync/test (replica-a)")
     clock = Clock()
     fence = WriteFence(lambda: 1010.0, clock=clock)
     gated = raw.with_write_gate(fence.check)
@@ -109,7 +108,7 @@ def test_a_retry_after_a_connection_failure_is_judged_again() -> None:
         if clock.now > 1010:
             raise WriteFenced("term over", method=method, path=path)
 
-    client = KubeClient.for_url("http://127.0.0.1:9", max_retries=5).with_write_gate(gate)
+    client = client_for("http://127.0.0.1:9", max_retries=5).with_write_gate(gate)
     with pytest.raises(WriteFenced):
         client.delete(WIDGETS, "ns", "w")
     assert len(attempts) == 2
@@ -120,13 +119,13 @@ def test_renewal_counts_from_when_it_was_sent_not_when_it_came_back() -> None:
     connection, a freeze between send and receive) stretched the write window past what rivals see."""
     clock = Clock()
 
-    class Slow(MemClient):
+    class Slow(FakeCluster):
         def replace(self, res: Resource, obj: dict[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
             written = super().replace(res, obj, subresource=subresource)
             clock.now += 8  # the answer takes 8s to come back
             return written
 
-    elector = LeaderElector(Slow(), "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
+    elector = LeaderElector(Slow("host", [LEASES]), "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
     assert elector.try_acquire_or_renew()  # create: immediate
     sent = clock.now
     assert elector.try_acquire_or_renew()
@@ -160,7 +159,7 @@ def test_leader_loop_ends_a_term_that_lapsed_during_a_freeze_and_starts_a_new_on
     """A leader frozen past the renew deadline but not past the lease duration (nobody took over) wakes up: the
     loop must not renew over the gap and keep the old engine; it ends the term first, then leads with a new one."""
     clock = Clock()
-    client = MemClient()
+    client = FakeCluster("host", [LEASES])
     elector = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
     engines: list[FakeEngine] = []
     stop, wake = threading.Event(), threading.Event()
@@ -196,7 +195,7 @@ def test_leader_loop_ends_a_term_that_lapsed_during_a_freeze_and_starts_a_new_on
 
 def test_leader_loop_stops_the_engine_when_a_rival_holds_the_lease() -> None:
     clock = Clock()
-    client = MemClient()
+    client = FakeCluster("host", [LEASES])
     a = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
     b = LeaderElector(client, "ns", "crdsync-a", "b", clock=clock)  # type: ignore[arg-type]
     engines: list[FakeEngine] = []
@@ -222,41 +221,7 @@ def test_leader_loop_stops_the_engine_when_a_rival_holds_the_lease() -> None:
 
     run_as_leader(new_engine, a, stop, wake, Metrics(), RunState(leader_elect=True), clock=clock)
     assert len(engines) == 1 and engines[0].stopped and engines[0].fence.closed.is_set()
-    assert client.objects[("leases", "ns", "crdsync-a")]["spec"]["holderIdentity"] == "b"
-
-
-class GatedCluster(FakeCluster):
-    """A fake apiserver whose client view gates writes like KubeClient.with_write_gate does."""
-
-    gate: Any = None
-
-    def with_write_gate(self, gate: Any) -> GatedCluster:
-        self.gate = gate
-        return self
-
-    def _gated(self, verb: str) -> None:
-        if self.gate is not None:
-            self.gate(verb, "/fake")
-
-    def create(self, res: Any, obj: Any, **kw: Any) -> Any:
-        self._gated("POST")
-        return super().create(res, obj, **kw)
-
-    def apply(self, res: Any, obj: Any, **kw: Any) -> Any:
-        self._gated("PATCH")
-        return super().apply(res, obj, **kw)
-
-    def replace(self, res: Any, obj: Any, **kw: Any) -> Any:
-        self._gated("PUT")
-        return super().replace(res, obj, **kw)
-
-    def patch(self, res: Any, namespace: Any, name: str, patch: Any, **kw: Any) -> Any:
-        self._gated("PATCH")
-        return super().patch(res, namespace, name, patch, **kw)
-
-    def delete(self, res: Any, namespace: Any, name: str, **kw: Any) -> Any:
-        self._gated("DELETE")
-        return super().delete(res, namespace, name, **kw)
+    assert (client.get(LEASES, "ns", "crdsync-a") or {})["spec"]["holderIdentity"] == "b"
 
 
 def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,8 +232,9 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
     events: list[str] = []
     monkeypatch.setattr(reconcile, "record_event", lambda client, obj, reason, message, **kw: events.append(reason))
     kinds = [ENGINE_WIDGETS, SECRETS, SHAREDS, NAMESPACES]
-    host: Any = GatedCluster("host", kinds)
-    virtual: Any = GatedCluster("virtual", kinds)
+    # FakeCluster.with_write_gate gates a view's writes as KubeClient's does; the views share the objects and logs.
+    host: Any = FakeCluster("host", kinds)
+    virtual: Any = FakeCluster("virtual", kinds)
     fake_informer: Any = FakeInformer
     clock = Clock()
     fence = WriteFence(lambda: 1010.0, clock=clock)

@@ -18,8 +18,9 @@ from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine, informer_stalled
 from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
-from tests.engine.fakes import FakeInformer
-from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
+from tests.engine.kinds import WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget
+from tests.fakeapi import FakeInformer
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Metrics: the names and labels crdsync exports, and that each counter moves with the work actually done.
 
-The engine runs against the in-memory clusters of fakes.py (see test_engine.py); the request counter against a
+The engine runs against the in-memory clusters of tests/fakeapi (see test_engine.py); the request counter against a
 local HTTP stub and the relist counter against a real Informer over a stub list/watch.
 """
 
@@ -19,11 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.metrics import Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
-from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.errors import Gone, Invalid
 from crdsync.kube.informer import Informer
-from tests.engine.fakes import resource
-from tests.engine.test_engine import TENANT, WIDGETS, World, make_config, widget
+from crdsync.kube.resource import Resource
+from tests.engine.kinds import WIDGETS
+from tests.engine.test_engine import TENANT, World, make_config, widget
+from tests.fakeapi import resource
+from tests.kube.stub import client_for
 
 
 @pytest.fixture
@@ -211,7 +213,7 @@ def stub_url() -> Iterator[str]:
 
 def test_rest_client_requests_are_counted_by_code_method_and_host(stub_url: str) -> None:
     metrics = Metrics()
-    client = KubeClient.for_url(stub_url, max_retries=0)
+    client = client_for(stub_url, max_retries=0)
     client.observe_requests(metrics.request_observer(client.host))
     host = stub_url.removeprefix("http://")
     client.server_version()
@@ -220,7 +222,7 @@ def test_rest_client_requests_are_counted_by_code_method_and_host(stub_url: str)
     assert value(metrics, "rest_client_requests_total", code="200", method="GET", host=host) == 2
     assert value(metrics, "rest_client_requests_total", code="404", method="GET", host=host) == 1
 
-    closed = KubeClient.for_url("http://127.0.0.1:9", max_retries=0)  # discard port: nothing listens
+    closed = client_for("http://127.0.0.1:9", max_retries=0)  # discard port: nothing listens
     closed.observe_requests(metrics.request_observer(closed.host))
     with pytest.raises(Exception):  # noqa: B017 (TransportError; which subclass does not matter here)
         closed.server_version()

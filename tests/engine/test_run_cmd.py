@@ -159,7 +159,7 @@ def test_connect_in_cluster(sa_dir: Path, virtual_kubeconfig: Path, monkeypatch:
     settings = resolve_settings(args, {}, sa_dir)
     host, virtual = connect(settings, sa_dir)
     assert host.host == "https://10.96.0.1:443"
-    assert host._headers(None)["authorization"] == "Bearer tok"
+    assert host.transport.headers(None)["authorization"] == "Bearer tok"
     assert virtual.host == "https://127.0.0.1:6443"
 
 

@@ -1,6 +1,6 @@
 """A hostile tenant against the engine: each test is one attack from the tenant-isolation review, carried out through
 what a tenant controls (its virtual objects, and fields a host operator copies), against in-memory clusters that model
-managedFields, patch types, AlreadyExists and delayed watch delivery (tests/engine/fakes.py).
+managedFields, patch types, AlreadyExists and delayed watch delivery (tests/fakeapi).
 
 The boundary these pin down (crdsync/translate/tenancy.py): host writes only in the tenant's host namespace and only
 to copies whose name proves they are this tenant's; nothing the tenant writes is trusted as bookkeeping; imports only
@@ -35,8 +35,8 @@ from crdsync.spec.model import (
 )
 from crdsync.translate import bookkeeping as bk
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.fakes import FakeCluster, FakeInformer
 from tests.engine.kinds import EVENTS, NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
+from tests.fakeapi import FakeCluster, FakeInformer
 
 HOST_NS = "tenants"
 HONEST = Tenant(vcluster="honest", host_namespace=HOST_NS)

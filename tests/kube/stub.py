@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crdsync.kube.client import KubeClient
+
 
 @dataclass
 class Request:
@@ -41,6 +43,16 @@ class Reply:
 
 
 Responder = Callable[[Request], Reply]
+
+
+def client_for(url: str, *, token: str | None = None, **kwargs: Any) -> KubeClient:
+    """A KubeClient for a plain URL (a StubServer's), optionally with a bearer token; `kwargs` go to KubeClient."""
+    from kubernetes.client import Configuration
+
+    configuration = Configuration(host=url)
+    if token:
+        configuration.api_key["BearerToken"] = f"Bearer {token}"
+    return KubeClient(configuration, **kwargs)
 
 
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -168,8 +180,7 @@ class StubServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"  # bound to 127.0.0.1 above
 
     def route(self, method: str, path: str, responder: Responder | Reply) -> None:
         fn = responder if callable(responder) else (lambda _req, r=responder: r)

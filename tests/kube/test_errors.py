@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import pytest
 
@@ -84,9 +83,3 @@ def test_transport_error_is_api_error_with_status_zero() -> None:
     err = errors.Timeout("silent", method="GET", path="/x")
     assert isinstance(err, errors.TransportError) and isinstance(err, errors.ApiError)
     assert err.status == 0
-
-
-def test_errors_pickle() -> None:
-    err = from_response(404, _status(404, "NotFound", "gone"), method="GET", path="/p")
-    copy = pickle.loads(pickle.dumps(err))
-    assert type(copy) is errors.NotFound and copy.message == "gone" and copy.path == "/p"

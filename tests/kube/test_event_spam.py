@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crdsync.kube.events import SPAM_BURST, SPAM_REFILL_SECONDS, _Recorder
-
-from .memclient import MemClient
+from crdsync.kube.events import EVENTS, SPAM_BURST, SPAM_REFILL_SECONDS, _Recorder
+from tests.fakeapi import FakeCluster
 
 CERT: dict[str, Any] = {
     "apiVersion": "cert-manager.io/v1",
@@ -25,7 +24,7 @@ class Clock:
 
 
 def test_a_refusing_webhook_cannot_make_crdsync_write_an_event_per_retry() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = FakeCluster("virtual", [EVENTS]), Clock()
     recorder = _Recorder(client, clock)  # type: ignore[arg-type]
     for attempt in range(50):  # 50 retries within a few seconds
         recorder.record(CERT, "SyncFailed", f"denied by webhook, attempt {attempt}", "Warning", "crdsync")
@@ -37,7 +36,7 @@ def test_a_refusing_webhook_cannot_make_crdsync_write_an_event_per_retry() -> No
 
 
 def test_the_limit_is_per_object() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = FakeCluster("virtual", [EVENTS]), Clock()
     recorder = _Recorder(client, clock)  # type: ignore[arg-type]
     other = {**CERT, "metadata": {**CERT["metadata"], "name": "api", "uid": "u-2"}}
     for _ in range(SPAM_BURST + 3):

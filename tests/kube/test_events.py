@@ -8,19 +8,22 @@ import pytest
 
 from crdsync.kube import errors
 from crdsync.kube.events import EVENTS, event_name, record_event
-
-from .memclient import MemClient
+from tests.fakeapi import FakeCluster
 
 CERT = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
         "metadata": {"name": "web", "namespace": "team-a", "uid": "u-1", "resourceVersion": "7"}}
 
 
-def events(client: MemClient) -> list[dict[str, object]]:
-    return [o for (plural, _, _), o in client.objects.items() if plural == "events"]
+def cluster() -> FakeCluster:
+    return FakeCluster("virtual", [EVENTS])
+
+
+def events(client: FakeCluster) -> list[dict[str, object]]:
+    return client.list(EVENTS)
 
 
 def test_first_event_is_created() -> None:
-    client = MemClient()
+    client = cluster()
     record_event(client, CERT, "HostConflict", "host object exists")  # type: ignore[arg-type]
     [event] = events(client)
     assert event["metadata"]["namespace"] == "team-a"  # type: ignore[index]
@@ -32,7 +35,7 @@ def test_first_event_is_created() -> None:
 
 
 def test_repeats_are_aggregated_without_reads() -> None:
-    client = MemClient()
+    client = cluster()
     for i in range(3):
         record_event(client, CERT, "HostConflict", f"attempt {i}")  # type: ignore[arg-type]
     [event] = events(client)
@@ -41,7 +44,7 @@ def test_repeats_are_aggregated_without_reads() -> None:
 
 
 def test_other_reason_or_object_is_another_event() -> None:
-    client = MemClient()
+    client = cluster()
     record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
     record_event(client, CERT, "Synced", "y", type_="Normal")  # type: ignore[arg-type]
     other = {**CERT, "metadata": {**CERT["metadata"], "name": "api", "uid": "u-2"}}  # type: ignore[dict-item]
@@ -50,26 +53,27 @@ def test_other_reason_or_object_is_another_event() -> None:
 
 
 def test_count_read_back_when_another_process_created_it() -> None:
-    first, second = MemClient(), None
+    first = cluster()
     record_event(first, CERT, "HostConflict", "x")  # type: ignore[arg-type]
-    second = MemClient()
-    second.objects = first.objects  # same cluster, new recorder without a remembered count
+    second = first.with_write_gate(None)  # same cluster, another client: a new recorder without a remembered count
+    before = len(first.calls)
     record_event(second, CERT, "HostConflict", "again")  # type: ignore[arg-type]
     [event] = events(first)
-    assert event["count"] == 2 and second.calls == ["create", "get", "patch"]
+    assert event["count"] == 2 and second.calls[before:] == ["create", "get", "patch"]
 
 
 def test_expired_event_is_recreated() -> None:
-    client = MemClient()
+    client = cluster()
     record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
-    client.delete_all("events")  # TTL passed
+    for expired in client.list(EVENTS):  # TTL passed
+        client.remove(EVENTS, expired["metadata"]["namespace"], expired["metadata"]["name"])
     record_event(client, CERT, "HostConflict", "y")  # type: ignore[arg-type]
     [event] = events(client)
     assert event["count"] == 1 and client.calls == ["create", "patch", "create"]
 
 
 def test_cluster_scoped_objects_log_to_default_and_names_are_valid() -> None:
-    client = MemClient()
+    client = cluster()
     issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "System:CA_1"}}
     record_event(client, issuer, "Imported", "ok", type_="Normal")  # type: ignore[arg-type]
     [event] = events(client)
@@ -80,14 +84,14 @@ def test_cluster_scoped_objects_log_to_default_and_names_are_valid() -> None:
 
 
 def test_long_messages_are_truncated() -> None:
-    client = MemClient()
+    client = cluster()
     record_event(client, CERT, "R", "m" * 5000)  # type: ignore[arg-type]
     assert len(events(client)[0]["message"]) == 1024  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("involved", [CERT, {"kind": "X"}, {"metadata": None}, None])
 def test_failures_are_logged_not_raised(involved: object, caplog: pytest.LogCaptureFixture) -> None:
-    client = MemClient()
+    client = cluster()
     client.fail["create"] = errors.Forbidden(403, "Forbidden", "cannot create events")
     with caplog.at_level(logging.WARNING, logger="crdsync.kube.events"):
         record_event(client, involved, "R", "m")  # type: ignore[arg-type]

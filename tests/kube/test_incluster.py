@@ -34,7 +34,7 @@ def test_client_from_the_service_account(sa_dir: Path) -> None:
     kube = incluster.client(sa_dir=sa_dir, env=ENV, field_manager="fm", pool_maxsize=4)
     assert kube.host == "https://10.96.0.1:443"
     assert kube.field_manager == "fm"
-    assert kube._headers(None)["authorization"] == "Bearer token-1"
+    assert kube.transport.headers(None)["authorization"] == "Bearer token-1"
     assert incluster.namespace(sa_dir) == "vc-team-a"
 
 
@@ -49,9 +49,9 @@ def test_a_rotated_token_is_picked_up(sa_dir: Path) -> None:
     # The kubelet swaps the file atomically (a symlinked directory); writing it in place is the same for a reader.
     (sa_dir / "token").write_text("token-2\n")
     clock.now += 30
-    assert kube._headers(None)["authorization"] == "Bearer token-1"  # not re-read on every request
+    assert kube.transport.headers(None)["authorization"] == "Bearer token-1"  # not re-read on every request
     clock.now += 30
-    assert kube._headers(None)["authorization"] == "Bearer token-2"
+    assert kube.transport.headers(None)["authorization"] == "Bearer token-2"
 
 
 def test_an_unreadable_token_mid_rotation_keeps_the_previous_one(sa_dir: Path) -> None:
@@ -59,10 +59,10 @@ def test_an_unreadable_token_mid_rotation_keeps_the_previous_one(sa_dir: Path) -
     kube = incluster.client(sa_dir=sa_dir, env=ENV, refresh_seconds=60, clock=clock)
     (sa_dir / "token").unlink()
     clock.now += 61
-    assert kube._headers(None)["authorization"] == "Bearer token-1"
+    assert kube.transport.headers(None)["authorization"] == "Bearer token-1"
     (sa_dir / "token").write_text("token-3")
     clock.now += 61
-    assert kube._headers(None)["authorization"] == "Bearer token-3"
+    assert kube.transport.headers(None)["authorization"] == "Bearer token-3"
 
 
 @pytest.mark.parametrize(

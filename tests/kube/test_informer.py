@@ -1,8 +1,9 @@
-"""Informer logic against a scripted in-memory list/watch source: relist, resume, backoff, indexes, gone, stop."""
+"""Informer logic against a scripted in-memory list/watch source: relist, resume, backoff, gone, stop."""
 
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from crdsync.kube import errors, informer
-from crdsync.kube.client import Resource
+from crdsync.kube import errors
 from crdsync.kube.decode import UndecodableEvent
-from crdsync.kube.informer import Informer
+from crdsync.kube.informer import CacheKey, Informer, cache_key
+from crdsync.kube.resource import Resource
 
 CERTS = Resource("cert-manager.io", "v1", "Certificate", "certificates", True, True, frozenset())
 ISSUERS = Resource("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", False, True, frozenset())
@@ -109,6 +110,11 @@ def source() -> ScriptedSource:
     return ScriptedSource()
 
 
+def stored(inf: Informer) -> list[CacheKey]:
+    """The keys of the informer's store, sorted."""
+    return sorted(cache_key(o) for o in inf.list())
+
+
 def make(source: ScriptedSource, rec: Recorder | None = None, **kwargs: Any) -> Informer:
     kwargs.setdefault("backoff_initial", 0.02)
     kwargs.setdefault("backoff_max", 0.2)
@@ -134,7 +140,7 @@ def test_list_then_watch(source: ScriptedSource) -> None:
         assert rec.kinds() == [("SYNC", "a"), ("SYNC", "b"), ("ADDED", "c"), ("MODIFIED", "a"), ("DELETED", "b")]
         assert all(seen_in_store)
         assert source.watch_calls[0][1] == "10"
-        assert sorted(inf.keys()) == [("ns1", "a"), ("ns1", "c")]
+        assert stored(inf) == [("ns1", "a"), ("ns1", "c")]
         assert inf.get("ns1", "a")["metadata"]["resourceVersion"] == "12"  # type: ignore[index]
         assert inf.resource_version == "13" and len(inf) == 2
     finally:
@@ -171,7 +177,7 @@ def test_gone_relists_and_reports_vanished(source: ScriptedSource) -> None:
                                ("DELETED", "a"), ("SYNC", "b"), ("SYNC", "c")]
         assert source.watch_calls[1][1] == "32"
         assert inf.list_count == 2 and inf.error_count == 0
-        assert {key[1] for key in sorted(inf.keys())} == {"b", "c"}
+        assert {key[1] for key in stored(inf)} == {"b", "c"}
     finally:
         inf.stop()
 
@@ -188,7 +194,7 @@ def test_gone_from_watch_request_relists(source: ScriptedSource) -> None:
 
 
 def test_errors_back_off_exponentially(source: ScriptedSource, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
+    monkeypatch.setattr(random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
     boom = errors.ServerError(500, "InternalError", "etcd unavailable")
     source.lists = [boom, boom, boom, ([obj("a", "1")], "3")]
     inf = make(source, backoff_initial=0.05, backoff_max=0.1).start()
@@ -204,8 +210,21 @@ def test_errors_back_off_exponentially(source: ScriptedSource, monkeypatch: pyte
         inf.stop()
 
 
+def test_last_error_names_a_forbidden_watch(source: ScriptedSource) -> None:
+    """The engine reads last_error to fall back from a CRD watch that RBAC forbids to a timed re-read."""
+    denied = errors.Forbidden(403, "Forbidden", "cannot watch customresourcedefinitions")
+    source.lists = [([], "1")]
+    source.watches = [denied]
+    inf = make(source, backoff_initial=5.0).start()
+    try:
+        wait_until(lambda: inf.error_count == 1)
+        assert inf.last_error is denied and inf.running
+    finally:
+        inf.stop()
+
+
 def test_backoff_resets_after_success(source: ScriptedSource, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)
+    monkeypatch.setattr(random, "uniform", lambda a, b: 1.0)
     boom = errors.TransportError("connection reset")
     source.lists = [([], "1")]
     source.watches = [boom, boom, [("ADDED", obj("a", "2"))], boom, [BLOCK]]
@@ -256,7 +275,7 @@ def test_not_found_reports_gone_and_stops(source: ScriptedSource, where: str) ->
     inf = Informer(source, CERTS, on_gone=lambda: calls.append(1))
     inf.start()
     wait_until(lambda: not inf.running)
-    assert calls == [1] and inf.gone and inf.stopped
+    assert calls == [1] and inf.stopped
     lists, watches = len(source.list_calls), len(source.watch_calls)
     time.sleep(0.1)
     assert (len(source.list_calls), len(source.watch_calls)) == (lists, watches)
@@ -284,28 +303,7 @@ def test_stop_during_backoff_is_prompt(source: ScriptedSource) -> None:
     assert not inf.has_synced.is_set()
 
 
-def test_indexes_follow_changes(source: ScriptedSource) -> None:
-    source.lists = [([obj("a", "1", app="x"), obj("b", "2", app="y")], "3")]
-    source.watches = [[("MODIFIED", obj("a", "4", app="y")), ("ADDED", obj("c", "5")), ("DELETED", obj("b", "6")),
-                       BLOCK]]
-    inf = make(source)
-    inf.add_index("app", lambda o: [o["metadata"]["labels"]["app"]] if "app" in o["metadata"]["labels"] else [])
-    inf.start()
-    try:
-        wait_until(lambda: inf.resource_version == "6")
-        assert [o["metadata"]["name"] for o in inf.by_index("app", "y")] == ["a"]
-        assert inf.by_index("app", "x") == [] and inf.index_values("app") == ["y"]
-        inf.add_index("name", lambda o: [o["metadata"]["name"]])  # built from the current store
-        assert [o["metadata"]["name"] for o in inf.by_index("name", "c")] == ["c"]
-        with pytest.raises(ValueError):
-            inf.add_index("app", lambda o: [])
-        with pytest.raises(KeyError):
-            inf.by_index("nope", "x")
-    finally:
-        inf.stop()
-
-
-def test_index_and_handler_failures_are_contained(source: ScriptedSource) -> None:
+def test_handler_failures_are_contained(source: ScriptedSource) -> None:
     source.lists = [([obj("a", "1"), obj("b", "2")], "3")]
     source.watches = [[("ADDED", obj("c", "4")), BLOCK]]
     handled: list[str] = []
@@ -315,17 +313,11 @@ def test_index_and_handler_failures_are_contained(source: ScriptedSource) -> Non
             raise RuntimeError("handler bug")
         handled.append(key[1])
 
-    def index(o: dict[str, Any]) -> list[str]:
-        if o["metadata"]["name"] == "b":
-            raise KeyError("index bug")
-        return ["all"]
-
     inf = Informer(source, CERTS, on_event=handler)
-    inf.add_index("all", index)
     inf.start()
     try:
         wait_until(lambda: handled == ["b", "c"])
-        assert [o["metadata"]["name"] for o in inf.by_index("all", "all")] == ["a", "c"]
+        assert stored(inf) == [("ns1", "a"), ("ns1", "b"), ("ns1", "c")]  # the store took what the handler refused
         assert inf.running
     finally:
         inf.stop()
@@ -336,7 +328,7 @@ def test_cluster_scoped_keys(source: ScriptedSource) -> None:
     inf = Informer(source, ISSUERS).start()
     try:
         assert inf.wait_for_sync(5)
-        assert inf.keys() == [("", "ca")]
+        assert stored(inf) == [("", "ca")]
         assert inf.get(None, "ca") is inf.get("", "ca") is not None
     finally:
         inf.stop()
@@ -389,7 +381,7 @@ def test_undecodable_event_relists_instead_of_rewatching_the_same_version(source
 def test_repeated_undecodable_events_back_off_until_a_stream_ends_cleanly(
     source: ScriptedSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(informer.random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
+    monkeypatch.setattr(random, "uniform", lambda a, b: 1.0)  # no jitter: exact delays
     source.lists = [([], str(i)) for i in range(1, 100)]
     poison = [_undecodable("poison")]
     source.watches = [poison, poison, poison, poison, [], poison, poison, [BLOCK]]

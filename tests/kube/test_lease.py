@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from crdsync.kube import errors
 from crdsync.kube.lease import LEASES, LeaderElector
-
-from .memclient import MemClient
+from tests.fakeapi import FakeCluster
 
 
 class Clock:
@@ -21,25 +21,36 @@ class Clock:
         return self.now
 
 
-def elector(client: MemClient, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
+def cluster() -> FakeCluster:
+    return FakeCluster("host", [LEASES])
+
+
+def elector(client: FakeCluster, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
     return LeaderElector(client, "tenant-a", "crdsync-a", identity, clock=clock, **kwargs)  # type: ignore[arg-type]
 
 
-def lease(client: MemClient) -> dict[str, object]:
-    return client.objects[("leases", "tenant-a", "crdsync-a")]
+def leading(candidate: LeaderElector, clock: Callable[[], float]) -> bool:
+    """Whether `candidate` may write now, as the write fence judges it."""
+    return clock() < candidate.valid_until()
+
+
+def lease(client: FakeCluster) -> dict[str, object]:
+    found = client.get(LEASES, "tenant-a", "crdsync-a")
+    assert found is not None
+    return found
 
 
 def test_first_candidate_creates_the_lease() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a = elector(client, "a", clock)
-    assert a.try_acquire_or_renew() and a.is_leader
+    assert a.try_acquire_or_renew() and leading(a, clock)
     spec = lease(client)["spec"]
     assert spec["holderIdentity"] == "a" and spec["leaseDurationSeconds"] == 15  # type: ignore[index]
     assert spec["leaseTransitions"] == 0  # type: ignore[index]
 
 
 def test_second_candidate_waits_for_expiry_by_its_own_clock() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
@@ -50,20 +61,20 @@ def test_second_candidate_waits_for_expiry_by_its_own_clock() -> None:
     clock.now += 14
     assert not b.try_acquire_or_renew()  # 14s since b saw the renewal
     clock.now += 2  # 16s: expired
-    assert b.try_acquire_or_renew() and b.is_leader
+    assert b.try_acquire_or_renew() and leading(b, clock)
     spec = lease(client)["spec"]
     assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1  # type: ignore[index]
     # a finds out at its next attempt.
-    assert not a.try_acquire_or_renew() and not a.is_leader
+    assert not a.try_acquire_or_renew() and not leading(a, clock)
 
 
 def test_release_lets_the_next_candidate_in_at_once() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     a.release()
-    assert not a.is_leader
+    assert not leading(a, clock)
     assert "holderIdentity" not in lease(client)["spec"]  # type: ignore[operator]
     assert b.try_acquire_or_renew()
     b.release()
@@ -73,7 +84,7 @@ def test_release_lets_the_next_candidate_in_at_once() -> None:
 
 
 def test_racing_candidates_cannot_both_win() -> None:
-    client = MemClient()
+    client = cluster()
     clocks = [Clock() for _ in range(8)]
     candidates = [elector(client, f"c{i}", clocks[i]) for i in range(8)]
     barrier = threading.Barrier(8)
@@ -90,11 +101,11 @@ def test_racing_candidates_cannot_both_win() -> None:
         t.join()
     assert results.count(True) == 1
     winner = lease(client)["spec"]["holderIdentity"]  # type: ignore[index]
-    assert [c.identity for c in candidates if c.is_leader] == [winner]
+    assert [c.identity for c, clock in zip(candidates, clocks, strict=True) if leading(c, clock)] == [winner]
 
 
 def test_stale_write_conflicts_instead_of_stealing() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a, b = elector(client, "a", clock), elector(client, "b", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()  # b's first sight of the record starts its count
@@ -114,57 +125,21 @@ def test_stale_write_conflicts_instead_of_stealing() -> None:
 
 
 def test_leader_survives_errors_until_renew_deadline() -> None:
-    client, clock = MemClient(), Clock()
+    client, clock = cluster(), Clock()
     a = elector(client, "a", clock)
     assert a.try_acquire_or_renew()
     client.fail["get"] = errors.ServerError(503, "ServiceUnavailable", "apiserver restarting")
     clock.now += 5
-    assert a.try_acquire_or_renew() and a.is_leader
+    assert a.try_acquire_or_renew() and leading(a, clock)
     clock.now += 6  # 11s since the last renewal > renew_deadline 10s
-    assert not a.try_acquire_or_renew() and not a.is_leader
+    assert not a.try_acquire_or_renew() and not leading(a, clock)
     del client.fail["get"]
     assert a.try_acquire_or_renew()  # still our lease: take it back
 
 
 def test_parameters_are_checked() -> None:
     with pytest.raises(ValueError):
-        LeaderElector(MemClient(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
-
-
-def test_run_leads_until_stopped_then_releases() -> None:
-    client = MemClient()
-    a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
-                      retry_period=0.05)
-    log: list[str] = []
-    thread = threading.Thread(target=a.run, args=(lambda: log.append("start"), lambda: log.append("stop")))
-    thread.start()
-    deadline = time.monotonic() + 5
-    while "start" not in log and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # a few renewals
-    a.stop()
-    thread.join(5)
-    assert not thread.is_alive() and log == ["start", "stop"]
-    assert client.calls.count("replace") >= 3  # renewals plus the release
-    assert "holderIdentity" not in lease(client)["spec"]  # type: ignore[operator]
-
-
-def test_run_returns_when_leadership_is_lost() -> None:
-    client = MemClient()
-    a = LeaderElector(client, "tenant-a", "crdsync-a", "a", lease_duration=3, renew_deadline=2,  # type: ignore[arg-type]
-                      retry_period=0.05)
-    log: list[str] = []
-
-    def started() -> None:
-        log.append("start")
-        # Another replica takes over (e.g. after a long pause of ours).
-        current = lease(client)
-        current["spec"]["holderIdentity"] = "b"  # type: ignore[index]
-        current["spec"]["renewTime"] = "2099-01-01T00:00:00.000000Z"  # type: ignore[index]
-
-    a.run(started, lambda: log.append("stop"))
-    assert log == ["start", "stop"] and not a.is_leader
-    assert lease(client)["spec"]["holderIdentity"] == "b"  # type: ignore[index]
+        LeaderElector(cluster(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
 
 
 def test_leases_resource() -> None:
@@ -177,13 +152,13 @@ def test_valid_until_is_published_without_the_lock_and_ends_with_leadership() ->
     clock = Clock()
     entered, release = threading.Event(), threading.Event()
 
-    class Stuck(MemClient):
+    class Stuck(FakeCluster):
         def get(self, res: object, namespace: str | None, name: str) -> dict[str, object] | None:
             if entered.is_set():
                 release.wait(5)
             return super().get(res, namespace, name)  # type: ignore[arg-type]
 
-    client = Stuck()
+    client = Stuck("host", [LEASES])
     a = elector(client, "a", clock)
     assert a.try_acquire_or_renew()
     assert a.valid_until() == 1000 + a.renew_deadline
@@ -209,16 +184,16 @@ def test_a_renewal_counts_from_its_send_time() -> None:
     beyond what rivals (who count from when they see the record) allow."""
     clock = Clock()
 
-    class Slow(MemClient):
+    class Slow(FakeCluster):
         def replace(self, res: object, obj: dict[str, object], *, subresource: str | None = None) -> dict[str, object]:
             written = super().replace(res, obj, subresource=subresource)  # type: ignore[arg-type]
             clock.now += 3  # the answer comes back 3s after the apiserver recorded the renewal
             return written
 
-    a = elector(Slow(), "a", clock)
+    a = elector(Slow("host", [LEASES]), "a", clock)
     assert a.try_acquire_or_renew()
     sent = clock.now
     assert a.try_acquire_or_renew()
     assert a.valid_until() == sent + a.renew_deadline
     clock.now = sent + a.renew_deadline
-    assert not a.is_leader  # 10s after the send, though only 7s after the answer
+    assert not leading(a, clock)  # 10s after the send, though only 7s after the answer

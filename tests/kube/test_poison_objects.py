@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from crdsync.kube import decode
-from crdsync.kube.client import KubeClient, Resource
 from crdsync.kube.decode import UndecodableEvent
-from crdsync.kube.informer import Informer
+from crdsync.kube.informer import Informer, cache_key
+from crdsync.kube.resource import Resource
 
-from .stub import ListWatch, StubServer, list_body, nested_json, object_json, raw_event_line
+from .stub import ListWatch, StubServer, client_for, list_body, nested_json, object_json, raw_event_line
 from .test_informer import wait_until
 
 CERTS = Resource("cert-manager.io", "v1", "Certificate", "certificates", True, True, frozenset({"list", "watch"}))
@@ -71,7 +71,7 @@ def run_informer(stub: StubServer) -> Iterator[Callable[[ListWatch], tuple[Infor
 
     def run(source: ListWatch) -> tuple[Informer, Recorder]:
         stub.route("GET", COLLECTION, source)
-        client = KubeClient.for_url(stub.url, request_timeout=5)
+        client = client_for(stub.url, request_timeout=5)
         rec = Recorder()
         inf = Informer(client, CERTS, namespace="ns1", on_event=rec, backoff_initial=0.02, backoff_max=0.2)
         started.append(inf)
@@ -133,7 +133,7 @@ def test_deeply_nested_objects_in_a_list_page_still_sync(
         ("DELETED", "deep-20000", "11"),
     ]
     assert inf.has_synced.is_set() and inf.error_count == 0
-    assert sorted(inf.keys()) == [("ns1", "deep-2000"), ("ns1", "honest")]
+    assert sorted(cache_key(o) for o in inf.list()) == [("ns1", "deep-2000"), ("ns1", "honest")]
 
 
 POISON = "poison-unexpected"

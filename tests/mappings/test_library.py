@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
-from crdsync.spec.model import Direction, FollowDirection, GroupVersionKind, NamingStyle, SyncConfig
+from crdsync.spec.model import Direction, FollowDirection, NamingStyle, SyncConfig
 from crdsync.translate.objects import shared_references
 
 MAPPINGS = sorted((Path(__file__).resolve().parents[2] / "mappings").glob("*.yaml"))

@@ -286,9 +286,10 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         rule["references"] = references
 
     spec: dict[str, Any] = {}
-    if to_host or draw(st.booleans()):
+    # len() rather than the list itself: `list or draw(...)` would make mypy expect draw to return a list.
+    if len(to_host) > 0 or draw(st.booleans()):
         spec["toHost"] = to_host
-    if from_host or draw(st.booleans()):
+    if len(from_host) > 0 or draw(st.booleans()):
         spec["fromHost"] = from_host
     name = draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True))
     return {"apiVersion": "crdsync.io/v1alpha1", "kind": "SyncConfig", "metadata": {"name": name}, "spec": spec}

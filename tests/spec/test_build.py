@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.build import build_config
-from crdsync.spec.model import (
-    Direction,
-    GroupVersionKind,
-    HostSelection,
-    Location,
-    Naming,
-    Rule,
-    StatusSync,
-)
+from crdsync.spec.model import Direction, HostSelection, Location, Naming, Rule, StatusSync
 from crdsync.spec.source import parse_yaml
 
 MINIMAL = """\

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import LoadResult, SpecLoadError, load_files, load_schema, load_text
 from crdsync.spec.model import (
     Condition,
@@ -15,7 +16,6 @@ from crdsync.spec.model import (
     DeletionPolicy,
     Direction,
     FollowDirection,
-    GroupVersionKind,
     Naming,
     Scope,
     SpecError,
@@ -217,7 +217,8 @@ def test_multi_file_merge(tmp_path: Path) -> None:
     assert config.sources == (str(a), str(b))
     assert [r.gvk.kind for r in config.rules] == ["ConfigMap", "Gadget"]
     assert config.rules[1].location.file == str(b)
-    assert load_files(a).raise_for_errors().rules == config.rules[:1]  # a lone path is accepted too
+    # A lone path is accepted too, though the signature asks for a sequence: the guard against a common slip.
+    assert load_files(a).raise_for_errors().rules == config.rules[:1]  # type: ignore[arg-type]
     assert len(load_files([a, a, tmp_path / ".." / tmp_path.name / "a.yaml"]).raise_for_errors().rules) == 1
 
 

@@ -220,7 +220,7 @@ def _closed_mappings(spec: dict[str, Any]) -> list[FieldPath]:
 def test_an_injected_unknown_key_is_reported_at_the_key(spec: dict[str, Any], data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(_closed_mappings(spec)))
     mutated = copy.deepcopy(spec)
-    target = mutated
+    target: Any = mutated  # a path step is a key or a list index
     for part in path:
         target = target[part]
     target["zzUnknownKey"] = 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from crdsync.spec.model import Condition, Direction, GroupVersionKind, Patch, PatchOp, Rule
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Condition, Direction, Patch, PatchOp, Rule
 
 
 def test_rules_with_json_valued_patches_and_conditions_hash_and_compare() -> None:

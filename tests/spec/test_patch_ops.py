@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crdsync.spec.checks import format_problem, rooted
+from crdsync.spec.checks.references import format_problem
+from crdsync.spec.checks.rules import rooted
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Condition, KeyStyle, PatchOp, Reference, SyncConfig
 from tests.spec.test_load import at, only_error, spec

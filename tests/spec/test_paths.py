@@ -1,4 +1,5 @@
-"""compile_path / path_error: the JSONPath contract shared by the loader and the translate layer."""
+"""compile_path / path_error: the JSONPath contract shared by the loader and the translate layer; top_field, the
+shape reading the status checks rely on."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crdsync.spec.paths import FilterError, PathSyntaxError, compile_path, path_error
+from crdsync.spec.paths import FilterError, PathSyntaxError, compile_path, is_under_status, path_error, top_field
 
 
 @pytest.mark.parametrize(
@@ -96,3 +97,20 @@ def test_an_unevaluable_filter_raises_filter_error(data: dict[str, Any], fragmen
 def test_filter_forms_without_a_defined_meaning_do_not_compile(expr: str, fragment: str) -> None:
     message = path_error(expr)
     assert message is not None and fragment in message
+
+
+@pytest.mark.parametrize(
+    ("expr", "field"),
+    [
+        ("$.status", "status"),
+        ("$.status.conditions[*].type", "status"),
+        ("$.metadata.labels", "metadata"),
+        ("$['metadata'].labels", "metadata"),
+        ("$..status", None),
+        ("$.*", None),
+        ("$", None),
+    ],
+)
+def test_top_field(expr: str, field: str | None) -> None:
+    assert top_field(expr) == field
+    assert is_under_status(expr) is (field == "status")

@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from crdsync.spec.checks import field_chain, paths_overlap
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Direction, SpecError, SyncConfig
+from crdsync.spec.paths import field_chain, paths_overlap
 
 
 def mapping(to_host: str = "", from_host: str = "") -> str:

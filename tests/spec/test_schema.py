@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec import model
 from crdsync.spec.schema import load_schema, schema_file, schema_problems
 from crdsync.spec.source import format_field_path, parse_yaml
@@ -59,7 +60,7 @@ def test_every_object_rejects_unknown_keys_and_describes_its_fields(name: str, s
 
 def test_model_defaults_are_the_documented_defaults() -> None:
     rule = DEFS["rule"]["properties"]
-    defaults = model.Rule(direction=model.Direction.TO_HOST, gvk=model.GroupVersionKind("", "v1", "X"))
+    defaults = model.Rule(direction=model.Direction.TO_HOST, gvk=GroupVersionKind("", "v1", "X"))
     assert rule["scope"]["default"] == defaults.scope.value
     assert rule["mode"]["default"] == defaults.mode.value
     assert rule["conflict"]["default"] == defaults.conflict.value

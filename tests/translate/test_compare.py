@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from crdsync.translate.compare import is_subset, needs_write, owned_paths, stray_paths
-from tests.translate import server
+from tests.fakeapi import applied as server_applied
 
 MANAGER = "crdsync"
 
 
 def applied(desired: dict[str, Any], manager: str = MANAGER) -> dict[str, Any]:
-    return server.applied(desired, manager, status={"ready": True})
+    return server_applied(desired, manager, status={"ready": True})
 
 
 DESIRED: dict[str, Any] = {

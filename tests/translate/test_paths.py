@@ -1,4 +1,4 @@
-"""JSONPath get/set/remove over plain dicts: new objects, created chains, located type errors."""
+"""JSONPath get/set/remove over plain dicts: inputs untouched, created chains, located type errors."""
 
 from __future__ import annotations
 
@@ -25,12 +25,29 @@ OBJ: dict[str, Any] = {
 field_names = st.text(alphabet="abcxyz", min_size=1, max_size=4)
 
 
-def test_get_all_and_first() -> None:
+# The way every caller writes: on a copy of its own (the patch loop, object translation), with the *_in_place functions.
+def set_value(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = paths.clone_object(obj)
+    paths.set_in_place(out, path, value)
+    return out
+
+
+def remove(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    out = paths.clone_object(obj)
+    paths.remove_locations_in_place(out, paths.locations(out, path), path)
+    return out
+
+
+def has_match(obj: Any, path: str) -> bool:
+    return bool(paths.get_all(obj, path))
+
+
+def test_get_all() -> None:
     assert paths.get_all(OBJ, "$.spec.things[*].n") == [1, 2, 3]
-    assert paths.get_first(OBJ, "$.spec.things[?(@.local == false)].n") == 2
-    assert paths.get_first(OBJ, "$.spec.missing", "default") == "default"
-    assert paths.has_match(OBJ, "$.spec.name")
-    assert not paths.has_match(OBJ, "$.spec.absent")
+    assert paths.get_all(OBJ, "$.spec.things[?(@.local == false)].n") == [2]
+    assert paths.get_all(OBJ, "$.spec.missing") == []
+    assert has_match(OBJ, "$.spec.name")
+    assert not has_match(OBJ, "$.spec.absent")
 
 
 def test_locations_are_concrete_and_normalized() -> None:
@@ -40,30 +57,30 @@ def test_locations_are_concrete_and_normalized() -> None:
 
 def test_set_creates_missing_plain_chain_without_touching_input() -> None:
     before = copy.deepcopy(OBJ)
-    out = paths.set_value(OBJ, "$.spec.a.b['c.d']", 5)
+    out = set_value(OBJ, "$.spec.a.b['c.d']", 5)
     assert out["spec"]["a"] == {"b": {"c.d": 5}}
     assert before == OBJ
 
 
 def test_set_replaces_every_match_of_a_filter() -> None:
-    out = paths.set_value(OBJ, "$.spec.things[?(@.local == true)].n", 0)
+    out = set_value(OBJ, "$.spec.things[?(@.local == true)].n", 0)
     assert [t["n"] for t in out["spec"]["things"]] == [0, 2, 0]
 
 
 def test_set_on_filter_without_matches_is_a_noop() -> None:
-    assert paths.set_value(OBJ, "$.spec.things[?(@.n > 10)].n", 0) == OBJ
+    assert set_value(OBJ, "$.spec.things[?(@.n > 10)].n", 0) == OBJ
 
 
 def test_set_type_mismatch_raises_located_error() -> None:
     with pytest.raises(TranslationError) as info:
-        paths.set_value(OBJ, "$.spec.name.inner", 1)
+        set_value(OBJ, "$.spec.name.inner", 1)
     assert info.value.path == "$.spec.name.inner"
     assert "$.spec.name is a string, not a map" in str(info.value)
 
 
 def test_set_index_past_end_raises() -> None:
     with pytest.raises(TranslationError, match="past the end"):
-        paths.set_value(OBJ, "$.spec.things[7].n", 1)
+        set_value(OBJ, "$.spec.things[7].n", 1)
 
 
 def test_invalid_path_raises_translation_error() -> None:
@@ -75,24 +92,19 @@ def test_invalid_path_raises_translation_error() -> None:
 def test_computed_values_can_be_read_but_not_written(path: str) -> None:
     assert paths.get_all(OBJ, path)
     with pytest.raises(TranslationError, match="does not address a field"):
-        paths.set_value(OBJ, path, 1)
+        set_value(OBJ, path, 1)
 
 
 def test_remove_filter_keeps_others_in_order() -> None:
-    out = paths.remove(OBJ, "$.spec.things[?(@.local == true)]")
+    out = remove(OBJ, "$.spec.things[?(@.local == true)]")
     assert out["spec"]["things"] == [{"local": False, "n": 2}]
     assert len(OBJ["spec"]["things"]) == 3
 
 
 def test_remove_nested_descendants_and_absent_paths() -> None:
-    out = paths.remove(OBJ, "$..name")
+    out = remove(OBJ, "$..name")
     assert "name" not in out["spec"] and "name" not in out["spec"]["nested"]
-    assert paths.remove(OBJ, "$.spec.absent") == OBJ
-
-
-def test_update_values_sees_old_values() -> None:
-    out = paths.update_values(OBJ, "$.spec.things[*].n", lambda n: n * 10)
-    assert [t["n"] for t in out["spec"]["things"]] == [10, 20, 30]
+    assert remove(OBJ, "$.spec.absent") == OBJ
 
 
 def test_project_keeps_selected_items_in_order() -> None:
@@ -106,7 +118,7 @@ def test_set_then_read_back(base: Any, chain: list[str], value: Any) -> None:
     obj = {"root": base}
     path = "$.root." + ".".join(chain)
     try:
-        out = paths.set_value(obj, path, value)
+        out = set_value(obj, path, value)
     except TranslationError as exc:
         # Only a non-map in the way may refuse the write, and the error says so.
         assert "not a map" in str(exc)
@@ -120,8 +132,8 @@ def test_remove_removes(base: Any, chain: list[str]) -> None:
     obj = {"root": base}
     path = "$.root." + ".".join(chain)
     before = copy.deepcopy(obj)
-    out = paths.remove(obj, path)
-    assert not paths.has_match(out, path)
+    out = remove(obj, path)
+    assert not has_match(out, path)
     assert obj == before
 
 
@@ -215,7 +227,7 @@ def test_filter_semantics(condition: str, names: list[str]) -> None:
 )
 def test_an_unevaluable_filter_is_an_error_naming_the_path(condition: str, fragment: str) -> None:
     path = f"$.spec.items[?({condition})]"
-    for read in (paths.get_all, paths.locations, paths.remove):
+    for read in (paths.get_all, paths.locations, remove):
         with pytest.raises(TranslationError, match="cannot evaluate filter") as info:
             read(ITEMS, path)
         assert fragment in str(info.value)
@@ -246,7 +258,7 @@ def test_a_filter_over_a_map_selects_its_values_at_their_keys() -> None:
         ("spec", "byName", "a"),
         ("spec", "byName", "c"),
     ]
-    assert paths.remove(obj, "$.spec.byName[?(@.local == true)]") == {"spec": {"byName": {"b": {"local": False}}}}
+    assert remove(obj, "$.spec.byName[?(@.local == true)]") == {"spec": {"byName": {"b": {"local": False}}}}
 
 
 _LITERALS: list[tuple[str, Any]] = [("0", 0), ("2", 2), ("1.5", 1.5), ("'b'", "b"), ("''", ""), ("true", True)]
@@ -268,7 +280,7 @@ def test_a_filter_comparison_answers_exactly_or_fails_never_guesses(
     text, expected_literal = literal
     obj = {"l": [{"v": value}]}
     try:
-        matched = paths.has_match(obj, f"$.l[?(@.v {op} {text})]")
+        matched = has_match(obj, f"$.l[?(@.v {op} {text})]")
     except TranslationError as exc:
         assert "cannot evaluate filter" in str(exc)
         # Only mismatched kinds (or an order on booleans) may refuse to answer.

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Direction,
-    GroupVersionKind,
     HostSelection,
     LabelSelector,
     Rule,
@@ -18,7 +18,7 @@ from crdsync.spec.model import (
     SyncMode,
 )
 from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_MANAGED_BY, MANAGER
-from crdsync.translate.selectors import matches, selector_query, selects_host, selects_virtual
+from crdsync.translate.selectors import matches, selects_host, selects_virtual
 
 GVK = GroupVersionKind("example.com", "v1", "Widget")
 SEL = LabelSelector(
@@ -115,9 +115,3 @@ def test_selects_host_never_takes_copies_or_referenced_rules() -> None:
     assert not selects_host(rule, obj(**{LABEL_MANAGED_BY: MANAGER}))
     assert not selects_host(Rule(Direction.FROM_HOST, GVK, mode=SyncMode.REFERENCED), obj())
     assert not selects_host(Rule(Direction.TO_HOST, GVK), obj())
-
-
-def test_selector_query() -> None:
-    assert selector_query(None) is None
-    assert selector_query(LabelSelector()) is None
-    assert selector_query(SEL) == "app=web,tier in (fe,be),!legacy,env notin (prod),owner"

@@ -3,8 +3,9 @@ can refuse names that were never shared with the tenant."""
 
 from __future__ import annotations
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, GroupVersionKind
+from crdsync.spec.model import Direction
 from crdsync.translate.objects import shared_references
 
 MAPPING = """

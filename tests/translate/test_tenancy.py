@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
-    GroupVersionKind,
     HostSelection,
     Naming,
     Reference,

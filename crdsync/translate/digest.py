@@ -1,0 +1,98 @@
+"""The restart fast path's proof: a digest of every input of objects.to_host, recorded on the copy it wrote.
+
+source_digest hashes the rules (without where they were written, so editing a comment in a mapping rewrites
+nothing), the tenant, crdsync's version and the source as to_host reads it; equal digests mean equal desired copies
+(to_host is pure), so the engine can tell a copy is in sync without translating. with_source_digest stamps the digest
+(and the number of fields an apply of the copy owns, applied_field_count) into ANN_SOURCE_DIGEST.
+
+Pure. Nothing raises: a source that cannot be digested gives None (the engine then takes the full path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from crdsync.spec.model import Rule, SyncConfig
+from crdsync.translate.bookkeeping import ANN_SOURCE_DIGEST
+from crdsync.translate.memo import config_cache
+from crdsync.translate.metadata import metadata_of
+from crdsync.translate.names import Tenant
+from crdsync.translate.reverse_paths import forward_view
+from crdsync.translate.status import maps_generations
+
+_LOCATION = re.compile(r"location=Location\(file=.*?, line=\d+, column=\d+\)")
+_MAX_FINGERPRINTS = 64  # per config: one per tenant and status_subresource in the engine; tests use many tenants
+
+
+def _rules_fingerprint(config: SyncConfig, tenant: Tenant, status_subresource: bool) -> bytes:
+    """What to_host's result depends on besides the source: the rules (without where they were written, so editing a
+    comment in a mapping rewrites nothing), the tenant and crdsync's version (translation may change between them).
+    Cached on the config (translate.memo): rendering the rules costs more than the digest saves."""
+    cache: dict[tuple[Tenant, bool], bytes] = config_cache(config, "rules_fingerprints")
+    fingerprint = cache.get((tenant, status_subresource))
+    if fingerprint is not None:
+        return fingerprint
+    from crdsync import __version__
+
+    rules = _LOCATION.sub("", repr(config.rules))
+    text = f"{__version__}|{tenant!r}|{status_subresource}|{rules}"
+    fingerprint = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    if len(cache) >= _MAX_FINGERPRINTS:
+        cache.clear()
+    cache[(tenant, status_subresource)] = fingerprint
+    return fingerprint
+
+
+def source_digest(
+    config: SyncConfig, rule: Rule, virtual_obj: Mapping[str, Any], tenant: Tenant, *, status_subresource: bool
+) -> str | None:
+    """A digest of every input of to_host(config, rule, virtual_obj, tenant, status_subresource): the rules, the
+    tenant and the source as to_host reads it (forward_view, without status and server metadata other than uid and,
+    when it is recorded, generation). Equal digests mean equal desired copies (to_host is pure). None when the source
+    cannot be digested (the full path then decides)."""
+    view = forward_view(rule, virtual_obj)
+    meta = metadata_of(view)
+    read = {k: meta.get(k) for k in ("name", "namespace", "labels", "annotations", "uid")}
+    if maps_generations(rule, status_subresource):
+        read["generation"] = meta.get("generation")
+    body = {k: v for k, v in view.items() if k not in ("status", "metadata")}
+    try:
+        encoded = json.dumps([read, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    fingerprint = _rules_fingerprint(config, tenant, status_subresource)
+    return hashlib.blake2b(fingerprint + encoded.encode(), digest_size=16).hexdigest()
+
+
+def with_source_digest(copy: dict[str, Any], digest: str) -> dict[str, Any]:
+    """`copy` (a to_host result, changed in place and returned) stamped with ANN_SOURCE_DIGEST: "<digest>.<fields>",
+    the number of fields an apply of the stamped copy owns."""
+    meta = copy["metadata"]
+    meta["annotations"] = {**(meta.get("annotations") or {}), ANN_SOURCE_DIGEST: digest}
+    meta["annotations"][ANN_SOURCE_DIGEST] = f"{digest}.{applied_field_count(copy)}"
+    return copy
+
+
+def applied_field_count(obj: Mapping[str, Any]) -> int:
+    """How many fields an apply (or create) of `obj` owns, counted as the apiserver's managedFields list them: every
+    leaf (scalar, list, empty map), without apiVersion, kind, metadata.name/namespace and status. Iterative."""
+    meta = obj.get("metadata")
+    body: dict[str, Any] = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    if isinstance(meta, Mapping):
+        owned = {k: v for k, v in meta.items() if k not in ("name", "namespace")}
+        if owned:
+            body["metadata"] = owned
+    count = 0
+    stack: list[Any] = [body]
+    while stack:
+        value = stack.pop()
+        for item in value.values():
+            if isinstance(item, Mapping) and item:
+                stack.append(item)
+            else:
+                count += 1
+    return count
