@@ -50,7 +50,9 @@ class Mutant:
     def function(self) -> str:
         """The mutated function as mutmut names it, without the module and mutant number (Class.method or name)."""
         mangled = self.name.rpartition(".")[2].partition("__mutmut_")[0]
-        return mangled.removeprefix("x_").replace("xǁ", "").replace("ǁ", ".")
+        if mangled.startswith("xǁ"):  # xǁClassǁmethod
+            return mangled.removeprefix("xǁ").replace("ǁ", ".")
+        return mangled.removeprefix("x_")
 
 
 def read_results(mutants_dir: Path, only: Sequence[str] = (), names: Collection[str] | None = None) -> list[Mutant]:

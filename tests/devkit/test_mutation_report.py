@@ -60,3 +60,7 @@ def test_main_fails_below_the_threshold_and_reads_only_the_named_sample(tmp_path
 def test_function_names_read_back_from_mutmut_names() -> None:
     mutant = report.Mutant("crdsync.engine.queue.xǁWorkQueueǁget__mutmut_7", "crdsync/engine/queue.py", "killed", None)
     assert (mutant.package, mutant.function) == ("crdsync.engine", "WorkQueue.get")
+    method = report.Mutant("crdsync.engine.keys.xǁReferenceIndexǁupdate__mutmut_1", "crdsync/engine/keys.py", "", None)
+    assert method.function == "ReferenceIndex.update"  # a class name ending in x
+    function = report.Mutant("crdsync.translate.names.x_x_name__mutmut_1", "crdsync/translate/names.py", "killed", None)
+    assert function.function == "x_name"
