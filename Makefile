@@ -32,18 +32,19 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 demo: install
-	$(PY) -m crdsync demo
+	$(PY) -m devkit demo
 
 lint: install
-	$(PY) -m ruff check crdsync tests e2e
-	$(PY) -m mypy --strict crdsync
+	$(PY) -m ruff check crdsync devkit tests e2e
+	$(PY) -m mypy --strict --explicit-package-bases crdsync devkit tests e2e
+	$(VENV)/bin/lint-imports --config .importlinter
 
 unit: install
 	$(PY) -m pytest tests
 
 # A cold build of the Go binaries takes many minutes: do it before pytest, with progress, outside test timeouts.
 binaries: install
-	$(PY) -m crdsync dev build
+	$(PY) -m devkit build
 
 e2e: binaries
 	$(PY) -m pytest e2e
@@ -52,7 +53,7 @@ test: lint binaries
 	$(PY) -m pytest tests e2e
 
 bench: install
-	$(PY) -m crdsync bench
+	$(PY) -m devkit bench
 
 # The full fault-injection run (e2e/chaos; about 12 minutes on 2 cores): prints its seed first and its figures last,
 # writes them to chaos-results/. Replay a run with `make chaos CHAOS_FLAGS="--seed N"`; `make test` runs the short plan.

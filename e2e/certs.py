@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from crdsync.devplane.pki import make_ca
+from devkit.devplane.pki import make_ca
 
 
 def public_bytes(key: Any) -> bytes:

@@ -23,13 +23,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from crdsync.devplane import certmanager, externalsecrets
-from crdsync.devplane.build import BuildError
-from crdsync.devplane.certmanager import CertManager
-from crdsync.devplane.externalsecrets import ExternalSecrets
-from crdsync.devplane.launcher import Planes, PlanesError, local_planes
-from crdsync.devplane.operators import Controller, OperatorError
-from crdsync.devplane.process import tail
+from devkit.devplane import certmanager, externalsecrets
+from devkit.devplane.build import BuildError
+from devkit.devplane.certmanager import CertManager
+from devkit.devplane.externalsecrets import ExternalSecrets
+from devkit.devplane.launcher import Planes, PlanesError, local_planes
+from devkit.devplane.operator_files import OperatorError
+from devkit.devplane.operators import Controller
+from devkit.devplane.process import tail
 
 _E2E_DIR = Path(__file__).resolve().parent
 _C = TypeVar("_C", bound=Controller)

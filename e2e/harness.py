@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crdsync.benchmark.cluster import crd_definition
-from crdsync.benchmark.metrics import count_writes
-from crdsync.benchmark.procs import CrdsyncProcess
 from crdsync.spec.model import Naming
 from crdsync.translate.names import Tenant, host_name
+from devkit.benchmark.cluster import crd_definition
+from devkit.benchmark.metrics import count_writes
+from devkit.benchmark.procs import CrdsyncProcess
 
 RestClient = Any  # e2e/conftest.py's RestClient, reached through fixtures
 

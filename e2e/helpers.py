@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from crdsync.devplane.launcher import Planes
+from devkit.devplane.launcher import Planes
 from e2e.harness import Crdsync, get_or_none
 
 Wait = Callable[[Callable[[], bool], float, str], None]  # conftest's `wait_for(condition, timeout_seconds, what)`

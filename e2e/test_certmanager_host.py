@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from crdsync.devplane.certmanager import CertManager, install_crds, load_crds
-from crdsync.devplane.launcher import Planes
+from devkit.devplane.certmanager import CertManager, install_crds, load_crds
+from devkit.devplane.launcher import Planes
 from e2e.certs import ca_secret, dns_sans, issued
 from e2e.helpers import CM, RestClient, Wait, ca_issuer, certificate, cluster_issuer, cluster_issuer_ref, condition_true
 

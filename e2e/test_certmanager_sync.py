@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from crdsync.devplane.certmanager import CertManager
-from crdsync.devplane.launcher import Planes
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
 from crdsync.spec.model import DeletionPolicy, Direction
 from crdsync.translate.bookkeeping import is_managed
+from devkit.devplane.certmanager import CertManager
+from devkit.devplane.launcher import Planes
 from e2e.certs import ca_secret, dns_sans, issued, signed_by
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
 from e2e.helpers import (

@@ -43,9 +43,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from crdsync.devplane.build import BuildError, find_binary
-from crdsync.devplane.certmanager import CertManager
-from crdsync.devplane.launcher import Planes
+from devkit.devplane.build import BuildError, find_binary
+from devkit.devplane.certmanager import CertManager
+from devkit.devplane.launcher import Planes
 from e2e.harness import ensure_namespace, get_or_none, host_name_for
 from e2e.helpers import CM, REPO, RestClient, Wait, certificate, cluster_issuer, cluster_issuer_ref, ready, wait_served
 
@@ -56,7 +56,7 @@ RELEASE = "team-d"
 HOST_NS = "vc-team-d"
 FULLNAME = f"{RELEASE}-crdsync"
 ISSUER = "deployed-selfsigned"  # its own name: ClusterIssuers are cluster-wide and other modules create theirs
-KUBE_VERSION = "v1.36.3"  # the planes' apiserver (crdsync.devplane.build.KUBE_VERSION)
+KUBE_VERSION = "v1.36.3"  # the planes' apiserver (devkit.devplane.build.KUBE_VERSION)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from crdsync.devplane.externalsecrets import ExternalSecrets
-from crdsync.devplane.launcher import Planes
+from devkit.devplane.externalsecrets import ExternalSecrets
+from devkit.devplane.launcher import Planes
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
 from e2e.helpers import MAPPINGS, RestClient, Wait, condition_true, events_about, running_tenant, wait_served
 

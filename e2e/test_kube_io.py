@@ -212,7 +212,12 @@ def test_watch_close_unblocks_a_quiet_stream(host: KubeClient, gadgets: Resource
     _, rv = host.list(gadgets, namespace)
     stream = host.watch(gadgets, namespace, resource_version=rv, timeout_seconds=60)
     done = threading.Event()
-    threading.Thread(target=lambda: (list(stream), done.set()), daemon=True).start()
+
+    def drain() -> None:
+        list(stream)
+        done.set()
+
+    threading.Thread(target=drain, daemon=True).start()
     time.sleep(0.3)
     started = time.monotonic()
     stream.close()
@@ -258,7 +263,7 @@ def test_informer_end_to_end(host: KubeClient, gadgets: Resource, namespace: str
             events.append((kind, key[1]))
 
     source = FirstWatchTooOld(host)
-    inf = Informer(source, gadgets, namespace=namespace, on_event=on_event, backoff_initial=0.1)  # type: ignore[arg-type]
+    inf = Informer(source, gadgets, namespace=namespace, on_event=on_event, backoff_initial=0.1)
     started = time.monotonic()
     inf.start()
     try:

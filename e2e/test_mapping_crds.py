@@ -1,7 +1,7 @@
 """Every shipped mapping against its operator's real CRDs, on real planes.
 
 For each mapping of the library (tests/mappings/samples/<mapping>/, goldens in tests/mappings/golden/<mapping>/):
-- the operator's CRDs come from its pinned Go module (crdsync.devplane.crds for the CRD-only operators; cert-manager
+- the operator's CRDs come from its pinned Go module (devkit.devplane.crds for the CRD-only operators; cert-manager
   and external-secrets from their controllers' modules), applied once per module to the session's host plane and to
   a virtual plane of this module's own ("maplib", so no other module's crdsync sees these kinds appear);
 - every object of every golden plan from the virtual side (host copies and the followers it exports) is server-side
@@ -25,14 +25,14 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from crdsync.devplane import certmanager, crds, externalsecrets
-from crdsync.devplane.launcher import Planes, PlanesError
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
 from crdsync.kube.resource import Resource
 from crdsync.spec.load import load_files
 from crdsync.spec.model import Direction, SyncConfig
+from devkit.devplane import certmanager, crds, externalsecrets
+from devkit.devplane.launcher import Planes, PlanesError
 from e2e.helpers import Wait, running_tenant
 
 pytestmark = pytest.mark.timeout(900)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from crdsync.benchmark.procs import CrdsyncProcess
+from devkit.benchmark.procs import CrdsyncProcess
 from e2e.harness import crd, ensure_namespace, get_or_none, host_name_for, install_crd
 from e2e.helpers import RestClient, Wait, to_host_mapping
 

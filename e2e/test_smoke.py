@@ -3,7 +3,7 @@
 Covers what the sync engine relies on: CRDs with a status subresource, create/update/status/delete of a custom
 resource, watches (including the bookmark that ends the initial events), /metrics with apiserver_request_total,
 namespaces and Pods creatable without controllers, isolation between planes, extra planes on the shared etcd, and
-`crdsync dev up/down` leaving no process behind.
+`python -m devkit up/down` leaving no process behind.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from crdsync.devplane import process
-from crdsync.devplane.build import KUBE_VERSION
-from crdsync.devplane.launcher import Planes, local_planes, read_state
+from devkit.devplane import process
+from devkit.devplane.build import KUBE_VERSION
+from devkit.devplane.launcher import Planes, local_planes, read_state
 
 # The first test to run pays for building the binaries on a cold cache.
 pytestmark = pytest.mark.timeout(1800)
@@ -256,9 +256,18 @@ def _our_processes(directory: Path) -> list[str]:
     return found
 
 
-def _crdsync(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+# devkit is not installed (the wheel ships crdsync only): run it from the checkout.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _devkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "crdsync", *args], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "devkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=CHECKOUT,
     )
 
 
@@ -266,7 +275,7 @@ def test_dev_up_detach_then_down_leaves_nothing_behind(
     tmp_path: Path, planes: Planes, rest_client: Callable[..., RestClient]
 ) -> None:
     directory = tmp_path / "dev"
-    up = _crdsync("dev", "up", "--dir", str(directory), "--detach")
+    up = _devkit("up", "--dir", str(directory), "--detach")
     assert up.returncode == 0, up.stderr
     kubeconfigs = dict(line.split("=", 1) for line in up.stdout.splitlines())
     assert set(kubeconfigs) == {"host", "virtual"}
@@ -279,10 +288,10 @@ def test_dev_up_detach_then_down_leaves_nothing_behind(
         for name in ("host", "virtual"):
             client = rest_client(records[name].url, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
             assert client.get("/api/v1/namespaces/default")["metadata"]["name"] == "default"
-        again = _crdsync("dev", "up", "--dir", str(directory), "--detach")
+        again = _devkit("up", "--dir", str(directory), "--detach")
         assert again.returncode == 1 and "already running" in again.stderr
     finally:
-        down = _crdsync("dev", "down", "--dir", str(directory))
+        down = _devkit("down", "--dir", str(directory))
         left = _our_processes(directory)
         # Detached planes have no parent-death signal: if `down` is broken, stop them here rather than leak them.
         process.stop_groups([(r.pid, r.start_time) for r in records.values()])
@@ -298,7 +307,8 @@ def test_dev_up_in_the_foreground_leaves_nothing_behind_when_signalled(
 ) -> None:
     directory = tmp_path / "fg"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crdsync", "dev", "up", "--dir", str(directory), "--plane", "solo"],
+        [sys.executable, "-m", "devkit", "up", "--dir", str(directory), "--plane", "solo"],
+        cwd=CHECKOUT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -333,13 +343,15 @@ def test_an_exception_inside_local_planes_stops_every_process(tmp_path: Path, pl
 
 def test_planes_never_closed_are_stopped_when_python_exits(tmp_path: Path, planes: Planes) -> None:
     script = (
-        "import sys; from pathlib import Path; from crdsync.devplane.launcher import local_planes\n"
+        "import sys; from pathlib import Path; from devkit.devplane.launcher import local_planes\n"
         f"manager = local_planes(Path({str(tmp_path / 'open')!r}), names=('solo',))\n"
         "planes = manager.__enter__()\n"
         "print(len(planes.pids), flush=True)\n"
         "sys.exit(0)  # without leaving the with block: atexit must stop them\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False, cwd=CHECKOUT
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
     assert _our_processes(tmp_path / "open") == []

@@ -48,8 +48,6 @@ from urllib.parse import quote
 import pytest
 from cryptography import x509
 
-from crdsync.devplane.certmanager import CertManager
-from crdsync.devplane.launcher import Planes, PlanesError
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_KIND,
     ANN_SOURCE_NAME,
@@ -60,6 +58,8 @@ from crdsync.translate.bookkeeping import (
     LABEL_VCLUSTER,
     MANAGER,
 )
+from devkit.devplane.certmanager import CertManager
+from devkit.devplane.launcher import Planes, PlanesError
 from e2e.certs import ca_secret, dns_sans, issued, signed_by
 from e2e.harness import Crdsync, ensure_namespace, get_or_none, host_name_for
 from e2e.helpers import (

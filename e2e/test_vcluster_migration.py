@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from crdsync.benchmark.metrics import parse_request_totals
 from crdsync.spec.model import Naming, NamingStyle
 from crdsync.translate.names import Tenant, host_name
+from devkit.benchmark.metrics import parse_request_totals
 from e2e.harness import crd, ensure_namespace, get_or_none, install_crd
 from e2e.helpers import RestClient, Wait, events_about, tenant_crdsync, to_host_mapping
 

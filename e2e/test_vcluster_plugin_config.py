@@ -28,11 +28,11 @@ from typing import Any
 
 import pytest
 
-from crdsync.benchmark.metrics import parse_request_totals
-from crdsync.devplane.certmanager import CertManager
-from crdsync.devplane.launcher import Planes
 from crdsync.spec.load import load_files
 from crdsync.spec.model import NamingStyle
+from devkit.benchmark.metrics import parse_request_totals
+from devkit.devplane.certmanager import CertManager
+from devkit.devplane.launcher import Planes
 from e2e.certs import ca_secret, dns_sans, issued, signed_by
 from e2e.harness import crd, ensure_namespace, get_or_none, host_name_for, install_crd
 from e2e.helpers import CM, events_about, ready, running_tenant, to_host_mapping, wait_served

@@ -1,9 +1,11 @@
 """The Helm chart (charts/crdsync) and the image recipe (Containerfile), checked with the real helm.
 
-helm is built from its pinned Go module like the control-plane binaries (crdsync.devplane.build, cached; `make test`
-builds it first through `crdsync dev build`, otherwise the first test here does, printing progress). What is proven:
+helm is built from its pinned Go module like the control-plane binaries (devkit.devplane.build, cached; `make test`
+builds it first through `python -m devkit build`, otherwise the first test here does, printing progress).
+What is proven:
 - the chart's default RBAC values are exactly `crdsync rbac --mapping mappings/cert-manager.yaml --cluster host -o
-  values` (text and data), so an edit of the mapping or of crdsync.rbac fails here until values.yaml is regenerated;
+  values` (text and data), so an edit of the mapping or of crdsync.engine.rbac fails here until values.yaml is
+  regenerated;
 - `helm lint --strict` is clean, with and without the optional objects;
 - the rendered Role and ClusterRole grant exactly what `crdsync rbac` derives for the same release (leader election's
   Lease included, limited to the vcluster's Lease), for the shipped mapping and for another mapping given with its
@@ -29,9 +31,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from crdsync import cli
-from crdsync.devplane.build import BuildError, find_binary
-from crdsync.rbac import rbac_objects
+from crdsync.engine.rbac import rbac_objects
 from crdsync.spec.load import load_files
+from devkit.devplane.build import BuildError, find_binary
 
 pytestmark = pytest.mark.timeout(1200)  # a cold helm build takes a few minutes on 2 cores
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from crdsync import cli, logs
-from crdsync.benchmark.metrics import parse_log_time
+from crdsync.commands.run_settings import SettingsError, resolve_settings
 from crdsync.engine.keys import Key, Task
-from crdsync.engine.run_cmd import SettingsError, resolve_settings
+from devkit.benchmark.metrics import parse_log_time
 
 BASE_ENV = {"CRDSYNC_MAPPING": "m.yaml", "CRDSYNC_VIRTUAL_KUBECONFIG": "/v", "CRDSYNC_HOST_KUBECONFIG": "/h",
             "CRDSYNC_HOST_NAMESPACE": "ns", "CRDSYNC_VCLUSTER": "vc"}  # fmt: skip

@@ -5,7 +5,8 @@ README.md; symlinks copied as symlinks, so the build follows crdsync/resources' 
 with this venv's setuptools and no build isolation, installs it into a fresh venv whose dependencies come from
 requirements.lock (hashes checked; pip's cache makes that quick), and runs that venv's `crdsync validate` and
 `crdsync plan` from a directory outside the repository, with nothing from the checkout on the path: only what the
-wheel carries can make them work.
+wheel carries can make them work. The developer kit (devkit: local planes, demo, benchmarks, their Go modules) is in
+the copied source too, and must not be in the wheel.
 
 Needs: network or a warm pip cache for the lock's packages (the `make` targets install the same lock first).
 """
@@ -13,6 +14,7 @@ Needs: network or a warm pip cache for the lock's packages (the `make` targets i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,7 +55,8 @@ def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def _copy_source(to: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache*")
-    shutil.copytree(ROOT / "crdsync", to / "crdsync", symlinks=True, ignore=ignore)
+    for package in ("crdsync", "devkit"):
+        shutil.copytree(ROOT / package, to / package, symlinks=True, ignore=ignore)
     for directory in SHIPPED:
         shutil.copytree(ROOT / directory, to / directory)
     for name in ("pyproject.toml", "README.md"):
@@ -88,6 +91,11 @@ def test_the_wheel_validates_and_plans_from_outside_the_checkout(tmp_path: Path)
                 info = archive.getinfo(f"crdsync/resources/{directory}/{original.name}")
                 assert info.external_attr >> 28 != 0o12, f"{info.filename} is a symlink in the wheel"
                 assert archive.read(info) == original.read_bytes(), f"{info.filename} differs from {original}"
+        # The product only: no developer kit, no Go module of the local planes.
+        names = archive.namelist()
+        assert any(name.startswith("crdsync/commands/") for name in names)
+        shipped_dev = [n for n in names if n.startswith("devkit/") or n.endswith((".go", "go.mod", "go.sum"))]
+        assert shipped_dev == []
 
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
@@ -111,6 +119,11 @@ def test_the_wheel_validates_and_plans_from_outside_the_checkout(tmp_path: Path)
         shutil.copy(shipped, work / "mappings")
     (work / "cert.yaml").write_text(CERTIFICATE)
     crdsync = venv / "bin" / "crdsync"
+
+    usage = _run(crdsync, "--help", cwd=work).stdout
+    # argparse lists one command per line, four spaces in; wrapped help continues further in.
+    listed = {m.group(1) for m in re.finditer(r"^    (\S+)", usage.split("COMMAND\n", 1)[1], re.MULTILINE)}
+    assert listed == {"validate", "plan", "run", "gc", "convert", "rbac"}, usage
 
     validated = _run(crdsync, "validate", "mappings/cert-manager.yaml", "mappings/example-widgets.yaml", cwd=work)
     assert "valid: 2 file(s)" in validated.stdout, validated.stdout

@@ -7,5 +7,6 @@
 - `mapping`: the rules of every configuration merged into one mapping, loaded with crdsync's own loader as a check.
 - `report`: the findings (what did not carry over) and input errors, rendered as text or JSON.
 - `emit`: the mapping as commented YAML text.
-- `cmd`: the command (files in, mapping and report out).
+- `texts`: several files' texts converted together into one mapping (the pure core of `crdsync convert`, whose
+  command is crdsync.commands.convert).
 """

@@ -2,7 +2,7 @@
 
 `Api` talks to one apiserver directly (never through the proxies) with the planes' admin certificate: what the
 checks read is the apiservers' own state. `Toxiproxy` runs the toxiproxy server (built from its pinned Go module by
-crdsync.devplane.build) and drives its HTTP API: one proxy per apiserver, toxics added and removed by name.
+devkit.devplane.build) and drives its HTTP API: one proxy per apiserver, toxics added and removed by name.
 `Replicas` runs crdsync with --leader-elect, each replica with its own log file and a kubeconfig pointing through the
 proxies; a replica's identity (`hostname-pid`, in its User-Agent and its Lease writes) changes with every restart.
 
@@ -26,10 +26,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from crdsync.benchmark.procs import CrdsyncProcess, memory_kb
-from crdsync.devplane import process
-from crdsync.devplane.build import find_binary
-from crdsync.devplane.launcher import Planes
+from devkit.benchmark.procs import CrdsyncProcess, memory_kb
+from devkit.devplane import process
+from devkit.devplane.build import find_binary
+from devkit.devplane.launcher import Planes
 
 Obj = dict[str, Any]
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crdsync.benchmark.cluster import crd_definition
-from crdsync.benchmark.metrics import count_writes
-from crdsync.benchmark.procs import CrdsyncProcess
-from crdsync.devplane.launcher import Planes, local_planes
+from devkit.benchmark.cluster import crd_definition
+from devkit.benchmark.metrics import count_writes
+from devkit.benchmark.procs import CrdsyncProcess
+from devkit.devplane.launcher import Planes, local_planes
 from e2e.chaos import checks
 from e2e.chaos.cluster import Api, ApiStatus, Replica, Toxiproxy, identity_pid, proxied_kubeconfig
 from e2e.chaos.workload import GROUP, HOST_NS, MAPPING, PLURAL, VCLUSTER, Operator, Tenants

@@ -11,14 +11,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from crdsync.cli import main
-from crdsync.convert.cmd import convert_texts
 from crdsync.convert.emit import scalar
 from crdsync.convert.inputs import Source
 from crdsync.convert.mapping import Result, schema_has_vcluster_naming
 from crdsync.convert.report import Finding
+from crdsync.convert.texts import convert_texts
 from crdsync.convert.vcluster.config import convert_source
+from crdsync.engine.rbac import needs
 from crdsync.gvk import GroupVersionKind
-from crdsync.rbac import needs
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Direction, Location
 from crdsync.translate.names import Tenant, host_name

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crdsync.convert.cmd import convert_texts
+from crdsync.convert.texts import convert_texts
 
 _WORDS = [
     "version", "v1beta1", "export", "import", "hooks", "mappings", "fromVirtualCluster", "fromHostCluster", "syncBack",

@@ -16,8 +16,8 @@ import pytest
 from crdsync.engine import reconcile
 from crdsync.engine.engine import Engine
 from crdsync.engine.fence import WriteFence, WriteFenced
+from crdsync.engine.leadership import RunState, run_as_leader
 from crdsync.engine.metrics import Metrics
-from crdsync.engine.run_cmd import RunState, run_as_leader
 from crdsync.kube.errors import ApiError
 from crdsync.kube.lease import LEASES, LeaderElector
 from crdsync.kube.resource import Resource
@@ -270,7 +270,8 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
 def test_lease_timing_flags_default_like_client_go_and_must_leave_the_fence_a_margin(tmp_path: Any) -> None:
     import argparse
 
-    from crdsync.engine.run_cmd import SettingsError, add_arguments, resolve_settings
+    from crdsync.commands.run import add_arguments
+    from crdsync.commands.run_settings import SettingsError, resolve_settings
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

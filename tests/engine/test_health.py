@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from crdsync.commands.run import start_endpoints
+from crdsync.commands.run_settings import Settings
 from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine, informer_stalled
-from crdsync.engine.run_cmd import RunState, Settings, start_endpoints
+from crdsync.engine.leadership import RunState
 from tests.engine.kinds import WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, widget
 from tests.fakeapi import FakeInformer

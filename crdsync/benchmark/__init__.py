@@ -1,1 +1,0 @@
-"""Benchmark helpers behind `crdsync bench`: pure parsing and report code, plus the cluster and process IO it needs."""

@@ -1,5 +1,0 @@
-"""The peers `crdsync bench --peers` measures crdsync against: what users would write instead of running crdsync.
-
-runner.py drives the side-by-side run, report.py renders it (pure), kopf_copier.py is the kopf peer (run as a child
-process); the controller-runtime peer is Go, in crdsync/devplane/go/cr-copier/, built through crdsync.devplane.build.
-"""

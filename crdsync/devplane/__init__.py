@@ -1,9 +1,0 @@
-"""Real local control planes for development and end-to-end tests.
-
-build     find or build etcd and kube-apiserver from the pinned Go modules under go/ (cached, locked, atomic)
-launcher  start one etcd and a kube-apiserver per plane (`host`, `virtual`, more on demand), stop them reliably
-cli       `crdsync dev up|down`
-pki, render, process: the throwaway PKI, the pure command lines/kubeconfigs/state, and child-process plumbing.
-
-Nothing here is imported by the sync engine; it only serves the CLI and the tests.
-"""

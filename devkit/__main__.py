@@ -1,0 +1,5 @@
+"""Allows `python -m devkit`."""
+
+from devkit.cli import main
+
+raise SystemExit(main())
