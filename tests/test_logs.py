@@ -13,7 +13,7 @@ import pytest
 
 from crdsync import cli, logs
 from crdsync.commands.run_settings import SettingsError, resolve_settings
-from crdsync.engine.keys import Key, Task
+from crdsync.engine.keys import Key, ObjectName, Task
 from devkit.benchmark.metrics import parse_log_time
 
 BASE_ENV = {"CRDSYNC_MAPPING": "m.yaml", "CRDSYNC_VIRTUAL_KUBECONFIG": "/v", "CRDSYNC_HOST_KUBECONFIG": "/h",
@@ -36,10 +36,14 @@ def emit(fmt: str, level: str = "debug") -> list[str]:
     stream = io.StringIO()
     logs.setup(fmt, level, stream=stream)
     log = logging.getLogger("crdsync.test")
-    key = Key(Task.TO_HOST, "example.com", "Widget", "apps", "web")
+    key = Key(Task.TO_HOST, "example.com", "Widget", ObjectName("apps", "web"))
     log.info("plain line")
-    log.warning("%s: SyncFailed: %s", key, 'quote " and newline \n inside', extra=logs.key_fields(key))
-    log.debug("cluster-scoped %s", "x", extra=logs.key_fields(Key(Task.FROM_HOST, "example.com", "Shared", None, "s")))
+    log.warning("%s: SyncFailed: %s", key, 'quote " and newline \n inside', extra=logs.key_fields(key.logged))
+    log.debug(
+        "cluster-scoped %s",
+        "x",
+        extra=logs.key_fields(Key(Task.FROM_HOST, "example.com", "Shared", ObjectName(None, "s")).logged),
+    )
     try:
         raise RuntimeError("boom")
     except RuntimeError:

@@ -1,10 +1,15 @@
 """Work-queue keys and the in-memory index of which objects reference which followers.
 
-A key names one unit of reconciliation by the *source* identity, so every event about a pair (source changed, copy
-changed, copy deleted) lands on the same key and the queue serialises them:
-- TO_HOST / EXPORT: the virtual object (namespace, name); its host copy is derived by the naming rule.
-- FROM_HOST: the host object (namespace, name); its virtual copy keeps the name.
-- IMPORT: the virtual (namespace, name) a reference asks for; the host object comes from the reference.
+A key names one unit of reconciliation: its task, its kind, and both ends of the pair, each by side:
+- TO_HOST / EXPORT: source is the virtual object, target its host copy (where the naming rule puts it).
+- FROM_HOST: source is the host object, target its virtual copy.
+- IMPORT: target is the virtual name a reference asks for, source the host object that reference names (None when no
+  reference names that place now: what stands there is judged, and let go of if it is an import).
+A key's identity is the end it is reconciled for, the one every event about the pair maps to, so the queue serialises
+them: the source, except for IMPORT, whose identity is its target (a host object may be imported under several
+virtual names, and a virtual place is filled from one host object at a time). The other end is what routing knew; the
+reconcile derives it again from the rule and the reference index, which decide. Nothing reads `key.source` of an
+import as a virtual object, or its target as a host object: the sides are in the types.
 
 The reference index is rebuilt from cached virtual objects on every start (nothing is persisted), which is what makes
 follower garbage collection restart-safe. It is thread-safe; it never does IO.
@@ -33,21 +38,77 @@ class Task(enum.Enum):
 
 
 @dataclass(frozen=True, order=True)
-class Key:
-    task: Task
-    group: str
+class ObjectName:
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class LoggedKey:
+    """What log lines carry about a key (crdsync.logs.key_fields): its text and its identity."""
+
+    text: str
     kind: str
     namespace: str | None
     name: str
 
     def __str__(self) -> str:
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.task.value} {self.kind}.{self.group or 'core'} {where}"
+        return self.text
+
+
+@dataclass(frozen=True, eq=False)
+class Key:
+    task: Task
+    group: str
+    kind: str
+    source: ObjectName | None  # virtual for TO_HOST/EXPORT, host for FROM_HOST/IMPORT
+    target: ObjectName | None = None  # the other side
+
+    def __post_init__(self) -> None:
+        if (self.target if self.task is Task.IMPORT else self.source) is None:
+            raise ValueError(f"a {self.task.value} key needs its {'target' if self.task is Task.IMPORT else 'source'}")
+
+    @classmethod
+    def imported(cls, group: str, kind: str, target: ObjectName, source: ObjectName | None = None) -> Key:
+        return cls(Task.IMPORT, group, kind, source, target)
+
+    @property
+    def identity(self) -> ObjectName:
+        """The end this key is reconciled for (see the module docstring)."""
+        name = self.target if self.task is Task.IMPORT else self.source
+        assert name is not None
+        return name
+
+    def _compared(self) -> tuple[str, str, str, str, str]:
+        identity = self.identity
+        return self.task.value, self.group, self.kind, identity.namespace or "", identity.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __lt__(self, other: Key) -> bool:
+        return self._compared() < other._compared()
+
+    def __str__(self) -> str:
+        return f"{self.task.value} {self.kind}.{self.group or 'core'} {self.identity}"
+
+    @property
+    def logged(self) -> LoggedKey:
+        return LoggedKey(str(self), self.kind, self.identity.namespace, self.identity.name)
 
 
 def follower_key(ref: FollowRef) -> Key:
-    task = Task.EXPORT if ref.direction is FollowDirection.TO_HOST else Task.IMPORT
-    return Key(task, ref.gvk.group, ref.gvk.kind, ref.virtual_namespace, ref.virtual_name)
+    virtual = ObjectName(ref.virtual_namespace, ref.virtual_name)
+    host = ObjectName(ref.host_namespace, ref.host_name)
+    if ref.direction is FollowDirection.TO_HOST:
+        return Key(Task.EXPORT, ref.gvk.group, ref.gvk.kind, virtual, host)
+    return Key(Task.IMPORT, ref.gvk.group, ref.gvk.kind, host, virtual)
 
 
 SharedName = tuple[str, str, str | None, str]  # (group, kind, host namespace, name) of an object shared by name
@@ -106,6 +167,14 @@ class ReferenceIndex:
     def ref(self, follower: Key) -> FollowRef | None:
         with self._lock:
             return self._refs.get(follower)
+
+    def import_key(self, group: str, kind: str, target: ObjectName) -> Key:
+        """The IMPORT key of a virtual place: with the host object a reference names there, or without a source when
+        no reference names that place now."""
+        probe = Key.imported(group, kind, target)
+        with self._lock:
+            ref = self._refs.get(probe)
+        return follower_key(ref) if ref is not None else probe
 
     def import_for_host(self, group: str, kind: str, namespace: str | None, name: str) -> Key | None:
         with self._lock:

@@ -51,8 +51,19 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
-        # -- work queue (client-go names) --------------------------------------------------------------------------
+        self._define_queue(self.registry)
+        self._define_controller(self.registry)
+        self._define_own(self.registry)
+        self._in_sync = _InSyncCollector()
+        self.registry.register(self._in_sync)
+        self.queue_depth.labels(name=QUEUE_NAME).set(0)
+        self.queue_adds.labels(name=QUEUE_NAME)
+        self.queue_retries.labels(name=QUEUE_NAME)
+        self.queue_duration.labels(name=QUEUE_NAME)
+        self.work_duration.labels(name=QUEUE_NAME)
+
+    def _define_queue(self, r: CollectorRegistry) -> None:
+        """The work queue's metrics, under client-go's names."""
         self.queue_depth = Gauge("workqueue_depth", "Current depth of the work queue", ["name"], registry=r)
         self.queue_adds = Counter("workqueue_adds_total", "Adds handled by the work queue", ["name"], registry=r)
         self.queue_duration = Histogram(
@@ -72,7 +83,9 @@ class Metrics:
         self.queue_retries = Counter(
             "workqueue_retries_total", "Retries (rate-limited re-adds) handled by the work queue", ["name"], registry=r
         )
-        # -- reconciles (controller-runtime names) -----------------------------------------------------------------
+
+    def _define_controller(self, r: CollectorRegistry) -> None:
+        """Reconciles (controller-runtime's names) and API requests (client-go's)."""
         self.reconciles = Counter(
             "controller_runtime_reconcile_total",
             "Reconciles per controller (synced kind) and result",
@@ -82,14 +95,15 @@ class Metrics:
         self.reconcile_errors = Counter(
             "controller_runtime_reconcile_errors_total", "Reconciles that ended in an error", ["controller"], registry=r
         )
-        # -- API requests (client-go name) -------------------------------------------------------------------------
         self.rest_requests = Counter(
             "rest_client_requests_total",
             "HTTP requests sent to an apiserver, by status code (<error> when none came back), method and host",
             ["code", "method", "host"],
             registry=r,
         )
-        # -- crdsync's own -----------------------------------------------------------------------------------------
+
+    def _define_own(self, r: CollectorRegistry) -> None:
+        """crdsync's own metrics."""
         self.writes = Counter(
             "crdsync_writes_total",
             "Writes the sync made, by side (host, virtual) and verb (create, apply, replace, patch, delete)",
@@ -118,13 +132,6 @@ class Metrics:
         self.initial_complete = Gauge(
             "crdsync_initial_sync_complete", "1 once every initial key was reconciled and the queue drained", registry=r
         )
-        self._in_sync = _InSyncCollector()
-        r.register(self._in_sync)
-        self.queue_depth.labels(name=QUEUE_NAME).set(0)
-        self.queue_adds.labels(name=QUEUE_NAME)
-        self.queue_retries.labels(name=QUEUE_NAME)
-        self.queue_duration.labels(name=QUEUE_NAME)
-        self.work_duration.labels(name=QUEUE_NAME)
 
     # -- binding ------------------------------------------------------------------------------------------------------
     def bind_engine(self, depth: Callable[[], int], in_sync: InSyncView) -> None:

@@ -18,8 +18,9 @@ from crdsync.commands.run import start_endpoints
 from crdsync.commands.run_settings import Settings
 from crdsync.engine import health
 from crdsync.engine import reconcile as reconcile_module
-from crdsync.engine.engine import Engine, informer_stalled
+from crdsync.engine.engine import Engine
 from crdsync.engine.leadership import RunState
+from crdsync.engine.probes import informer_stalled
 from tests.engine.kinds import WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, widget
 from tests.fakeapi import FakeInformer

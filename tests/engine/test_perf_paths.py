@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine import tohost as tohost_module
 from crdsync.engine.engine import Engine
 from crdsync.kube.errors import Forbidden
 from crdsync.kube.resource import Resource
@@ -275,7 +276,7 @@ def translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(virtual_obj["metadata"]["name"])
         return real(config, rule, virtual_obj, tenant, **kwargs)
 
-    monkeypatch.setattr(reconcile_module, "to_host", counting)
+    monkeypatch.setattr(tohost_module, "to_host", counting)
     return calls
 
 

@@ -1,0 +1,163 @@
+"""Event routing as pure functions (crdsync/engine/routing.py): which keys an event queues, and why not others.
+
+No engine, no threads: a kind registry with served resources, a reference index, and the event's object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crdsync.engine import routing
+from crdsync.engine.keys import Key, ObjectName, ReferenceIndex, Task
+from crdsync.engine.kinds import KindRuntime, Kinds, kinds_of
+from crdsync.spec.model import (
+    Direction,
+    FollowDirection,
+    HostSelection,
+    LabelSelector,
+    Reference,
+    Rule,
+    Scope,
+    SyncConfig,
+    SyncMode,
+)
+from crdsync.translate.names import Tenant, host_name
+from crdsync.translate.objects import followers, to_host, to_virtual
+from tests.engine.kinds import SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
+
+TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
+OTHER = Tenant(vcluster="vc2", host_namespace="tenant-a")
+SECRET_REF = Reference(path="$.spec.secretName", kind="Secret", api_version="v1", follow=FollowDirection.FROM_HOST)
+ISSUER_REF = Reference(path="$.spec.issuer", kind="SharedThing", api_version="example.com/v1")
+CONFIG = SyncConfig(
+    name="routing",
+    rules=(
+        Rule(direction=Direction.TO_HOST, gvk=WIDGET, references=(SECRET_REF, ISSUER_REF)),
+        Rule(direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+        Rule(
+            direction=Direction.FROM_HOST,
+            gvk=SHARED,
+            scope=Scope.CLUSTER,
+            selector=LabelSelector(match_labels=(("shared", "true"),)),
+            host=HostSelection(),
+        ),
+    ),
+)
+
+
+def registry() -> Kinds:
+    kinds = kinds_of(CONFIG)
+    for runtime, res in ((kinds[("example.com", "Widget")], WIDGETS), (kinds[("", "Secret")], SECRETS)):
+        runtime.host_res = runtime.virtual_res = res
+    kinds[("example.com", "SharedThing")].host_res = kinds[("example.com", "SharedThing")].virtual_res = SHAREDS
+    return kinds
+
+
+def view(index: ReferenceIndex | None = None) -> routing.View:
+    return routing.View(CONFIG, TENANT, index or ReferenceIndex(), lambda namespace: None)
+
+
+def widget(name: str, ns: str = "default", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def host_secret(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "tenant-a"}, "data": {}}
+
+
+def rule_of(kinds: Kinds, kind: str, direction: Direction) -> Rule:
+    runtime: KindRuntime = next(r for r in kinds.values() if r.gvk.kind == kind)
+    return runtime.rules[direction]
+
+
+def test_a_tenant_source_routes_to_its_own_key_naming_both_ends_and_indexes_what_it_references() -> None:
+    kinds = registry()
+    runtime = kinds[("example.com", "Widget")]
+    routes = routing.virtual_event(view(), runtime, "ADDED", widget("w", secretName="tls", issuer="ca"))
+    (key,) = routes.keys
+    assert key.task is Task.TO_HOST
+    assert key.source == ObjectName("default", "w")
+    assert key.target == ObjectName(
+        "tenant-a", host_name(TENANT, "default", "w", runtime.rules[Direction.TO_HOST].naming)
+    )
+    assert routes.references is not None and routes.references.referrer == key
+    assert [(f.virtual_name, f.direction) for f in routes.references.follows] == [("tls", FollowDirection.FROM_HOST)]
+    assert routes.references.shared == (("example.com", "SharedThing", None, "ca"),)
+
+
+def test_a_deleted_source_indexes_nothing_so_its_followers_are_let_go() -> None:
+    runtime = registry()[("example.com", "Widget")]
+    routes = routing.virtual_event(view(), runtime, "DELETED", widget("w", secretName="tls"))
+    assert routes.references is not None
+    assert routes.references.follows == () and routes.references.shared == ()
+
+
+def test_an_object_claiming_to_be_an_import_goes_to_the_import_key_of_its_own_place_only() -> None:
+    """The tenant can write import bookkeeping on any object: it names a host source, but the key is where the object
+    stands, and the toHost rule never sees it (that would export a copy of a host object)."""
+    kinds = registry()
+    rule = rule_of(kinds, "Secret", Direction.FROM_HOST)
+    forged = to_virtual(CONFIG, rule, host_secret("someone-elses"), TENANT, target=("default", "mine"))
+    widget_runtime = kinds[("example.com", "Widget")]
+    forged_widget = {**forged, "apiVersion": "example.com/v1", "kind": "Widget"}
+    (key,) = routing.virtual_event(view(), widget_runtime, "ADDED", forged_widget).keys
+    assert key.task is Task.IMPORT
+    assert key.identity == ObjectName("default", "mine")
+    assert key.source is None  # no reference names this place: nothing to fill it from
+
+
+def test_an_import_key_from_a_virtual_event_carries_the_host_object_the_reference_names() -> None:
+    kinds = registry()
+    index = ReferenceIndex()
+    referrer = Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w"))
+    refs = followers(CONFIG, rule_of(kinds, "Widget", Direction.TO_HOST), widget("w", secretName="tls"), TENANT)
+    index.update(referrer, refs)
+    secret = to_virtual(
+        CONFIG, rule_of(kinds, "Secret", Direction.FROM_HOST), host_secret("x"), TENANT, ("default", "tls")
+    )
+    (key,) = routing.virtual_event(view(index), kinds[("", "Secret")], "MODIFIED", secret).keys
+    assert key.task is Task.IMPORT and key.target == ObjectName("default", "tls")
+    assert key.source == ObjectName(refs[0].host_namespace, refs[0].host_name)
+
+
+def test_a_host_copy_routes_to_its_source_only_when_tenancy_proves_it_this_tenants() -> None:
+    kinds = registry()
+    runtime = kinds[("example.com", "Widget")]
+    rule = runtime.rules[Direction.TO_HOST]
+    ours = to_host(CONFIG, rule, {**widget("w"), "metadata": {"name": "w", "namespace": "default", "uid": "u"}}, TENANT)
+    (key,) = routing.host_event(view(), runtime, ours).keys
+    assert key == Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w"))
+    assert key.target == ObjectName("tenant-a", ours["metadata"]["name"])
+    theirs = to_host(
+        CONFIG, rule, {**widget("w"), "metadata": {"name": "w", "namespace": "default", "uid": "u"}}, OTHER
+    )
+    assert routing.host_event(view(), runtime, theirs).keys == ()
+
+
+def test_a_host_object_shared_by_name_routes_to_its_fromhost_key_and_to_whoever_names_it() -> None:
+    kinds = registry()
+    index = ReferenceIndex()
+    referrer = Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w"))
+    index.update_shared(referrer, [("example.com", "SharedThing", None, "ca")])
+    shared = {"apiVersion": "example.com/v1", "kind": "SharedThing", "metadata": {"name": "ca"}}
+    keys = routing.host_event(view(index), kinds[("example.com", "SharedThing")], shared).keys
+    assert keys == (Key(Task.FROM_HOST, "example.com", "SharedThing", ObjectName(None, "ca")), referrer)
+    assert keys[0].target == ObjectName(None, "ca")
+
+
+def test_a_host_object_an_import_names_routes_to_that_import() -> None:
+    kinds = registry()
+    index = ReferenceIndex()
+    refs = followers(CONFIG, rule_of(kinds, "Widget", Direction.TO_HOST), widget("w", secretName="tls"), TENANT)
+    index.update(Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w")), refs)
+    named = host_secret(refs[0].host_name)
+    (key,) = routing.host_event(view(index), kinds[("", "Secret")], named).keys
+    assert key.task is Task.IMPORT and key.target == ObjectName("default", "tls")
+    assert routing.host_event(view(index), kinds[("", "Secret")], host_secret("unrelated")).keys == ()
+
+
+def test_keys_are_equal_by_the_end_they_are_reconciled_for() -> None:
+    bare = Key.imported("", "Secret", ObjectName("default", "tls"))
+    known = Key.imported("", "Secret", ObjectName("default", "tls"), ObjectName("tenant-a", "tls-x-default-vc1"))
+    assert bare == known and hash(bare) == hash(known)
+    assert bare != Key(Task.TO_HOST, "", "Secret", ObjectName("default", "tls"))
