@@ -41,7 +41,7 @@ class World:
     def start(self) -> Engine:
         while self.host.pending_deliveries() or self.virtual.pending_deliveries():
             time.sleep(0.01)  # writes made before the start are listed, not also seen as late events
-        self.engine = Engine(self.config, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
+        self.engine = Engine(self.config, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)
         self.engine.start()
         assert self.engine.wait_initial_sync(5)
         self.settle()
@@ -215,8 +215,8 @@ def crd_world(refuse: bool = False) -> tuple[Engine, CountingCluster, CountingCl
     engine = Engine(
         CONFIG,
         TENANT,
-        host,  # type: ignore[arg-type]
-        virtual,  # type: ignore[arg-type]
+        host,
+        virtual,
         workers=1,
         kinds_poll_seconds=0.05,
         crd_refresh_seconds=0.1,

@@ -95,7 +95,7 @@ class Tenancy:
         virtual = FakeCluster(f"virtual-{tenant.vcluster}", [WIDGETS, SECRETS, SHAREDS, NAMESPACES])
         virtual.delay = self.delay
         self.virtual[tenant.vcluster] = virtual
-        engine = Engine(cfg, tenant, self.host, virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
+        engine = Engine(cfg, tenant, self.host, virtual, workers=2, informer_factory=FakeInformer)
         self.engines[tenant.vcluster] = engine
         engine.start()
         assert engine.wait_initial_sync(5)

@@ -39,7 +39,7 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import PatchType
@@ -146,7 +146,7 @@ class FakeCluster:
     def pending_deliveries(self) -> int:
         return self.delivery.pending()
 
-    def with_write_gate(self, gate: Gate | None) -> FakeCluster:
+    def with_write_gate(self, gate: Gate | None) -> Self:
         """A view sharing everything, whose writes first pass `gate(method, path)` (KubeClient.with_write_gate)."""
         view = copy.copy(self)
         view._gate = gate
