@@ -30,7 +30,12 @@ WHERE_TO_LOOK: tuple[tuple[str, str], ...] = (
     ("the write decision (create, apply, replace, patch, delete, finalizers)", "crdsync/engine/writes.py"),
     ("event routing (event → keys)", "crdsync/engine/routing.py"),
     ("the work queue", "crdsync/engine/queue.py"),
+    ("our own writes until the cache shows them (the write overlay)", "crdsync/engine/overlay.py"),
+    ("the seams between the engine and cluster IO (Protocols)", "crdsync/kube/protocols.py"),
+    ("the one in-memory apiserver unit tests run against", "tests/fakeapi"),
     ("the layering contracts", ".importlinter"),
+    ("the Helm chart", "charts/crdsync"),
+    ("the image", "Containerfile"),
 )
 
 
@@ -55,8 +60,13 @@ def first_sentence(path: Path) -> str:
     if not docstring:
         raise ArchitectureError(f"{path}: module has no docstring")
     paragraph = " ".join(docstring.split("\n\n", 1)[0].split())
-    match = re.match(r"(.+?[.:])(\s|$)", paragraph)
-    return (match.group(1) if match else paragraph).rstrip(":.")
+    depth = 0
+    for index, char in enumerate(paragraph):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        # A full stop inside parentheses ("e.g.", a path) does not end the sentence.
+        if char == "." and depth == 0 and paragraph[index + 1 : index + 2] in ("", " "):
+            return paragraph[:index]
+    return paragraph.rstrip(".")
 
 
 def modules(package_dir: Path) -> list[Path]:
@@ -107,9 +117,18 @@ def render(root: Path = ROOT) -> str:
     for layer in stack:
         for dotted in layer:
             path = _module_path(root, dotted)
-            for module in [path] if path.is_file() else modules(path):
-                lines.append(f"| `{module.relative_to(root).as_posix()}` | {first_sentence(module)} |")
+            lines += _module_rows(root, [path] if path.is_file() else modules(path))
+    lines += ["", "| developer kit module | its job |", "|---|---|", *_module_rows(root, modules(root / "devkit"))]
     return "\n".join(lines) + "\n"
+
+
+def _module_rows(root: Path, paths: list[Path]) -> list[str]:
+    # A `|` in a docstring ("up|down") would split the markdown cell.
+    rows = []
+    for path in paths:
+        job = first_sentence(path).replace("|", "\\|")
+        rows.append(f"| `{path.relative_to(root).as_posix()}` | {job} |")
+    return rows
 
 
 def replace_section(readme: str, section: str) -> str:

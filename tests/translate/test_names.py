@@ -179,3 +179,22 @@ def test_dash_padded_name_truncating_to_a_victims_prefix_gets_a_different_name(v
     assert forged[: -naming.hash_length - 1] == readable
     assert forged != victim
     assert forged[-naming.hash_length :] != victim[-naming.hash_length :]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Names are a stored contract: every host copy in every cluster carries one. A change to the encoding, the hash or the
+# readable prefix would make an upgraded crdsync take its own copies for strangers (and orphan them), so the default
+# naming is pinned by value, not only by its laws.
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "expected"),
+    [
+        ("default", "web", "web-x-default-x-team-a-5o3yy3pwucrc6u6c"),
+        (None, "letsencrypt", "letsencrypt-x-team-a-rbcnrcz62qol6qvr"),
+        ("prod", "a.b.c", "a-b-c-x-prod-x-team-a-6fwrepvsafupvlye"),
+        ("x" * 63, "y" * 253, "y" * 46 + "-3rsjsefkixxjhy6e"),
+    ],
+)
+def test_default_host_names_never_change_across_releases(namespace: str | None, name: str, expected: str) -> None:
+    assert host_name(Tenant(vcluster="team-a", host_namespace="vc-team-a"), namespace, name, Naming()) == expected
