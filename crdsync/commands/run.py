@@ -46,6 +46,7 @@ from crdsync import __version__, logs
 from crdsync.commands.run_settings import Settings, SettingsError, env_name, resolve_settings
 from crdsync.engine import health
 from crdsync.engine.engine import Engine
+from crdsync.engine.fence import WriteFence
 from crdsync.engine.leadership import RunState, run_as_leader
 from crdsync.engine.metrics import Metrics
 from crdsync.kube import incluster
@@ -228,15 +229,7 @@ def _run(
 ) -> int:
     stop = threading.Event()
     wake = threading.Event()  # the leader loop's alarm: a signal, or a term's fence closing
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: draining and stopping", signum)
-        stop.set()
-        wake.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
+    _stop_on_signals(stop, wake)
     tenant = Tenant(vcluster=settings.vcluster, host_namespace=settings.host_namespace)
     log.info(
         "crdsync %s: %d rules from %s; tenant %s in host namespace %s",
@@ -246,37 +239,48 @@ def _run(
         tenant.vcluster,
         tenant.host_namespace,
     )
-    if settings.leader_elect:
-        metrics.leader.set(0)
-        elector = LeaderElector(
-            lease if lease is not None else host,
-            tenant.host_namespace,
-            f"crdsync-{tenant.vcluster}",
-            identity(),
-            lease_duration=settings.lease_duration,
-            renew_deadline=settings.renew_deadline,
-            retry_period=settings.retry_period,
+
+    def new_engine(fence: WriteFence | None) -> Engine:
+        return Engine(
+            config,
+            tenant,
+            host,
+            virtual,
+            workers=settings.workers,
+            field_manager=settings.field_manager,
+            metrics=metrics,
+            fence=fence,
         )
-        return run_as_leader(
-            lambda fence: Engine(
-                config,
-                tenant,
-                host,
-                virtual,
-                workers=settings.workers,
-                field_manager=settings.field_manager,
-                metrics=metrics,
-                fence=fence,
-            ),
-            elector,
-            stop,
-            wake,
-            metrics,
-            state,
-        )
-    engine = Engine(
-        config, tenant, host, virtual, workers=settings.workers, field_manager=settings.field_manager, metrics=metrics
+
+    if not settings.leader_elect:
+        return _run_alone(new_engine(None), stop, metrics, state)
+    metrics.leader.set(0)
+    elector = LeaderElector(
+        lease if lease is not None else host,
+        tenant.host_namespace,
+        f"crdsync-{tenant.vcluster}",
+        identity(),
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
     )
+    return run_as_leader(new_engine, elector, stop, wake, metrics, state)
+
+
+def _stop_on_signals(stop: threading.Event, wake: threading.Event) -> None:
+    """SIGTERM and SIGINT drain and stop: the workers finish their current key."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: draining and stopping", signum)
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _run_alone(engine: Engine, stop: threading.Event, metrics: Metrics, state: RunState) -> int:
+    """Without leader election: this process leads from the start until it is told to stop."""
     state.engine, state.leading = engine, True
     metrics.leader.set(1)
     engine.start()

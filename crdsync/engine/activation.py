@@ -19,9 +19,8 @@ from crdsync.engine.crds import CrdMirror
 from crdsync.engine.kinds import KindRuntime, Kinds
 from crdsync.engine.metrics import Metrics
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError
-from crdsync.kube.informer import Informer
+from crdsync.kube.protocols import ClusterClient, ClusterInformer
 from crdsync.kube.resource import Resource
 from crdsync.translate.names import Tenant
 
@@ -35,11 +34,11 @@ class KindActivator:
         self,
         *,
         kinds: Kinds,
-        host: KubeClient,
-        virtual: KubeClient,
+        host: ClusterClient,
+        virtual: ClusterClient,
         tenant: Tenant,
         crds: CrdMirror,
-        informer_factory: Callable[..., Informer],
+        informer_factory: Callable[..., ClusterInformer],
         metrics: Metrics,
         stop: threading.Event,
         on_host_event: Handler,

@@ -24,9 +24,8 @@ from typing import Any
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.writes import Writer
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import ApiError, Forbidden
-from crdsync.kube.informer import Informer
+from crdsync.kube.protocols import ClusterClient, ClusterInformer
 from crdsync.kube.resource import Resource
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, MANAGER
 
@@ -75,9 +74,9 @@ def crd_name(res: Resource) -> str:
 class CrdMirror:
     def __init__(
         self,
-        host: KubeClient,
+        host: ClusterClient,
         writer: Writer,
-        informer_factory: Callable[..., Informer],
+        informer_factory: Callable[..., ClusterInformer],
         *,
         refresh_seconds: float,
         wake: Callable[[], None],
@@ -117,11 +116,11 @@ class CrdMirror:
         if runtime.crd is None and not runtime.crd_watch_refused:
             self._watch(runtime, host_res)
         watch = runtime.crd
-        if watch is not None and isinstance(getattr(watch, "last_error", None), Forbidden):
+        if watch is not None and isinstance(watch.last_error, Forbidden):
             log.warning(
                 "%s: may not watch the host CRD (%s); re-reading it every %.0fs instead (regenerate the RBAC)",
                 runtime.gvk,
-                getattr(watch, "last_error", ""),
+                watch.last_error,
                 self._refresh,
             )
             watch.stop()
@@ -138,7 +137,7 @@ class CrdMirror:
             log.warning("%s: could not refresh the virtual CRD: %s", runtime.gvk, exc)
         runtime.crd_checked_at = time.monotonic()
 
-    def _from_watch(self, runtime: KindRuntime, host_res: Resource, watch: Informer) -> None:
+    def _from_watch(self, runtime: KindRuntime, host_res: Resource, watch: ClusterInformer) -> None:
         if not watch.has_synced.is_set():
             return
         crd = watch.get(None, crd_name(host_res))

@@ -48,8 +48,8 @@ from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Reconciler
 from crdsync.engine.writes import Sides, slot_of
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import KubeClient
 from crdsync.kube.informer import ADDED, MODIFIED, Informer
+from crdsync.kube.protocols import ClusterClient, ClusterInformer
 from crdsync.logs import key_fields
 from crdsync.spec.model import SyncConfig
 from crdsync.translate.names import Tenant
@@ -67,14 +67,14 @@ class Engine:
         self,
         config: SyncConfig,
         tenant: Tenant,
-        host: KubeClient,
-        virtual: KubeClient,
+        host: ClusterClient,
+        virtual: ClusterClient,
         *,
         workers: int = 8,
         kinds_poll_seconds: float = 5.0,
         crd_refresh_seconds: float = 10.0,
         field_manager: str = "crdsync",
-        informer_factory: Callable[..., Informer] = Informer,
+        informer_factory: Callable[..., ClusterInformer] = Informer,
         metrics: Metrics | None = None,
         informer_stall_seconds: float = 900.0,
         fence: WriteFence | None = None,
@@ -128,7 +128,7 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._initial_sync_done = threading.Event()
         self._needs_namespaces = any(r.namespace_selector is not None for r in self.config.rules)
-        self._namespaces: Informer | None = None
+        self._namespaces: ClusterInformer | None = None
         self._counts_lock = threading.Lock()
         self.processed = 0  # reconciles run, and how many of them ended in an error (for the shutdown log line)
         self.errors = 0
@@ -145,7 +145,7 @@ class Engine:
         self._held_lock = threading.Lock()
         self._held: dict[Key, list[Held]] = {}
 
-    def _activator(self, informer_factory: Callable[..., Informer]) -> KindActivator:
+    def _activator(self, informer_factory: Callable[..., ClusterInformer]) -> KindActivator:
         return KindActivator(
             kinds=self.kinds,
             host=self.host,
@@ -391,7 +391,7 @@ class Engine:
             for t in self._threads
             if not t.is_alive() and (t.name.startswith("crdsync-worker-") or t.name == "crdsync-kinds")
         ]
-        informers: list[tuple[str, Any]] = [("virtual namespaces", self._namespaces)]
+        informers: list[tuple[str, ClusterInformer | None]] = [("virtual namespaces", self._namespaces)]
         for runtime in list(self.kinds.values()):
             informers += [(f"host {runtime.gvk}", runtime.host), (f"virtual {runtime.gvk}", runtime.virtual)]
             informers.append((f"host CRD of {runtime.gvk}", runtime.crd))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.errors import ApiError, Conflict
+from crdsync.kube.protocols import Discovery
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import Direction, Naming, SyncConfig
 from crdsync.translate.bookkeeping import (
@@ -46,12 +47,12 @@ LEFT_ALONE = "leftAlone"
 _NEEDED_VERBS = frozenset({"list", "delete"})
 
 
-class HostClient(Protocol):
-    """What gc needs of crdsync.kube.client.KubeClient (a Protocol so tests can hand in a stand-in)."""
+class HostClient(Discovery, Protocol):
+    """What gc needs of the host: crdsync.kube.protocols.Discovery, Writer's delete, and the two reads no other
+    caller needs (the group list of raw discovery, and a list with a label selector). KubeClient is one
+    (crdsync.commands.gc hands it in); a test can hand in a stand-in."""
 
     def request(self, method: str, path: str) -> dict[str, Any]: ...
-
-    def resource_for(self, gvk: GroupVersionKind) -> Resource | None: ...
 
     def resources_in(self, api_version: str) -> tuple[Resource, ...]: ...
 
@@ -67,6 +68,7 @@ class HostClient(Protocol):
         *,
         uid: str | None = None,
         resource_version: str | None = None,
+        propagation: str | None = "Background",
     ) -> bool: ...
 
 

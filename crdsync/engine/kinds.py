@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.informer import Informer
+from crdsync.kube.protocols import ClusterInformer
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import Direction, Rule, SyncConfig, SyncMode
 
@@ -25,13 +25,13 @@ class KindRuntime:
     rules: dict[Direction, Rule]
     host_res: Resource | None = None
     virtual_res: Resource | None = None
-    host: Informer | None = None
-    virtual: Informer | None = None
+    host: ClusterInformer | None = None
+    virtual: ClusterInformer | None = None
     waiting_reason: str = ""
     crd_checked_at: float = 0.0
     # The host's CRD of this kind, watched by name (no periodic GETs); crd_seen: the resourceVersion last mirrored.
     # crd_watch_refused: the watch was forbidden (RBAC from before it), so the CRD is re-read on a timer instead.
-    crd: Informer | None = None
+    crd: ClusterInformer | None = None
     crd_seen: str = ""
     crd_watch_refused: bool = False
     gone: bool = False
@@ -53,7 +53,7 @@ class KindRuntime:
         cannot be mapped."""
         return bool(self.host_res and self.host_res.has_status and self.virtual_res and self.virtual_res.has_status)
 
-    def informer(self, side: str) -> Informer | None:
+    def informer(self, side: str) -> ClusterInformer | None:
         return self.host if side == "host" else self.virtual
 
 

@@ -3,8 +3,7 @@
 Observability only: nothing here decides a write. `informer_stalled` judges one informer's progress counters,
 `outcome_result` names a reconcile outcome as controller-runtime's metrics do, `InSync` counts the keys whose last
 reconcile converged (pruned of sources that vanished, at scrape time), `InitialSync` follows the keys of the first
-lists to readiness. Failure modes: none raised; what a test
-informer does not expose is not judged.
+lists to readiness. Failure modes: none raised.
 """
 
 from __future__ import annotations
@@ -13,13 +12,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from crdsync.engine.context import Outcome
 from crdsync.engine.keys import Key
 from crdsync.engine.metrics import ERROR, REQUEUE, REQUEUE_AFTER, SUCCESS, Metrics
+from crdsync.kube.protocols import ClusterInformer
 
 log = logging.getLogger("crdsync.engine")
+
+Progress = tuple[str, int, int, int]  # an informer's (resourceVersion, lists, watches, errors)
 
 
 def outcome_result(outcome: Outcome) -> str:
@@ -34,7 +35,7 @@ def outcome_result(outcome: Outcome) -> str:
 
 
 def informer_stalled(
-    progress: tuple[Any, ...], previous: tuple[tuple[Any, ...], float] | None, now: float, limit: float
+    progress: Progress, previous: tuple[Progress, float] | None, now: float, limit: float
 ) -> tuple[bool, float]:
     """(stalled?, since when the progress is unchanged). A list, a watch, an error or a new resourceVersion is
     progress; an informer thread blocked (in a handler, a read past every timeout) shows none."""
@@ -49,9 +50,9 @@ class InformerWatch:
 
     def __init__(self, stall_seconds: float) -> None:
         self._stall_seconds = stall_seconds
-        self._progress: dict[int, tuple[tuple[Any, ...], float]] = {}
+        self._progress: dict[int, tuple[Progress, float]] = {}
 
-    def problems(self, informers: list[tuple[str, Any]], now: float) -> list[str]:
+    def problems(self, informers: list[tuple[str, ClusterInformer | None]], now: float) -> list[str]:
         found: list[str] = []
         seen: set[int] = set()
         for what, informer in informers:
@@ -65,16 +66,12 @@ class InformerWatch:
             del self._progress[gone]
         return found
 
-    def _problem(self, what: str, informer: Any, now: float) -> str:
-        # Informers from a test factory may not expose these; what cannot be observed is not judged.
-        running, stopped = getattr(informer, "running", None), getattr(informer, "stopped", None)
-        if running is None or stopped is None or stopped:
-            return ""
-        if not running:
+    def _problem(self, what: str, informer: ClusterInformer, now: float) -> str:
+        if informer.stopped:
+            return ""  # stopped on purpose (the engine stopping, its kind gone): not a liveness problem
+        if not informer.running:
             return f"informer {what}: thread died"
-        progress = tuple(
-            getattr(informer, field, None) for field in ("resource_version", "list_count", "watch_count", "error_count")
-        )
+        progress = (informer.resource_version, informer.list_count, informer.watch_count, informer.error_count)
         verdict, since = informer_stalled(progress, self._progress.get(id(informer)), now, self._stall_seconds)
         self._progress[id(informer)] = (progress, since)
         return f"informer {what}: no progress for {now - since:.0f}s" if verdict else ""

@@ -124,9 +124,9 @@ def needs(
         why = "imported copies land in virtual namespaces that may not exist yet: checked (get), then created"
         out += _verbs(VIRTUAL, False, _NAMESPACES, ("get", "create"), why)
     if config.rules:
-        # reconcile._report: Events go on the tenant's own virtual objects a key is about (the source, the import, or
-        # whoever names a missing import), never on the host: what a tenant provokes must not write into host
-        # namespaces it does not own.
+        # crdsync.engine.reconcile (Reconciler._report): Events go on the tenant's own virtual objects a key is about
+        # (the source, the import, or whoever names a missing import), never on the host: what a tenant provokes must
+        # not write into host namespaces it does not own.
         why = (
             "Warning Events on the tenant's objects that cannot be synced (kubectl describe): created, repeats "
             "counted by patch, read back after a restart"
@@ -156,90 +156,108 @@ def _kind_needs(group: str, kind: str, plural: str, rules: Mapping[Direction, Ru
     to_host = rules.get(Direction.TO_HOST)
     from_host = rules.get(Direction.FROM_HOST)
     namespaced = (to_host or from_host or next(iter(rules.values()))).namespaced
-    res = (group, plural)
-    status = (group, f"{plural}/status")
-    out: list[Need] = []
+    out = _informer_needs(kind, (group, plural), namespaced, from_host)
+    if to_host is not None:
+        out += _to_host_needs(group, kind, plural, to_host)
+    if from_host is not None:
+        out += _from_host_needs(group, kind, plural, from_host)
+    if group:
+        out += _crd_needs(group, plural)
+    return out
 
-    # Informers (engine._try_activate): the host side stays in the tenant's namespace unless a fromHost mode-all rule
-    # picks host objects of any namespace; cluster-scoped kinds are always listed cluster-wide.
+
+def _informer_needs(kind: str, res: tuple[str, str], namespaced: bool, from_host: Rule | None) -> list[Need]:
+    """One informer per side (crdsync.engine.activation): the host side stays in the tenant's namespace unless a
+    fromHost mode-all rule picks host objects of any namespace; cluster-scoped kinds are always listed cluster-wide."""
     host_namespace_only = from_host is None or from_host.mode is SyncMode.REFERENCED
     in_namespace = namespaced and host_namespace_only
     where = "in the tenant's host namespace" if in_namespace else "cluster-wide"
-    out += _verbs(HOST, in_namespace, res, ("list", "watch"), f"host informer of {kind} ({where}): list, then watch")
-    out += _verbs(VIRTUAL, False, res, ("list", "watch"), f"virtual informer of {kind}: list, then watch")
+    return [
+        *_verbs(HOST, in_namespace, res, ("list", "watch"), f"host informer of {kind} ({where}): list, then watch"),
+        *_verbs(VIRTUAL, False, res, ("list", "watch"), f"virtual informer of {kind}: list, then watch"),
+    ]
 
-    if to_host is not None:
-        if not namespaced:
-            raise RbacError(
-                f"{to_host.location}: toHost rule for cluster-scoped {kind}: its host copies would be cluster-wide "
-                "writes on the host, which a tenant's RBAC must not grant"
-            )
-        out += _verbs(HOST, True, res, ("create",), f"new host copies of {kind} objects are created with a plain POST")
-        why = "a create that finds the name taken (cache behind) reads the object to prove it is our copy"
+
+def _to_host_needs(group: str, kind: str, plural: str, to_host: Rule) -> list[Need]:
+    """Host copies (crdsync.engine.tohost, writes), and what flows back onto the tenant's source."""
+    if not to_host.namespaced:
+        raise RbacError(
+            f"{to_host.location}: toHost rule for cluster-scoped {kind}: its host copies would be cluster-wide "
+            "writes on the host, which a tenant's RBAC must not grant"
+        )
+    res = (group, plural)
+    out = _verbs(HOST, True, res, ("create",), f"new host copies of {kind} objects are created with a plain POST")
+    why = "a create that finds the name taken (cache behind) reads the object to prove it is our copy"
+    out += _verbs(HOST, True, res, ("get",), why)
+    why = "host copies are written by server-side apply; the create's field ownership is converted to Apply first"
+    out += _verbs(HOST, True, res, ("patch",), why)
+    why = "a host copy whose source was deleted and recreated (other uid) is replaced" + (
+        "; deletion policy Delete removes copies" if to_host.deletion is DeletionPolicy.DELETE else ""
+    )
+    out += _verbs(HOST, True, res, ("delete",), why)
+    if to_host.deletion is DeletionPolicy.ORPHAN:
+        out += _verbs(HOST, True, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
+    if to_host.conflict is ConflictPolicy.OVERWRITE:
+        out += _verbs(HOST, True, res, ("update",), "conflict policy Overwrite replaces a foreign object (PUT)")
+    if to_host.finalizer and to_host.mode is SyncMode.ALL:
+        why = "the finalizer is removed only after a GET confirms the host copy is gone"
         out += _verbs(HOST, True, res, ("get",), why)
-        out += _verbs(
-            HOST,
-            True,
-            res,
-            ("patch",),
-            "host copies are written by server-side apply; the create's field ownership is converted to Apply first",
-        )
-        out += _verbs(
-            HOST,
-            True,
-            res,
-            ("delete",),
-            "a host copy whose source was deleted and recreated (other uid) is replaced"
-            + ("; deletion policy Delete removes copies" if to_host.deletion is DeletionPolicy.DELETE else ""),
-        )
-        if to_host.deletion is DeletionPolicy.ORPHAN:
-            out += _verbs(HOST, True, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
-        if to_host.conflict is ConflictPolicy.OVERWRITE:
-            out += _verbs(HOST, True, res, ("update",), "conflict policy Overwrite replaces a foreign object (PUT)")
-        if to_host.finalizer and to_host.mode is SyncMode.ALL:
-            why = "the finalizer is removed only after a GET confirms the host copy is gone"
-            out += _verbs(HOST, True, res, ("get",), why)
-            why = f"the {kind} source holds the crdsync.io/host-copy finalizer until its copy is gone (merge patch)"
-            out += _verbs(VIRTUAL, False, res, ("patch",), why)
-        if to_host.mode is SyncMode.ALL and to_host.status.enabled and (group, kind) not in _NO_STATUS:
-            why = "status flows back from the host copy to the tenant's object (server-side apply)"
-            out += _verbs(VIRTUAL, False, status, ("patch",), why + " through the status subresource")
-            # Discovery decides at run time; a CRD without a status subresource takes status in the object itself.
-            out += _verbs(VIRTUAL, False, res, ("patch",), why + ", in the object when the kind has no /status")
-        if to_host.mode is SyncMode.ALL and to_host.reverse_paths:
-            # reconcile._sync_back: host-owned fields go by an apply of the main resource, whether status syncs or not.
-            why = "reverse paths: host-owned fields of the host copy flow back onto the tenant's object (apply)"
-            out += _verbs(VIRTUAL, False, res, ("patch",), why)
+        why = f"the {kind} source holds the crdsync.io/host-copy finalizer until its copy is gone (merge patch)"
+        out += _verbs(VIRTUAL, False, res, ("patch",), why)
+    return out + _sync_back_needs(group, kind, plural, to_host)
 
-    if from_host is not None:
-        why = "imported copies are written by server-side apply; the first apply creates one (authorized as create)"
-        out += _verbs(VIRTUAL, False, res, ("create", "patch"), why)
-        if from_host.read_only:
-            why = "readOnly: fields a tenant added to an imported copy are removed (JSON patch)"
-            out += _verbs(VIRTUAL, False, res, ("patch",), why)
-        if from_host.deletion is DeletionPolicy.DELETE:
-            why = "deletion policy Delete: an import goes when its host object is gone or no longer selected/referenced"
-            out += _verbs(VIRTUAL, False, res, ("delete",), why)
-        else:
-            out += _verbs(VIRTUAL, False, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
-        if from_host.conflict is ConflictPolicy.OVERWRITE:
-            why = "conflict policy Overwrite replaces a foreign virtual object (PUT)"
-            out += _verbs(VIRTUAL, False, res, ("update",), why)
-        if (group, kind) not in _NO_STATUS:
-            why = "the host object's status is copied through the status subresource (server-side apply)"
-            out += _verbs(VIRTUAL, False, status, ("patch",), why)
 
-    if group:
-        # engine._mirror_crd / _refresh_crd: a kind with an API group may be a CRD; the name is `<plural>.<group>`.
-        crd = f"{plural}.{group}"
-        why = (
-            "the host CRD is read to mirror it into the virtual cluster (get) and watched by name for changes (list, "
-            "watch with a metadata.name field selector, which the apiserver authorizes against resourceNames)"
-        )
-        out += _verbs(HOST, False, _CRDS, ("get", "list", "watch"), why, crd)
-        why = "the mirrored CRD is compared with the host's (get) and server-side applied (patch; create when new)"
-        out += _verbs(VIRTUAL, False, _CRDS, ("get", "create", "patch"), why, crd)
+def _sync_back_needs(group: str, kind: str, plural: str, to_host: Rule) -> list[Need]:
+    """What crdsync.engine.syncback writes onto the tenant's source: status, and the fields of reverse paths."""
+    if to_host.mode is not SyncMode.ALL:
+        return []
+    res = (group, plural)
+    out: list[Need] = []
+    if to_host.status.enabled and (group, kind) not in _NO_STATUS:
+        why = "status flows back from the host copy to the tenant's object (server-side apply)"
+        out += _verbs(VIRTUAL, False, (group, f"{plural}/status"), ("patch",), why + " through the status subresource")
+        # Discovery decides at run time; a CRD without a status subresource takes status in the object itself.
+        out += _verbs(VIRTUAL, False, res, ("patch",), why + ", in the object when the kind has no /status")
+    if to_host.reverse_paths:
+        # Host-owned fields go by an apply of the main resource, whether status syncs or not.
+        why = "reverse paths: host-owned fields of the host copy flow back onto the tenant's object (apply)"
+        out += _verbs(VIRTUAL, False, res, ("patch",), why)
     return out
+
+
+def _from_host_needs(group: str, kind: str, plural: str, from_host: Rule) -> list[Need]:
+    """Imported copies in the virtual cluster (crdsync.engine.fromhost, writes); the host side is only read."""
+    res = (group, plural)
+    why = "imported copies are written by server-side apply; the first apply creates one (authorized as create)"
+    out = _verbs(VIRTUAL, False, res, ("create", "patch"), why)
+    if from_host.read_only:
+        why = "readOnly: fields a tenant added to an imported copy are removed (JSON patch)"
+        out += _verbs(VIRTUAL, False, res, ("patch",), why)
+    if from_host.deletion is DeletionPolicy.DELETE:
+        why = "deletion policy Delete: an import goes when its host object is gone or no longer selected/referenced"
+        out += _verbs(VIRTUAL, False, res, ("delete",), why)
+    else:
+        out += _verbs(VIRTUAL, False, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
+    if from_host.conflict is ConflictPolicy.OVERWRITE:
+        why = "conflict policy Overwrite replaces a foreign virtual object (PUT)"
+        out += _verbs(VIRTUAL, False, res, ("update",), why)
+    if (group, kind) not in _NO_STATUS:
+        why = "the host object's status is copied through the status subresource (server-side apply)"
+        out += _verbs(VIRTUAL, False, (group, f"{plural}/status"), ("patch",), why)
+    return out
+
+
+def _crd_needs(group: str, plural: str) -> list[Need]:
+    """crdsync.engine.crds (CrdMirror.mirror / refresh): a kind with an API group may be a CRD, named
+    `<plural>.<group>`; the grants are limited to that name."""
+    crd = f"{plural}.{group}"
+    why = (
+        "the host CRD is read to mirror it into the virtual cluster (get) and watched by name for changes (list, "
+        "watch with a metadata.name field selector, which the apiserver authorizes against resourceNames)"
+    )
+    out = _verbs(HOST, False, _CRDS, ("get", "list", "watch"), why, crd)
+    why = "the mirrored CRD is compared with the host's (get) and server-side applied (patch; create when new)"
+    return out + _verbs(VIRTUAL, False, _CRDS, ("get", "create", "patch"), why, crd)
 
 
 # --- objects ---------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from crdsync.translate.bookkeeping import (
     labels_of,
     recorded_digest,
 )
-from crdsync.translate.digest import source_digest, with_source_digest
+from crdsync.translate.digest import owned_field_count, source_digest, with_source_digest
 from crdsync.translate.names import host_name
 from crdsync.translate.objects import shared_references, to_host
 from crdsync.translate.selectors import selects_host, selects_virtual
@@ -222,7 +222,8 @@ class HostCopies:
         - its ANN_SOURCE_DIGEST equals the digest of to_host's inputs now (rules, tenant, the source as to_host reads
           it): the desired copy is the one written then;
         - nobody else wrote the main resource since (every managedFields entry outside subresources is ours), and the
-          fields we own are as many as that write set (a field someone removed leaves our set too).
+          field paths we own are as many as that write set (crdsync.translate.digest.owned_field_count: a field
+          someone removed leaves our set, even where the map it was the only field of stays owned).
         """
         if deleting(host_obj) or LABEL_ORPHANED in labels_of(host_obj):
             return False
@@ -240,7 +241,7 @@ class HostCopies:
         digest = source_digest(
             self.ctx.config, rule, virtual_obj, self.ctx.tenant, status_subresource=runtime.status_both
         )
-        return digest == recorded[0] and _owned_field_count(host_obj, self.ctx.field_manager) == recorded[1]
+        return digest == recorded[0] and owned_field_count(host_obj, self.ctx.field_manager) == recorded[1]
 
     def _replace_refused(
         self,
@@ -321,29 +322,3 @@ def _claimed_source(
         return None
     ann = annotations_of(host_obj)
     return ann.get(ANN_SOURCE_NAMESPACE), ann.get(ANN_SOURCE_NAME)
-
-
-def _owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
-    """The leaves of `manager`'s managedFields entries for the main resource (fieldsV1; "." entries are the maps
-    themselves), or -1 when another manager has one (someone else wrote the object) or they cannot be read."""
-    count = 0
-    for entry in meta_of(obj).get("managedFields") or []:
-        if not isinstance(entry, Mapping):
-            return -1
-        if entry.get("subresource"):
-            continue
-        if entry.get("manager") != manager:
-            return -1
-        stack: list[Any] = [entry.get("fieldsV1")]
-        while stack:
-            fields = stack.pop()
-            if not isinstance(fields, Mapping):
-                return -1
-            for name, sub in fields.items():
-                if name == ".":
-                    continue
-                if isinstance(sub, Mapping) and any(k != "." for k in sub):
-                    stack.append(sub)
-                else:
-                    count += 1
-    return count

@@ -52,8 +52,8 @@ from crdsync.engine.keys import Key
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.overlay import Slot, WriteOverlay
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, NotFound
+from crdsync.kube.protocols import ClusterClient
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import DeletionPolicy
 from crdsync.translate.bookkeeping import (
@@ -77,8 +77,8 @@ NAMESPACE_GVK = GroupVersionKind("", "v1", "Namespace")
 
 @dataclass(frozen=True)
 class Sides:
-    host: KubeClient
-    virtual: KubeClient
+    host: ClusterClient
+    virtual: ClusterClient
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -117,7 +117,7 @@ class Writer:
         finally:
             self._for.key = None
 
-    def client(self, side: str) -> KubeClient:
+    def client(self, side: str) -> ClusterClient:
         return self.sides.host if side == "host" else self.sides.virtual
 
     @staticmethod

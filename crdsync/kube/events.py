@@ -27,8 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, NotFound
+from crdsync.kube.protocols import EventClient
 from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ _NAME_INVALID = re.compile(r"[^a-z0-9.-]+")
 
 
 def record_event(
-    client: KubeClient,
+    client: EventClient,
     involved: JSONDict,
     reason: str,
     message: str,
@@ -98,7 +98,7 @@ def event_name(involved: JSONDict, reason: str, type_: str, component: str) -> s
 
 
 class _Recorder:
-    def __init__(self, client: KubeClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: EventClient, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._clock = clock
         self._lock = threading.Lock()
@@ -197,11 +197,11 @@ class _Recorder:
                 self._counts.popitem(last=False)
 
 
-_recorders: weakref.WeakKeyDictionary[Any, _Recorder] = weakref.WeakKeyDictionary()
+_recorders: weakref.WeakKeyDictionary[EventClient, _Recorder] = weakref.WeakKeyDictionary()
 _recorders_lock = threading.Lock()
 
 
-def _recorder(client: KubeClient) -> _Recorder:
+def _recorder(client: EventClient) -> _Recorder:
     with _recorders_lock:
         recorder = _recorders.get(client)
         if recorder is None:

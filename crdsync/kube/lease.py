@@ -28,8 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crdsync.kube.client import KubeClient
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict
+from crdsync.kube.protocols import LeaseClient
 from crdsync.kube.resource import Resource
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        client: KubeClient,
+        client: LeaseClient,
         namespace: str,
         name: str,
         identity: str,

@@ -3,7 +3,8 @@
 source_digest hashes the rules (without where they were written, so editing a comment in a mapping rewrites
 nothing), the tenant, crdsync's version and the source as to_host reads it; equal digests mean equal desired copies
 (to_host is pure), so the engine can tell a copy is in sync without translating. with_source_digest stamps the digest
-(and the number of fields an apply of the copy owns, applied_field_count) into ANN_SOURCE_DIGEST.
+(and the number of fields an apply of the copy owns, applied_field_count) into ANN_SOURCE_DIGEST; owned_field_count
+counts the same on the copy as the apiserver keeps it, so a field someone removed since shows.
 
 Pure. Nothing raises: a source that cannot be digested gives None (the engine then takes the full path).
 """
@@ -78,8 +79,9 @@ def with_source_digest(copy: dict[str, Any], digest: str) -> dict[str, Any]:
 
 
 def applied_field_count(obj: Mapping[str, Any]) -> int:
-    """How many fields an apply (or create) of `obj` owns, counted as the apiserver's managedFields list them: every
-    leaf (scalar, list, empty map), without apiVersion, kind, metadata.name/namespace and status. Iterative."""
+    """How many fields an apply (or create) of `obj` owns, counted as owned_field_count counts managedFields: every
+    field path, maps included (a map, a list, a scalar each count one), without apiVersion, kind,
+    metadata.name/namespace and status. Iterative."""
     meta = obj.get("metadata")
     body: dict[str, Any] = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
     if isinstance(meta, Mapping):
@@ -87,12 +89,40 @@ def applied_field_count(obj: Mapping[str, Any]) -> int:
         if owned:
             body["metadata"] = owned
     count = 0
-    stack: list[Any] = [body]
+    stack: list[Mapping[str, Any]] = [body]
     while stack:
-        value = stack.pop()
-        for item in value.values():
-            if isinstance(item, Mapping) and item:
+        for item in stack.pop().values():
+            count += 1
+            if isinstance(item, Mapping):
                 stack.append(item)
-            else:
-                count += 1
+    return count
+
+
+def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
+    """The field paths `manager`'s managedFields entries of the main resource name (every fieldsV1 key but the "."
+    markers), or -1 when another manager has such an entry (someone else wrote the object) or they cannot be read.
+
+    Equal to applied_field_count of what `manager` last wrote while nobody else touched the object, and smaller once
+    anyone removed a field of it: the removed field's path leaves the set. Counting paths, not leaves, is what makes
+    that hold: a map whose only owned field was removed stays in an entry that created it (an Update, or one converted
+    from it, owns the map too), and would count as a leaf of its own in place of the field it lost."""
+    count = 0
+    meta = obj.get("metadata")
+    entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
+    for entry in entries or []:
+        if not isinstance(entry, Mapping):
+            return -1
+        if entry.get("subresource"):
+            continue
+        if entry.get("manager") != manager:
+            return -1
+        stack: list[Any] = [entry.get("fieldsV1")]
+        while stack:
+            fields = stack.pop()
+            if not isinstance(fields, Mapping):
+                return -1
+            for name, sub in fields.items():
+                if name != ".":
+                    count += 1
+                    stack.append(sub)
     return count

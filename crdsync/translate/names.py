@@ -30,7 +30,7 @@ ones as vcluster would:
 
 This form is not injective: `a-x-b` in `c` and `a` in `b-x-c` share `a-x-b-x-c-x-<vcluster>`, so a name no longer
 proves which source a copy belongs to; the engine reads the copy's bookkeeping and refuses a second source with
-NameTaken (engine.reconcile). Across tenants sharing a host namespace only the vcluster name keeps names apart: when
+NameTaken (engine.tohost). Across tenants sharing a host namespace only the vcluster name keeps names apart: when
 one vcluster's name ends in "-x-" + another's, the other tenant reaches its names with dashes of its own, and a name
 over 63 characters is matched with ~2^40 SHA-256 evaluations against its 10 hex digits. Fine where each tenant has
 its own host namespace (vcluster's own layout), not as a boundary between tenants.

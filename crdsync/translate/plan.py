@@ -86,6 +86,15 @@ def _rule_where(rule: Rule) -> str:
     return f"{rule.direction.value} rule for {rule.gvk} at {rule.location}"
 
 
+def _namespace_labels(items: Sequence[PlanInput]) -> dict[str, dict[str, str]]:
+    """The labels of every Namespace in the input, by name (what namespaceSelectors match)."""
+    return {
+        i.name: dict(i.obj["metadata"].get("labels") or {})
+        for i in items
+        if (i.gvk.group, i.gvk.kind) == ("", "Namespace")
+    }
+
+
 def _with_namespace(item: PlanInput, rule: Rule, default_namespace: str) -> PlanInput:
     if not rule.namespaced or item.namespace is not None:
         return item
@@ -123,22 +132,57 @@ class Planner:
     # --from virtual
 
     def from_virtual(self, items: Sequence[PlanInput]) -> Plan:
-        namespaces = {
-            i.name: dict(i.obj["metadata"].get("labels") or {})
-            for i in items
-            if (i.gvk.group, i.gvk.kind) == ("", "Namespace")
+        """Two passes: what every selected object references first, so referenced objects given in the input print
+        in full; then, in input order, each object followed by its followers."""
+        namespaces = _namespace_labels(items)
+        follows, failed = self._references(items, namespaces)
+        referenced = {
+            (f.gvk.group, f.gvk.kind, f.virtual_namespace, f.virtual_name)
+            for refs in follows.values()
+            for f in refs
+            if f.direction is FollowDirection.TO_HOST
         }
-        # Pass 1: what every selected object references, so referenced objects given in the input print in full.
-        follows: dict[int, tuple[FollowRef, ...]] = {}
-        failed: set[int] = set()  # selected, but their references cannot be read: reported once, in pass 1
         by_identity = {(i.gvk.group, i.gvk.kind, i.namespace, i.name): i for i in items}
+        done: set[FollowRef] = set()
         for index, raw in enumerate(items):
             rule = _rule(self.config, Direction.TO_HOST, raw.gvk)
             if rule is None:
+                self._no_to_host_rule(raw)
                 continue
             item = _with_namespace(raw, rule, self.default_namespace)
             if rule.mode is SyncMode.REFERENCED:
+                if (raw.gvk.group, raw.gvk.kind, item.namespace, item.name) not in referenced:
+                    self.plan.unmatched.append(
+                        f"{raw.where}: {raw.describe()}: the {_rule_where(rule)} is mode referenced, and no object in "
+                        "the input references it with follow: toHost"
+                    )
+                continue  # printed (in full) after the object that references it
+            if index in failed:
+                continue  # reported by the first pass
+            if index not in follows:
+                self.plan.unmatched.append(
+                    f"{raw.where}: {raw.describe()}: {self._why_not_virtual(rule, item, namespaces)}"
+                )
                 continue
+            if self._to_host(item, rule):
+                for ref in follows[index]:
+                    if ref not in done:
+                        done.add(ref)
+                        self._follower(item, ref, by_identity)
+        return self.plan
+
+    def _references(
+        self, items: Sequence[PlanInput], namespaces: dict[str, dict[str, str]]
+    ) -> tuple[dict[int, tuple[FollowRef, ...]], set[int]]:
+        """(input index -> what it makes follow) of every object a mode-all toHost rule selects, and the indexes of
+        those whose references cannot be read (each reported here, once)."""
+        follows: dict[int, tuple[FollowRef, ...]] = {}
+        failed: set[int] = set()
+        for index, raw in enumerate(items):
+            rule = _rule(self.config, Direction.TO_HOST, raw.gvk)
+            if rule is None or rule.mode is SyncMode.REFERENCED:
+                continue
+            item = _with_namespace(raw, rule, self.default_namespace)
             if not selects_virtual(rule, item.obj, namespaces.get(item.namespace or "")):
                 continue
             try:
@@ -146,57 +190,29 @@ class Planner:
             except TranslationError as exc:
                 failed.add(index)
                 self._error(item, exc)
-        referenced = {
-            (f.gvk.group, f.gvk.kind, f.virtual_namespace, f.virtual_name)
-            for refs in follows.values()
-            for f in refs
-            if f.direction is FollowDirection.TO_HOST
-        }
-        done: set[FollowRef] = set()
-        # Pass 2: in input order, each object followed by its followers.
-        for index, raw in enumerate(items):
-            rule = _rule(self.config, Direction.TO_HOST, raw.gvk)
-            if rule is None:
-                if (raw.gvk.group, raw.gvk.kind) == ("", "Namespace"):
-                    self.plan.notes.append(
-                        f"{raw.where}: {raw.describe()}: used as namespace context (no rule syncs it)"
-                    )
-                else:
-                    self.plan.unmatched.append(f"{raw.where}: {raw.describe()}: no toHost rule for {raw.gvk}")
-                continue
-            item = _with_namespace(raw, rule, self.default_namespace)
-            if rule.mode is SyncMode.REFERENCED:
-                key = (raw.gvk.group, raw.gvk.kind, item.namespace, item.name)
-                if key not in referenced:
-                    self.plan.unmatched.append(
-                        f"{raw.where}: {raw.describe()}: the {_rule_where(rule)} is mode referenced, and no object in "
-                        "the input references it with follow: toHost"
-                    )
-                continue  # printed (in full) after the object that references it
-            if index in failed:
-                continue
-            if index not in follows:
-                self.plan.unmatched.append(
-                    f"{raw.where}: {raw.describe()}: {self._why_not_virtual(rule, item, namespaces)}"
-                )
-                continue
-            try:
-                host = to_host(self.config, rule, item.obj, self.tenant)
-            except TranslationError as exc:
-                self._error(item, exc)
-                continue
-            self.plan.translated += 1
-            comment = (
-                f"host <- virtual {item.describe()} "
-                f"({host['kind']} {_ns_name(host['metadata'].get('namespace'), host['metadata']['name'])}; "
-                f"{_rule_where(rule)})"
-            )
-            self.plan.outputs.append(PlanOutput(host, comment))
-            for ref in follows[index]:
-                if ref not in done:
-                    done.add(ref)
-                    self._follower(item, ref, by_identity)
-        return self.plan
+        return follows, failed
+
+    def _no_to_host_rule(self, raw: PlanInput) -> None:
+        if (raw.gvk.group, raw.gvk.kind) == ("", "Namespace"):
+            self.plan.notes.append(f"{raw.where}: {raw.describe()}: used as namespace context (no rule syncs it)")
+        else:
+            self.plan.unmatched.append(f"{raw.where}: {raw.describe()}: no toHost rule for {raw.gvk}")
+
+    def _to_host(self, item: PlanInput, rule: Rule) -> bool:
+        """The host copy of `item` into the plan; False (and the error reported) when it cannot be translated."""
+        try:
+            host = to_host(self.config, rule, item.obj, self.tenant)
+        except TranslationError as exc:
+            self._error(item, exc)
+            return False
+        self.plan.translated += 1
+        comment = (
+            f"host <- virtual {item.describe()} "
+            f"({host['kind']} {_ns_name(host['metadata'].get('namespace'), host['metadata']['name'])}; "
+            f"{_rule_where(rule)})"
+        )
+        self.plan.outputs.append(PlanOutput(host, comment))
+        return True
 
     def _why_not_virtual(self, rule: Rule, item: PlanInput, namespaces: dict[str, dict[str, str]]) -> str:
         if carries_bookkeeping(item.obj):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
-from crdsync.kube.client import KubeClient
 from crdsync.spec.model import (
     ConflictPolicy,
     DeletionPolicy,
@@ -80,12 +79,10 @@ class World:
         self.engine = Engine(
             self.config,
             TENANT,
-            # The engine still types its clusters as KubeClient; FakeCluster is checked against the ClusterClient
-            # Protocol (crdsync.kube.protocols) instead, which KubeClient satisfies too.
-            cast(KubeClient, self.host),
-            cast(KubeClient, self.virtual),
+            self.host,
+            self.virtual,
             workers=2,
-            informer_factory=FakeInformer,  # type: ignore[arg-type]
+            informer_factory=FakeInformer,
         )
         self.engine.start()
         assert self.engine.wait_initial_sync(5)

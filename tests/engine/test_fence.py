@@ -125,7 +125,7 @@ def test_renewal_counts_from_when_it_was_sent_not_when_it_came_back() -> None:
             clock.now += 8  # the answer takes 8s to come back
             return written
 
-    elector = LeaderElector(Slow("host", [LEASES]), "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
+    elector = LeaderElector(Slow("host", [LEASES]), "ns", "crdsync-a", "a", clock=clock)
     assert elector.try_acquire_or_renew()  # create: immediate
     sent = clock.now
     assert elector.try_acquire_or_renew()
@@ -160,7 +160,7 @@ def test_leader_loop_ends_a_term_that_lapsed_during_a_freeze_and_starts_a_new_on
     loop must not renew over the gap and keep the old engine; it ends the term first, then leads with a new one."""
     clock = Clock()
     client = FakeCluster("host", [LEASES])
-    elector = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
+    elector = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)
     engines: list[FakeEngine] = []
     stop, wake = threading.Event(), threading.Event()
     ticks = [0]
@@ -196,8 +196,8 @@ def test_leader_loop_ends_a_term_that_lapsed_during_a_freeze_and_starts_a_new_on
 def test_leader_loop_stops_the_engine_when_a_rival_holds_the_lease() -> None:
     clock = Clock()
     client = FakeCluster("host", [LEASES])
-    a = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)  # type: ignore[arg-type]
-    b = LeaderElector(client, "ns", "crdsync-a", "b", clock=clock)  # type: ignore[arg-type]
+    a = LeaderElector(client, "ns", "crdsync-a", "a", clock=clock)
+    b = LeaderElector(client, "ns", "crdsync-a", "b", clock=clock)
     engines: list[FakeEngine] = []
     stop, wake = threading.Event(), threading.Event()
     ticks = [0]
@@ -233,9 +233,8 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
     monkeypatch.setattr(reconcile, "record_event", lambda client, obj, reason, message, **kw: events.append(reason))
     kinds = [ENGINE_WIDGETS, SECRETS, SHAREDS, NAMESPACES]
     # FakeCluster.with_write_gate gates a view's writes as KubeClient's does; the views share the objects and logs.
-    host: Any = FakeCluster("host", kinds)
-    virtual: Any = FakeCluster("virtual", kinds)
-    fake_informer: Any = FakeInformer
+    host = FakeCluster("host", kinds)
+    virtual = FakeCluster("virtual", kinds)
     clock = Clock()
     fence = WriteFence(lambda: 1010.0, clock=clock)
     engine = Engine(
@@ -244,7 +243,7 @@ def test_engine_behind_a_closed_fence_writes_nothing_and_records_no_event(monkey
         host,
         virtual,
         workers=2,
-        informer_factory=fake_informer,
+        informer_factory=FakeInformer,
         fence=fence,
     )
     engine.start()

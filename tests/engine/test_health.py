@@ -68,7 +68,7 @@ class ProbedInformer(FakeInformer):
 
 
 def engine_of(w: World, **kwargs: Any) -> Engine:
-    w.engine = Engine(w.config, TENANT, w.host, w.virtual, workers=2, informer_factory=ProbedInformer, **kwargs)  # type: ignore[arg-type]
+    w.engine = Engine(w.config, TENANT, w.host, w.virtual, workers=2, informer_factory=ProbedInformer, **kwargs)
     return w.engine
 
 
@@ -174,10 +174,12 @@ def test_healthz_names_a_dead_or_stalled_informer(world: World) -> None:
 
 
 def test_stall_judgement() -> None:
-    assert informer_stalled(("1",), None, 10.0, 5.0) == (False, 10.0)
-    assert informer_stalled(("1",), (("1",), 10.0), 14.0, 5.0) == (False, 10.0)
-    assert informer_stalled(("1",), (("1",), 10.0), 16.0, 5.0) == (True, 10.0)
-    assert informer_stalled(("2",), (("1",), 10.0), 16.0, 5.0) == (False, 16.0)
+    one, two = ("1", 1, 1, 0), ("2", 1, 1, 0)
+    assert informer_stalled(one, None, 10.0, 5.0) == (False, 10.0)
+    assert informer_stalled(one, (one, 10.0), 14.0, 5.0) == (False, 10.0)
+    assert informer_stalled(one, (one, 10.0), 16.0, 5.0) == (True, 10.0)
+    assert informer_stalled(two, (one, 10.0), 16.0, 5.0) == (False, 16.0)
+    assert informer_stalled(("1", 1, 2, 0), (one, 10.0), 16.0, 5.0) == (False, 16.0)  # a re-watch is progress
 
 
 def test_metrics_and_probes_share_one_port_when_given_the_same_address() -> None:

@@ -41,7 +41,7 @@ class World:
     def start(self) -> Engine:
         while self.host.pending_deliveries() or self.virtual.pending_deliveries():
             time.sleep(0.01)  # writes made before the start are listed, not also seen as late events
-        self.engine = Engine(self.config, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
+        self.engine = Engine(self.config, TENANT, self.host, self.virtual, workers=2, informer_factory=FakeInformer)
         self.engine.start()
         assert self.engine.wait_initial_sync(5)
         self.settle()
@@ -215,8 +215,8 @@ def crd_world(refuse: bool = False) -> tuple[Engine, CountingCluster, CountingCl
     engine = Engine(
         CONFIG,
         TENANT,
-        host,  # type: ignore[arg-type]
-        virtual,  # type: ignore[arg-type]
+        host,
+        virtual,
         workers=1,
         kinds_poll_seconds=0.05,
         crd_refresh_seconds=0.1,
@@ -318,16 +318,16 @@ def test_a_copy_someone_else_changed_or_removed_a_field_of_takes_the_full_path(
     assert edited is not None
     edited["metadata"]["labels"]["app"] = "hijacked"
     world.host.put(WIDGETS, edited)  # another manager's entry
-    # A field removed by someone else: gone from the object and from our managedFields, no entry of theirs (as the
-    # apiserver records a removal).
-    with world.host.lock:
-        stored = world.host.objects[("example.com", "Widget", TENANT.host_namespace, edited_name(world, "w2"))]
-        del stored["spec"]["size"]
-        for entry in stored["metadata"]["managedFields"]:
-            spec = entry["fieldsV1"].get("f:spec", {})
-            spec.pop("f:size", None)
-            if not set(spec) - {"."}:
-                entry["fieldsV1"].pop("f:spec", None)  # a map with nothing owned under it is not in the set
+    # The only field we own under a map, removed by someone else's PUT: gone from the object and from our entry,
+    # which keeps owning the map itself, and no entry of theirs (an update that only removes owns nothing).
+    removed = world.host_copy("w2")
+    assert removed is not None and removed["spec"] == {"size": 2}
+    del removed["spec"]["size"], removed["metadata"]["managedFields"]
+    world.host.put(WIDGETS, removed)
+    stored = world.host_copy("w2")
+    assert stored is not None and stored["spec"] == {}
+    assert [entry["manager"] for entry in stored["metadata"]["managedFields"]] == ["crdsync"]
+    assert "f:spec" in stored["metadata"]["managedFields"][0]["fieldsV1"]
     translations.clear()
     world.start()
     assert set(translations) == {"w1", "w2"}

@@ -1,6 +1,6 @@
 """A hostile tenant against the engine: each test is one attack from the tenant-isolation review, carried out through
 what a tenant controls (its virtual objects, and fields a host operator copies), against in-memory clusters that model
-managedFields, patch types, AlreadyExists and delayed watch delivery (tests/fakeapi).
+managedFields, patch types, AlreadyExists and delayed watch delivery, reordered across informers (tests/fakeapi).
 
 The boundary these pin down (crdsync/translate/tenancy.py): host writes only in the tenant's host namespace and only
 to copies whose name proves they are this tenant's; nothing the tenant writes is trusted as bookkeeping; imports only
@@ -76,10 +76,12 @@ def config(
 class Tenancy:
     """One host shared by tenants, each with its own virtual cluster and engine; every Event recorded, by side."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, delay: float = 0.0) -> None:
-        self.host = FakeCluster("host", [WIDGETS, SECRETS, SHAREDS, NAMESPACES])
-        self.host.delay = delay
-        self.delay = delay
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, delay: float = 0.0, jitter: float = 0.0) -> None:
+        """`delay`, `jitter`: watch delivery of every cluster (tests/fakeapi/delivery.py); with jitter, each cluster's
+        informers see events in a different order, drawn from a generator seeded per cluster (reproducible)."""
+        self.host = FakeCluster("host", [WIDGETS, SECRETS, SHAREDS, NAMESPACES], seed=0)
+        self.host.delay, self.host.jitter = delay, jitter
+        self.delay, self.jitter = delay, jitter
         self.virtual: dict[str, FakeCluster] = {}
         self.engines: dict[str, Engine] = {}
         self.events: list[tuple[str, str, dict[str, Any], str, str]] = []  # (side, vcluster, involved, reason, msg)
@@ -92,10 +94,11 @@ class Tenancy:
         monkeypatch.setattr(reconcile_module, "record_event", record)
 
     def start(self, tenant: Tenant, cfg: SyncConfig) -> FakeCluster:
-        virtual = FakeCluster(f"virtual-{tenant.vcluster}", [WIDGETS, SECRETS, SHAREDS, NAMESPACES])
-        virtual.delay = self.delay
+        seed = len(self.virtual) + 1
+        virtual = FakeCluster(f"virtual-{tenant.vcluster}", [WIDGETS, SECRETS, SHAREDS, NAMESPACES], seed=seed)
+        virtual.delay, virtual.jitter = self.delay, self.jitter
         self.virtual[tenant.vcluster] = virtual
-        engine = Engine(cfg, tenant, self.host, virtual, workers=2, informer_factory=FakeInformer)  # type: ignore[arg-type]
+        engine = Engine(cfg, tenant, self.host, virtual, workers=2, informer_factory=FakeInformer)
         self.engines[tenant.vcluster] = engine
         engine.start()
         assert engine.wait_initial_sync(5)
@@ -110,7 +113,7 @@ class Tenancy:
             busy = any(not e.idle() for e in self.engines.values()) or any(c.pending_deliveries() for c in clusters)
             if not busy:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.15 + 2 * self.delay:
+                if time.monotonic() - quiet_since > 0.15 + 2 * (self.delay + self.jitter):
                     return
             else:
                 quiet_since = None
@@ -127,7 +130,7 @@ class Tenancy:
 
 @pytest.fixture
 def tenancy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tenancy]:
-    t = Tenancy(monkeypatch, delay=0.02)
+    t = Tenancy(monkeypatch, delay=0.02, jitter=0.03)
     yield t
     t.stop()
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
-from crdsync.kube.client import KubeClient
 from crdsync.spec.model import ConflictPolicy
 from crdsync.translate.bookkeeping import LABEL_VCLUSTER
 from crdsync.translate.names import Tenant, host_name
@@ -127,8 +126,9 @@ def test_a_copy_the_cache_has_not_seen_is_updated_when_the_create_finds_it(world
                 self.store.clear()
             return started
 
-    host, virtual = cast(KubeClient, world.host), cast(KubeClient, world.virtual)
-    world.engine = Engine(world.config, TENANT, host, virtual, workers=2, informer_factory=StaleHostInformer)  # type: ignore[arg-type]
+    world.engine = Engine(
+        world.config, TENANT, world.host, world.virtual, workers=2, informer_factory=StaleHostInformer
+    )
     world.engine.start()
     assert world.engine.wait_initial_sync(5)
     world.settle()

@@ -2,8 +2,8 @@
 
 What it models, each as the apiserver does it:
 - identity: uid and creationTimestamp on create; resourceVersions are opaque strings, per cluster (two clusters hand
-  out the same values), compared only for equality; `opaque_versions=True` makes them numeric but non-monotonic, so
-  code that orders them as integers gets caught.
+  out the same values), compared only for equality: numeric but not monotonic, so code that orders them as integers
+  gets caught (`opaque_versions=False` hands out 1, 2, 3, ... for a test that wants to read them).
 - generation: 1 on create; bumped when anything outside metadata (and status, with a status subresource) changes,
   and when a deletion is held by finalizers; never by metadata or status writes.
 - managedFields per (manager, operation, subresource), fieldmanager style (fields.py): an Update owns what it
@@ -39,7 +39,7 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.client import PatchType
@@ -97,7 +97,7 @@ class FakeCluster:
     """One API server's objects; satisfies crdsync.kube.protocols.ClusterClient."""
 
     def __init__(
-        self, name: str, resources: Iterable[Resource], *, opaque_versions: bool = False, seed: int = 0
+        self, name: str, resources: Iterable[Resource], *, opaque_versions: bool = True, seed: int = 0
     ) -> None:
         self.name = name
         self.resources: dict[tuple[str, str], Resource] = {(r.group, r.kind): r for r in resources}
@@ -146,7 +146,7 @@ class FakeCluster:
     def pending_deliveries(self) -> int:
         return self.delivery.pending()
 
-    def with_write_gate(self, gate: Gate | None) -> FakeCluster:
+    def with_write_gate(self, gate: Gate | None) -> Self:
         """A view sharing everything, whose writes first pass `gate(method, path)` (KubeClient.with_write_gate)."""
         view = copy.copy(self)
         view._gate = gate

@@ -104,7 +104,7 @@ def test_a_write_carrying_managed_fields_replaces_them() -> None:
 
 
 def test_a_json_patch_test_op_guards_the_whole_patch() -> None:
-    cluster = FakeCluster("c", [WIDGETS], opaque_versions=True)
+    cluster = FakeCluster("c", [WIDGETS])
     version = cluster.create(WIDGETS, widget(size=1))["metadata"]["resourceVersion"]
     guarded = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": "not-" + version},
@@ -142,14 +142,17 @@ def test_preconditions_and_missing_objects() -> None:
     assert cluster.delete(WIDGETS, "ns", "w") is False
 
 
-def test_resource_versions_are_per_cluster_and_opaque_ones_are_unordered() -> None:
+def test_resource_versions_are_per_cluster_and_unordered_unless_asked() -> None:
     a, b = FakeCluster("a", [WIDGETS]), FakeCluster("b", [WIDGETS])
     assert a.create(WIDGETS, widget())["metadata"]["resourceVersion"] == b.create(WIDGETS, widget())[
         "metadata"]["resourceVersion"]
-    opaque = FakeCluster("o", [WIDGETS], opaque_versions=True)
+    opaque = FakeCluster("o", [WIDGETS])
     versions = [opaque.create(WIDGETS, widget(f"w{i}"))["metadata"]["resourceVersion"] for i in range(20)]
     assert len(set(versions)) == 20 and all(v.isdigit() for v in versions)
     assert [int(v) for v in versions] != sorted(int(v) for v in versions)
+    counting = FakeCluster("n", [WIDGETS], opaque_versions=False)
+    versions = [counting.create(WIDGETS, widget(f"w{i}"))["metadata"]["resourceVersion"] for i in range(3)]
+    assert versions == ["1", "2", "3"]
 
 
 # -- generation, status, finalizers, immutability ---------------------------------------------------------------------

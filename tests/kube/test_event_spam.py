@@ -25,7 +25,7 @@ class Clock:
 
 def test_a_refusing_webhook_cannot_make_crdsync_write_an_event_per_retry() -> None:
     client, clock = FakeCluster("virtual", [EVENTS]), Clock()
-    recorder = _Recorder(client, clock)  # type: ignore[arg-type]
+    recorder = _Recorder(client, clock)
     for attempt in range(50):  # 50 retries within a few seconds
         recorder.record(CERT, "SyncFailed", f"denied by webhook, attempt {attempt}", "Warning", "crdsync")
         clock.now += 0.08
@@ -37,7 +37,7 @@ def test_a_refusing_webhook_cannot_make_crdsync_write_an_event_per_retry() -> No
 
 def test_the_limit_is_per_object() -> None:
     client, clock = FakeCluster("virtual", [EVENTS]), Clock()
-    recorder = _Recorder(client, clock)  # type: ignore[arg-type]
+    recorder = _Recorder(client, clock)
     other = {**CERT, "metadata": {**CERT["metadata"], "name": "api", "uid": "u-2"}}
     for _ in range(SPAM_BURST + 3):
         recorder.record(CERT, "SyncFailed", "x", "Warning", "crdsync")

@@ -24,7 +24,7 @@ def events(client: FakeCluster) -> list[dict[str, object]]:
 
 def test_first_event_is_created() -> None:
     client = cluster()
-    record_event(client, CERT, "HostConflict", "host object exists")  # type: ignore[arg-type]
+    record_event(client, CERT, "HostConflict", "host object exists")
     [event] = events(client)
     assert event["metadata"]["namespace"] == "team-a"  # type: ignore[index]
     assert event["involvedObject"] == {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "web",
@@ -37,7 +37,7 @@ def test_first_event_is_created() -> None:
 def test_repeats_are_aggregated_without_reads() -> None:
     client = cluster()
     for i in range(3):
-        record_event(client, CERT, "HostConflict", f"attempt {i}")  # type: ignore[arg-type]
+        record_event(client, CERT, "HostConflict", f"attempt {i}")
     [event] = events(client)
     assert event["count"] == 3 and event["message"] == "attempt 2"
     assert client.calls == ["create", "patch", "patch"]
@@ -45,29 +45,29 @@ def test_repeats_are_aggregated_without_reads() -> None:
 
 def test_other_reason_or_object_is_another_event() -> None:
     client = cluster()
-    record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
-    record_event(client, CERT, "Synced", "y", type_="Normal")  # type: ignore[arg-type]
+    record_event(client, CERT, "HostConflict", "x")
+    record_event(client, CERT, "Synced", "y", type_="Normal")
     other = {**CERT, "metadata": {**CERT["metadata"], "name": "api", "uid": "u-2"}}  # type: ignore[dict-item]
-    record_event(client, other, "HostConflict", "x")  # type: ignore[arg-type]
+    record_event(client, other, "HostConflict", "x")
     assert len(events(client)) == 3
 
 
 def test_count_read_back_when_another_process_created_it() -> None:
     first = cluster()
-    record_event(first, CERT, "HostConflict", "x")  # type: ignore[arg-type]
+    record_event(first, CERT, "HostConflict", "x")
     second = first.with_write_gate(None)  # same cluster, another client: a new recorder without a remembered count
     before = len(first.calls)
-    record_event(second, CERT, "HostConflict", "again")  # type: ignore[arg-type]
+    record_event(second, CERT, "HostConflict", "again")
     [event] = events(first)
     assert event["count"] == 2 and second.calls[before:] == ["create", "get", "patch"]
 
 
 def test_expired_event_is_recreated() -> None:
     client = cluster()
-    record_event(client, CERT, "HostConflict", "x")  # type: ignore[arg-type]
+    record_event(client, CERT, "HostConflict", "x")
     for expired in client.list(EVENTS):  # TTL passed
         client.remove(EVENTS, expired["metadata"]["namespace"], expired["metadata"]["name"])
-    record_event(client, CERT, "HostConflict", "y")  # type: ignore[arg-type]
+    record_event(client, CERT, "HostConflict", "y")
     [event] = events(client)
     assert event["count"] == 1 and client.calls == ["create", "patch", "create"]
 
@@ -75,7 +75,7 @@ def test_expired_event_is_recreated() -> None:
 def test_cluster_scoped_objects_log_to_default_and_names_are_valid() -> None:
     client = cluster()
     issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "System:CA_1"}}
-    record_event(client, issuer, "Imported", "ok", type_="Normal")  # type: ignore[arg-type]
+    record_event(client, issuer, "Imported", "ok", type_="Normal")
     [event] = events(client)
     name = event["metadata"]["name"]  # type: ignore[index]
     assert event["metadata"]["namespace"] == "default"  # type: ignore[index]
@@ -85,7 +85,7 @@ def test_cluster_scoped_objects_log_to_default_and_names_are_valid() -> None:
 
 def test_long_messages_are_truncated() -> None:
     client = cluster()
-    record_event(client, CERT, "R", "m" * 5000)  # type: ignore[arg-type]
+    record_event(client, CERT, "R", "m" * 5000)
     assert len(events(client)[0]["message"]) == 1024  # type: ignore[arg-type]
 
 

@@ -26,7 +26,7 @@ def cluster() -> FakeCluster:
 
 
 def elector(client: FakeCluster, identity: str, clock: Clock, **kwargs: float) -> LeaderElector:
-    return LeaderElector(client, "tenant-a", "crdsync-a", identity, clock=clock, **kwargs)  # type: ignore[arg-type]
+    return LeaderElector(client, "tenant-a", "crdsync-a", identity, clock=clock, **kwargs)
 
 
 def leading(candidate: LeaderElector, clock: Callable[[], float]) -> bool:
@@ -139,7 +139,7 @@ def test_leader_survives_errors_until_renew_deadline() -> None:
 
 def test_parameters_are_checked() -> None:
     with pytest.raises(ValueError):
-        LeaderElector(cluster(), "ns", "n", "id", lease_duration=5, renew_deadline=10)  # type: ignore[arg-type]
+        LeaderElector(cluster(), "ns", "n", "id", lease_duration=5, renew_deadline=10)
 
 
 def test_leases_resource() -> None:
