@@ -33,6 +33,7 @@ from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ORPHANED, LABEL
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 from tests.fakeapi import FakeCluster, FakeInformer
+from tests.fakeapi.settle import settle
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
 
@@ -96,17 +97,7 @@ class World:
 
     def settle(self, timeout: float = 5.0) -> None:
         assert self.engine is not None
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.engine.idle():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.1:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.01)
-        raise AssertionError("engine did not settle")
+        settle([self.engine], [self.host, self.virtual], quiet=0.1, timeout=timeout)
 
     def host_copy(
         self, namespace: str, name: str, res: Any = WIDGETS, rule: Rule | None = None

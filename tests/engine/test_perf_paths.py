@@ -22,6 +22,7 @@ from crdsync.translate import objects
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
 from tests.fakeapi import FakeCluster, FakeInformer, resource
+from tests.fakeapi.settle import settle
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
 RULE = Rule(direction=Direction.TO_HOST, gvk=WIDGET, status=StatusSync(enabled=True))
@@ -54,18 +55,7 @@ class World:
 
     def settle(self, timeout: float = 10.0) -> None:
         assert self.engine is not None
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            busy = not self.engine.idle() or self.host.pending_deliveries() or self.virtual.pending_deliveries()
-            if not busy:
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.2:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.01)
-        raise AssertionError("engine did not settle")
+        settle([self.engine], [self.host, self.virtual], quiet=0.2, timeout=timeout)
 
     @property
     def processed(self) -> int:

@@ -37,6 +37,7 @@ from crdsync.translate import bookkeeping as bk
 from crdsync.translate.names import Tenant, host_name
 from tests.engine.kinds import EVENTS, NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 from tests.fakeapi import FakeCluster, FakeInformer
+from tests.fakeapi.settle import settle
 
 HOST_NS = "tenants"
 HONEST = Tenant(vcluster="honest", host_namespace=HOST_NS)
@@ -106,19 +107,8 @@ class Tenancy:
         return virtual
 
     def settle(self, timeout: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
         clusters = [self.host, *self.virtual.values()]
-        while time.monotonic() < deadline:
-            busy = any(not e.idle() for e in self.engines.values()) or any(c.pending_deliveries() for c in clusters)
-            if not busy:
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.15 + 2 * (self.delay + self.jitter):
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.01)
-        raise AssertionError("engines did not settle")
+        settle(self.engines.values(), clusters, quiet=0.15 + 2 * (self.delay + self.jitter), timeout=timeout)
 
     def stop(self) -> None:
         for engine in self.engines.values():
