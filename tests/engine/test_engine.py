@@ -97,7 +97,7 @@ class World:
 
     def settle(self, timeout: float = 5.0) -> None:
         assert self.engine is not None
-        settle([self.engine], [self.host, self.virtual], quiet=0.1, timeout=timeout)
+        settle([self.engine], [self.host, self.virtual], timeout=timeout)
 
     def host_copy(
         self, namespace: str, name: str, res: Any = WIDGETS, rule: Rule | None = None

@@ -55,7 +55,7 @@ class World:
 
     def settle(self, timeout: float = 10.0) -> None:
         assert self.engine is not None
-        settle([self.engine], [self.host, self.virtual], quiet=0.2, timeout=timeout)
+        settle([self.engine], [self.host, self.virtual], timeout=timeout)
 
     @property
     def processed(self) -> int:

@@ -108,7 +108,7 @@ class Tenancy:
 
     def settle(self, timeout: float = 8.0) -> None:
         clusters = [self.host, *self.virtual.values()]
-        settle(self.engines.values(), clusters, quiet=0.15 + 2 * (self.delay + self.jitter), timeout=timeout)
+        settle(self.engines.values(), clusters, timeout=timeout)
 
     def stop(self) -> None:
         for engine in self.engines.values():
