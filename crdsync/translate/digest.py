@@ -62,11 +62,12 @@ def source_digest(
         read["generation"] = meta.get("generation")
     body = {k: v for k, v in view.items() if k not in ("status", "metadata")}
     try:
-        encoded = json.dumps([read, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # Encoded inside the try: a string JSON can hold but UTF-8 cannot (a lone surrogate) is a UnicodeEncodeError.
+        encoded = json.dumps([read, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     except (TypeError, ValueError, RecursionError):
         return None
     fingerprint = _rules_fingerprint(config, tenant, status_subresource)
-    return hashlib.blake2b(fingerprint + encoded.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(fingerprint + encoded, digest_size=16).hexdigest()
 
 
 def with_source_digest(copy: dict[str, Any], digest: str) -> dict[str, Any]:

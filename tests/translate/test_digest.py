@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from crdsync.translate.digest import applied_field_count, owned_field_count
+import pytest
+
+from crdsync.gvk import GroupVersionKind
+from crdsync.spec.model import Direction, Location, Patch, PatchOp, Rule, StatusSync, SyncConfig
+from crdsync.translate.bookkeeping import recorded_digest
+from crdsync.translate.digest import applied_field_count, owned_field_count, source_digest, with_source_digest
+from crdsync.translate.names import Tenant
+from crdsync.translate.objects import to_host
+
+WIDGET = GroupVersionKind("example.com", "v1", "Widget")
 
 COPY: dict[str, Any] = {
     "apiVersion": "example.com/v1",
@@ -47,3 +57,133 @@ def test_anyone_else_s_entry_or_an_unreadable_one_is_no_count() -> None:
     assert owned_field_count(stored(("crdsync", CREATED), ("kubectl", {"f:spec": {"f:size": {}}})), "crdsync") == -1
     assert owned_field_count(stored(("crdsync", "not fields")), "crdsync") == -1  # type: ignore[arg-type]
     assert owned_field_count({"metadata": {"managedFields": ["nonsense"]}}, "crdsync") == -1
+
+
+# --- source_digest: equal exactly when to_host's inputs are ---------------------------------------------------------
+
+RULE = Rule(
+    Direction.TO_HOST,
+    WIDGET,
+    status=StatusSync(observed_generation_paths=("$.status.observedGeneration",)),
+    reverse_paths=("$.spec.assigned.port",),
+    location=Location("widgets.yaml", 3, 5),
+)
+CONFIG = SyncConfig("widgets", (RULE,))
+TENANT = Tenant("vc1", "vc-vc1")
+
+
+def source(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {
+            "name": "w",
+            "namespace": "apps",
+            "uid": "u-1",
+            "generation": 2,
+            "resourceVersion": "17",
+            "labels": {"app": "w"},
+            "annotations": {"note": "n"},
+        },
+        "spec": {"size": 1},
+    }
+    for key, value in changes.items():
+        if key in ("spec", "data", "status"):
+            obj[key] = value
+        else:
+            obj["metadata"][key] = value
+    return obj
+
+
+def digest(obj: dict[str, Any], config: SyncConfig = CONFIG, tenant: Tenant = TENANT, subresource: bool = True) -> Any:
+    return source_digest(config, config.rules[0], obj, tenant, status_subresource=subresource)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"spec": {"size": 2}},
+        {"data": {"x": "y"}},
+        {"name": "w2"},
+        {"namespace": "other"},
+        {"labels": {"app": "v"}},
+        {"annotations": {"note": "m"}},
+        {"uid": "u-2"},
+        {"generation": 3},  # recorded on the copy for observedGeneration
+    ],
+)
+def test_a_change_to_anything_to_host_reads_changes_the_digest(change: dict[str, Any]) -> None:
+    assert digest(source()) == digest(source())
+    assert digest(source(**change)) != digest(source())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": {"observedGeneration": 2}},
+        {"resourceVersion": "18"},
+        {"managedFields": [{"manager": "kubectl"}]},
+        {"spec": {"size": 1, "assigned": {"port": 30080}}},  # a reverse path: the host's, never sent
+    ],
+)
+def test_what_to_host_ignores_leaves_the_digest_as_it_is(change: dict[str, Any]) -> None:
+    assert digest(source(**change)) == digest(source())
+
+
+def test_the_generation_counts_only_where_it_is_recorded() -> None:
+    assert digest(source(generation=3), subresource=False) == digest(source(), subresource=False)
+    unmapped = dataclasses.replace(RULE, status=StatusSync(observed_generation_paths=()))
+    config = SyncConfig("widgets", (unmapped,))
+    assert digest(source(generation=3), config) == digest(source(), config)
+
+
+def test_rules_tenant_and_status_subresource_are_inputs_but_where_rules_were_written_is_not() -> None:
+    moved = SyncConfig("widgets", (dataclasses.replace(RULE, location=Location("widgets.yaml", 40, 1)),))
+    assert digest(source(), moved) == digest(source())
+    patched = dataclasses.replace(RULE, patches_to_host=(Patch(PatchOp.REMOVE, "$.spec.size"),))
+    assert digest(source(), SyncConfig("widgets", (patched,))) != digest(source())
+    assert digest(source(), tenant=Tenant("vc2", "vc-vc1")) != digest(source())
+    assert digest(source(), tenant=Tenant("vc1", "vc-other")) != digest(source())
+    assert digest(source(), subresource=False) != digest(source())
+
+
+def test_many_tenants_each_get_their_own_digest() -> None:
+    """The fingerprint cache holds a bounded number of tenants; whatever it evicted, every answer is the same."""
+    tenants = [Tenant(f"vc{i}", f"ns{i}") for i in range(150)]
+    first = [digest(source(), tenant=t) for t in tenants]
+    assert len(set(first)) == len(tenants)
+    assert [digest(source(), tenant=t) for t in reversed(tenants)] == first[::-1]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"weird": {1, 2}},  # not JSON at all
+        {"text": "\ud800"},  # JSON can hold it, UTF-8 cannot
+    ],
+)
+def test_a_source_that_cannot_be_digested_has_no_digest_and_never_raises(spec: Any) -> None:
+    assert digest(source(spec=spec)) is None
+
+
+def test_a_deeply_nested_source_has_no_digest() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"n": deep}
+    assert digest(source(spec=deep)) is None
+
+
+def test_non_ascii_text_is_digested_as_written() -> None:
+    assert digest(source(spec={"text": "é"})) not in (None, digest(source(spec={"text": "e"})))
+
+
+def test_the_stamped_copy_records_the_digest_and_the_fields_its_apply_owns() -> None:
+    copy = to_host(CONFIG, RULE, source(), TENANT)
+    value = digest(source())
+    stamped = with_source_digest(copy, value)
+    assert stamped is copy
+    assert recorded_digest(stamped) == (value, applied_field_count(stamped))
+    assert stamped["metadata"]["labels"]["app"] == "w"  # the rest of the copy is kept
+    assert stamped["metadata"]["annotations"]["note"] == "n"
+    bare: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    assert recorded_digest(with_source_digest(bare, "ab")) == ("ab", 3)  # metadata, its annotations, the one key
