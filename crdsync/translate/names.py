@@ -95,7 +95,7 @@ def name_hash(vcluster: str, namespace: str | None, name: str, length: int) -> s
     if not 1 <= length <= MAX_HASH_LENGTH:
         raise ValueError(f"naming.hashLength must be between 1 and {MAX_HASH_LENGTH}, not {length}")
     encoded = json.dumps([vcluster, namespace, name], separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(encoded.encode("utf-8")).digest()
+    digest = hashlib.sha256(encoded.encode()).digest()  # str.encode: UTF-8
     # Only a prefix is needed: take the leading length*5 bits as one integer (base64.b32encode is pure Python and
     # would encode all 256 bits every time).
     bits = length * 5
@@ -113,11 +113,11 @@ def safe_concat_name(*parts: str) -> str:
     """vcluster's SafeConcatName: the parts joined with "-", shortened to 52 bytes + "-" + 10 hex digits of SHA-256
     of the whole when longer than 63 bytes, then every ".-" replaced by "-" (only in the shortened form)."""
     joined = "-".join(parts)
-    raw = joined.encode("utf-8")
+    raw = joined.encode()  # UTF-8
     if len(raw) <= VCLUSTER_MAX_LENGTH:
         return joined
     digest = hashlib.sha256(raw).hexdigest()[:VCLUSTER_HASH_HEX]
-    return (raw[:VCLUSTER_KEEP].decode("utf-8", "replace") + "-" + digest).replace(".-", "-")
+    return (raw[:VCLUSTER_KEEP].decode(errors="replace") + "-" + digest).replace(".-", "-")
 
 
 def vcluster_host_name(tenant: Tenant, namespace: str | None, name: str) -> str:
