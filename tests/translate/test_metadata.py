@@ -84,3 +84,17 @@ def test_bad_objects_raise_located_errors(obj: dict[str, Any], message: str) -> 
     with pytest.raises(TranslationError, match=message) as info:
         to_host(CONFIG, CERT_RULE, obj, TENANT)
     assert str(info.value).startswith("cert-manager.yaml:")
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [(1, "Certificate"), ("cert-manager.io/v1", ["Certificate"]), (None, "Certificate"), ("cert-manager.io/v1", None)],
+)
+def test_an_api_version_or_kind_that_is_not_a_string_is_refused_naming_both_fields(
+    api_version: object, kind: object
+) -> None:
+    obj = {**cert(), "apiVersion": api_version, "kind": kind}
+    with pytest.raises(TranslationError) as info:
+        to_host(CONFIG, CERT_RULE, obj, TENANT)
+    assert info.value.path == "apiVersion"
+    assert "apiVersion" in info.value.message and "kind" in info.value.message  # spelt as the tenant writes them

@@ -300,3 +300,26 @@ def test_to_virtual_drops_server_fields_keeps_status_and_cannot_be_forged(
     assert ours(meta["labels"]) == {LABEL_MANAGED_BY: MANAGER, LABEL_VCLUSTER: "vc1", LABEL_ROLE: "copy"}
     assert ours(meta["annotations"])[ANN_SOURCE_SIDE] == "host"
     assert ours(meta["annotations"])[ANN_SOURCE_NAME] == source["name"]
+
+
+def test_a_poison_host_object_is_refused_as_the_host_object() -> None:
+    """The operator reading the error learns which side's object is at fault (the virtual one is fine)."""
+    deep: dict[str, Any] = {}
+    for _ in range(200):
+        deep = {"n": deep}
+    host_obj = {**cert(), "spec": deep}
+    with pytest.raises(TranslationError, match="deeper than") as info:
+        to_virtual(CONFIG, Rule(Direction.FROM_HOST, CERT), host_obj, TENANT)
+    assert info.value.message.startswith("host object ")
+
+
+def test_an_imported_follower_of_a_namespaced_kind_needs_a_target_namespace() -> None:
+    host_secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": TENANT.host_namespace},
+    }
+    for target in [(None, "tls"), ("", "tls")]:
+        with pytest.raises(TranslationError) as info:
+            to_virtual(CONFIG, RULES[3], host_secret, TENANT, target=target)
+        assert "Secret" in info.value.message and "namespace" in info.value.message

@@ -19,7 +19,7 @@ from crdsync.translate.bookkeeping import (
 from crdsync.translate.compare import needs_write
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.objects import followers, to_host
-from crdsync.translate.reverse_paths import reverse_fields
+from crdsync.translate.reverse_paths import forward_view, reverse_fields
 from tests.translate.certs import (
     CERT_RULE,
     CONFIG,
@@ -118,3 +118,16 @@ def certificate_for_reverse() -> dict[str, Any]:
         "metadata": {"name": "c", "namespace": "ns"},
         "spec": {"issuerRef": {"name": "i"}},
     }
+
+
+def test_a_spec_holding_only_host_owned_fields_reads_as_no_spec() -> None:
+    """Whether the reverse write created the spec or the tenant wrote an empty one, forward sees the same object."""
+    rule = dataclasses.replace(REV_RULE, references=())
+    config = SyncConfig("reverse", (rule,))
+    bare = certificate_for_reverse()
+    del bare["spec"]
+    taken_back = {**bare, "spec": {"assigned": {"port": 30080}, "endpoint": "10.0.0.1:443"}}
+    assert forward_view(rule, taken_back) == bare
+    assert to_host(config, rule, taken_back, TENANT) == to_host(config, rule, bare, TENANT)
+    annotated = {**bare, "metadata": {**bare["metadata"], "annotations": {REVERSE_ENDPOINT: "x"}}}
+    assert forward_view(rule, annotated)["metadata"] == {"name": "c", "namespace": "ns"}  # metadata itself stays

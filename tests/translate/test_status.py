@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crdsync.spec.model import (
+    Condition,
     Direction,
     Patch,
     PatchOp,
@@ -296,3 +297,42 @@ def test_the_tenant_sees_current_exactly_when_the_host_operator_has_caught_up(st
         reported.append(value)
     # Only the first sync and syncs after an edit write; observing and taking status back never cause a write.
     assert cluster.written <= 1 + sum(1 for step in steps if step.startswith("edit"))
+
+
+def test_a_poison_host_object_is_refused_before_its_status_is_read() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(200):
+        deep = {"n": deep}
+    host = {"metadata": {"name": "web-x"}, "spec": deep, "status": {"conditions": []}}
+    with pytest.raises(TranslationError, match="deeper than") as info:
+        virtual_status(CERT_RULE, host, cert())
+    assert info.value.message.startswith("host object ")
+
+
+@pytest.mark.parametrize(
+    ("api_version", "converted"), [("cert-manager.io/v1", True), ("cert-manager.io/v1beta1", False)]
+)
+def test_status_patches_can_test_the_virtual_objects_api_version(api_version: str, converted: bool) -> None:
+    """A toVirtual patch guarded by the version the tenant's object is served at: one version's status shape is
+    converted, the other's left alone."""
+    rule = Rule(
+        Direction.TO_HOST,
+        CERT,
+        patches_to_virtual=(
+            Patch(
+                PatchOp.SET,
+                "$.status.converted",
+                value=True,
+                when=(Condition("$.apiVersion", in_=("cert-manager.io/v1",)),),
+            ),
+        ),
+    )
+    host = {"metadata": {"name": "web-x"}, "spec": {}, "status": {"ready": True}}
+    virtual = {**cert(), "apiVersion": api_version}
+    expected = {"ready": True, "converted": True} if converted else {"ready": True}
+    assert virtual_status(rule, host, virtual) == expected
+    # A virtual object listed without apiVersion reads as the rule's version.
+    assert virtual_status(rule, host, {k: v for k, v in virtual.items() if k != "apiVersion"}) == {
+        "ready": True,
+        "converted": True,
+    }
