@@ -12,11 +12,14 @@ from crdsync.spec.model import (
     HostSelection,
     LabelSelector,
     Location,
+    Naming,
     Reference,
     Rule,
+    Scope,
     SyncConfig,
     SyncMode,
 )
+from crdsync.translate.bookkeeping import ANN_SOURCE_NAME, LABEL_ROLE
 from crdsync.translate.names import Tenant, host_name
 from crdsync.translate.plan import ANN_PLAN, ANN_PLAN_STUB, Plan, PlanInput, Planner
 
@@ -117,3 +120,187 @@ def test_a_host_object_is_unmatched_for_the_host_selection_it_fails() -> None:
     assert "host.names" in plan_unmatched["objects.yaml:2:1"]
     assert "host.namespaces" in plan_unmatched["objects.yaml:3:1"]
     assert "labels do not match the selector" in plan_unmatched["objects.yaml:4:1"]
+
+
+def test_the_rule_of_the_objects_own_version_is_preferred() -> None:
+    beta = GroupVersionKind("example.com", "v1beta1", "Widget")
+    rules = (
+        Rule(Direction.TO_HOST, WIDGET, naming=Naming(max_length=40, hash_length=16), location=MAPPING),
+        Rule(Direction.TO_HOST, beta, naming=Naming(max_length=30, hash_length=16), location=MAPPING),
+    )
+    plan = from_virtual(rules, item(beta, "w"), item(WIDGET, "w", line=2))
+    beta_copy, v1_copy = (o.obj for o in plan.outputs)
+    assert beta_copy["metadata"]["name"] == host_name(TENANT, "apps", "w", rules[1].naming)
+    assert v1_copy["metadata"]["name"] == host_name(TENANT, "apps", "w", rules[0].naming)
+    assert "rule for Widget.example.com/v1beta1" in plan.outputs[0].comment
+
+
+def test_objects_without_a_namespace_are_planned_in_the_default_namespace() -> None:
+    rules = (widget_rule(),)
+    for namespace in (None, ""):
+        plan = Planner(SyncConfig("test", rules), TENANT, "team").from_virtual([item(WIDGET, "w", namespace)])
+        (copy,) = (o.obj for o in plan.outputs)
+        assert copy["metadata"]["name"] == host_name(TENANT, "team", "w", rules[0].naming)
+        assert plan.outputs[0].comment.startswith("host <- virtual Widget team/w (Widget vc-vc1/")
+
+
+def test_a_cluster_scoped_object_keeps_no_namespace() -> None:
+    rule = Rule(Direction.TO_HOST, WIDGET, scope=Scope.CLUSTER, location=MAPPING)
+    plan = from_virtual((rule,), item(WIDGET, "w", None))
+    (output,) = plan.outputs
+    assert "namespace" not in output.obj["metadata"]
+    assert output.comment.startswith(f"host <- virtual Widget w (Widget {host_name(TENANT, None, 'w', rule.naming)};")
+
+
+def test_a_follower_two_objects_reference_is_printed_once_after_the_first() -> None:
+    rules = (
+        widget_rule(Reference("$.spec.secretName", "Secret", "v1", FollowDirection.TO_HOST)),
+        Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED),
+    )
+    secret = item(SECRET, "creds", labels={"keep": "me"}, data={"k": "dg=="})
+    plan = from_virtual(
+        rules,
+        item(WIDGET, "a", spec={"secretName": "creds"}),
+        secret,
+        item(WIDGET, "b", spec={"secretName": "creds"}),
+    )
+    assert [(o.obj["kind"], o.obj["metadata"]["name"]) for o in plan.outputs] == [
+        ("Widget", host_name(TENANT, "apps", "a", rules[0].naming)),
+        ("Secret", host_name(TENANT, "apps", "creds", rules[1].naming)),
+        ("Widget", host_name(TENANT, "apps", "b", rules[0].naming)),
+    ]
+    exported = plan.outputs[1].obj
+    assert exported["data"] == {"k": "dg=="}  # given in the input: printed in full, no stub
+    assert exported["metadata"]["labels"]["keep"] == "me"
+    assert exported["metadata"]["annotations"][ANN_PLAN] == "follower"
+    assert ANN_PLAN_STUB not in exported["metadata"]["annotations"]
+    assert plan.outputs[1].comment == "host <- virtual Secret apps/creds (exported while Widget apps/a references it)"
+    assert (plan.translated, plan.followers, plan.unmatched, plan.errors) == (2, 1, [], [])
+
+
+def test_an_exported_follower_not_in_the_input_is_the_stub_its_rule_would_write() -> None:
+    rules = (
+        widget_rule(Reference("$.spec.secretName", "Secret", "v1", FollowDirection.TO_HOST)),
+        Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED),
+    )
+    plan = from_virtual(rules, item(WIDGET, "a", spec={"secretName": "creds"}))
+    stub = plan.outputs[1]
+    meta = stub.obj["metadata"]
+    assert (meta["namespace"], meta["name"]) == (TENANT.host_namespace, host_name(TENANT, "apps", "creds", Naming()))
+    assert meta["labels"][LABEL_ROLE] == "follower"
+    assert meta["annotations"][ANN_SOURCE_NAME] == "creds"
+    assert meta["annotations"][ANN_PLAN_STUB] == "the content of virtual Secret apps/creds, which is not in the input"
+    assert stub.comment == (
+        "host <- virtual Secret apps/creds (exported while Widget apps/a references it; "
+        "stub: the content of virtual Secret apps/creds, which is not in the input)"
+    )
+
+
+def test_an_imported_follower_is_the_stub_of_the_virtual_copy_that_would_appear() -> None:
+    rules = (
+        widget_rule(Reference("$.spec.secretName", "Secret", "v1", FollowDirection.FROM_HOST)),
+        Rule(Direction.FROM_HOST, SECRET, mode=SyncMode.REFERENCED),
+    )
+    plan = from_virtual(rules, item(WIDGET, "a", spec={"secretName": "tls"}))
+    imported = plan.outputs[1]
+    host = host_name(TENANT, "apps", "tls", Naming())
+    meta = imported.obj["metadata"]
+    assert (imported.obj["kind"], meta["namespace"], meta["name"]) == ("Secret", "apps", "tls")
+    assert meta["annotations"][ANN_SOURCE_NAME] == host  # its bookkeeping names the host source
+    assert meta["labels"][LABEL_ROLE] == "follower"
+    stub = f"the content of host Secret {TENANT.host_namespace}/{host} once it exists"
+    assert meta["annotations"][ANN_PLAN_STUB] == stub
+    assert imported.comment == (
+        f"virtual <- host Secret {TENANT.host_namespace}/{host} (imported while Widget apps/a references it; "
+        f"stub: {stub})"
+    )
+    # Without a referenced fromHost rule the stub is the bare object at its virtual name.
+    plan = from_virtual(rules[:1], item(WIDGET, "a", spec={"secretName": "tls"}))
+    bare = plan.outputs[1].obj
+    assert bare["metadata"]["name"] == "tls" and bare["metadata"]["namespace"] == "apps"
+    assert set(bare["metadata"]["annotations"]) == {ANN_PLAN, ANN_PLAN_STUB}
+
+
+def test_every_object_no_rule_takes_is_listed_with_its_reason() -> None:
+    rules = (
+        Rule(Direction.TO_HOST, WIDGET, namespaces=("apps", "web"), location=MAPPING),
+        Rule(
+            Direction.TO_HOST,
+            GADGET,
+            namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)),
+            location=MAPPING,
+        ),
+        Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED, location=MAPPING),
+    )
+    namespace = GroupVersionKind("", "v1", "Namespace")
+    copy_labels = {"crdsync.io/managed-by": "crdsync"}
+    plan = from_virtual(
+        rules,
+        item(namespace, "apps", None, line=1, labels={"sync": "no"}),
+        item(WIDGET, "other-ns", namespace="other", line=2),
+        item(WIDGET, "a-copy", line=3, labels=copy_labels),
+        item(GADGET, "no-ns-given", namespace="web", line=4),
+        item(GADGET, "ns-no-match", line=5),
+        item(SECRET, "loose", line=6),
+        item(GroupVersionKind("", "v1", "ConfigMap"), "cm", line=7),
+    )
+    assert plan.outputs == [] and plan.errors == []
+    assert plan.notes == ["objects.yaml:1:1: Namespace apps: used as namespace context (no rule syncs it)"]
+    where = "rule for {} at mapping.yaml:3:5"
+    assert plan.unmatched == [
+        f"objects.yaml:2:1: Widget other/other-ns: namespace other is not among the namespaces of the toHost "
+        f"{where.format('Widget.example.com/v1')}",
+        "objects.yaml:3:1: Widget apps/a-copy: it carries crdsync bookkeeping (it is a copy crdsync made), so it is "
+        "never synced back",
+        f"objects.yaml:4:1: Gadget web/no-ns-given: the toHost {where.format('Gadget.example.com/v1')} has a "
+        "namespaceSelector and the input has no Namespace web to read labels from",
+        "objects.yaml:5:1: Gadget apps/ns-no-match: the labels of namespace apps do not match the namespaceSelector of "
+        f"the toHost {where.format('Gadget.example.com/v1')}",
+        f"objects.yaml:6:1: Secret apps/loose: the toHost {where.format('Secret.v1')} is mode referenced, and no "
+        "object in the input references it with follow: toHost",
+        "objects.yaml:7:1: ConfigMap apps/cm: no toHost rule for ConfigMap.v1",
+    ]
+
+
+def test_a_namespace_selector_reads_the_labels_of_namespaces_in_the_input() -> None:
+    rule = Rule(
+        Direction.TO_HOST, WIDGET, namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)), location=MAPPING
+    )
+    namespace = GroupVersionKind("", "v1", "Namespace")
+    plan = from_virtual((rule,), item(WIDGET, "w"), item(namespace, "apps", None, labels={"sync": "yes"}))
+    assert [o.obj["kind"] for o in plan.outputs] == ["Widget"] and plan.unmatched == []
+
+
+def test_references_that_cannot_be_read_are_reported_once() -> None:
+    rule = widget_rule(Reference("$.spec.secretName", "Secret", "v1", FollowDirection.TO_HOST, location=MAPPING))
+    plan = from_virtual((rule,), item(WIDGET, "w", spec={"secretName": 5}))
+    assert plan.outputs == [] and plan.unmatched == []
+    (error,) = plan.errors
+    assert error.startswith("objects.yaml:1:1: Widget apps/w: mapping.yaml:3:5: ")
+
+
+def test_from_host_prints_the_virtual_copy_and_refers_referenced_kinds_to_from_virtual() -> None:
+    rules = (
+        Rule(Direction.FROM_HOST, WIDGET, location=MAPPING),
+        Rule(Direction.FROM_HOST, SECRET, mode=SyncMode.REFERENCED, location=MAPPING),
+    )
+    plan = from_host(
+        rules,
+        item(WIDGET, "w", labels={"crdsync.io/managed-by": "crdsync"}, line=1),
+        item(WIDGET, "v", line=2),
+        item(SECRET, "s", line=3),
+        item(GADGET, "g", line=4),
+    )
+    (output,) = plan.outputs
+    assert (
+        output.comment
+        == "virtual <- host Widget apps/v (Widget apps/v; fromHost rule for Widget.example.com/v1 at mapping.yaml:3:5)"
+    )
+    assert plan.translated == 1
+    assert plan.unmatched == [
+        "objects.yaml:1:1: Widget apps/w: it carries crdsync bookkeeping (it is a copy crdsync made), so it is never "
+        "synced back",
+        "objects.yaml:3:1: Secret apps/s: the fromHost rule for Secret.v1 at mapping.yaml:3:5 is mode referenced: it "
+        "is imported only while a synced virtual object references it (plan that object with --from virtual)",
+        "objects.yaml:4:1: Gadget apps/g: no fromHost rule for Gadget.example.com/v1",
+    ]
