@@ -53,6 +53,25 @@ def test_a_field_someone_removed_always_lowers_the_count() -> None:
     assert owned_field_count(stored(("crdsync", lost_empty_map)), "crdsync") < applied_field_count(COPY)
 
 
+def test_status_entries_anywhere_in_the_list_are_not_counted() -> None:
+    status_first = stored(("crdsync", CREATED))
+    status_first["metadata"]["managedFields"].insert(
+        0, {"manager": "operator", "subresource": "status", "fieldsV1": {}}
+    )
+    assert owned_field_count(status_first, "crdsync") == 7
+
+
+def test_an_object_without_managed_fields_counts_nothing() -> None:
+    objects: list[dict[str, Any]] = [
+        {},
+        {"metadata": "nonsense"},
+        {"metadata": {}},
+        {"metadata": {"managedFields": None}},
+    ]
+    for obj in objects:
+        assert owned_field_count(obj, "crdsync") == 0
+
+
 def test_anyone_else_s_entry_or_an_unreadable_one_is_no_count() -> None:
     assert owned_field_count(stored(("crdsync", CREATED), ("kubectl", {"f:spec": {"f:size": {}}})), "crdsync") == -1
     assert owned_field_count(stored(("crdsync", "not fields")), "crdsync") == -1  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from crdsync.translate.reverse_paths import forward_view, reverse_fields
 from tests.translate.certs import (
     CERT_RULE,
     CONFIG,
+    HERE,
     RULES,
     TENANT,
     certificates,
@@ -129,5 +130,30 @@ def test_a_spec_holding_only_host_owned_fields_reads_as_no_spec() -> None:
     taken_back = {**bare, "spec": {"assigned": {"port": 30080}, "endpoint": "10.0.0.1:443"}}
     assert forward_view(rule, taken_back) == bare
     assert to_host(config, rule, taken_back, TENANT) == to_host(config, rule, bare, TENANT)
-    annotated = {**bare, "metadata": {**bare["metadata"], "annotations": {REVERSE_ENDPOINT: "x"}}}
-    assert forward_view(rule, annotated)["metadata"] == {"name": "c", "namespace": "ns"}  # metadata itself stays
+    assert forward_view(rule, {**bare, "spec": {}}) == bare
+    assert forward_view(rule, {**bare, "spec": {"assigned": {}}}) == bare
+    # metadata itself stays, however little is left of it (an object always has one)
+    assert forward_view(rule, {"metadata": {"annotations": {REVERSE_ENDPOINT: "x"}}}) == {"metadata": {}}
+
+
+@pytest.mark.parametrize("path", ["$.spec[", "spec.port", "$..port", "$.spec.ports[0]"])
+def test_a_reverse_path_that_is_not_a_chain_of_fields_is_an_error_at_that_path(path: str) -> None:
+    rule = dataclasses.replace(CERT_RULE, reverse_paths=(path,), location=HERE)
+    config = SyncConfig("reverse", (rule, *RULES[1:]))
+    host = host_after_apply(to_host(CONFIG, CERT_RULE, certificate_for_reverse(), TENANT))
+    with pytest.raises(TranslationError, match="plain chain") as info:
+        reverse_fields(rule, host)
+    assert (info.value.path, info.value.location) == (path, HERE)
+    with pytest.raises(TranslationError, match="plain chain") as info:
+        to_host(config, rule, certificate_for_reverse(), TENANT)
+    assert (info.value.path, info.value.location) == (path, HERE)
+
+
+def test_a_poison_host_copy_is_refused_before_its_fields_are_read() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(200):
+        deep = {"n": deep}
+    host = {**host_after_apply(to_host(REV_CONFIG, REV_RULE, certificate_for_reverse(), TENANT)), "status": deep}
+    with pytest.raises(TranslationError, match="deeper than") as info:
+        reverse_fields(REV_RULE, host)
+    assert info.value.message.startswith("host object ")

@@ -167,3 +167,11 @@ def test_hashed_style_stays_injective_where_vcluster_collides(
 def test_hashed_style_is_injective_on_vcluster_stress_names(items: list[tuple[str, str | None, str]]) -> None:
     names = {host_name(Tenant(vc, "host-ns"), ns, name, HASHED) for vc, ns, name in items}
     assert len(names) == len(items)
+
+
+def test_a_name_cut_inside_a_multibyte_character_is_refused_by_the_apiserver_not_by_crdsync() -> None:
+    """Not ASCII (never a valid Kubernetes name): cut at byte 52 like vcluster, the split character decoded as U+FFFD,
+    so the apiserver refuses the name instead of crdsync raising."""
+    name = "a" * 51 + "é" + "b" * 20  # "é" is bytes 52-53: the cut splits it
+    digest = hashlib.sha256(f"{name}-x-ns-x-vc1".encode()).hexdigest()[:10]
+    assert host_name(Tenant("vc1", "h"), "ns", name, VCLUSTER) == "a" * 51 + "\ufffd-" + digest
