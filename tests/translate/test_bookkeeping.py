@@ -17,10 +17,12 @@ from crdsync.translate.bookkeeping import (
     LABEL_VCLUSTER,
     MANAGER,
     SourceRef,
+    annotations_of,
     bookkeeping_annotations,
     bookkeeping_labels,
     carries_bookkeeping,
     is_managed,
+    labels_of,
     source_generation,
     source_kind,
     source_of,
@@ -131,3 +133,63 @@ def test_a_recorded_digest_reads_back_only_when_well_formed() -> None:
     for bad in ("ab12", "ab12.", ".7", "ab12.-1", "ab12.7x", "ab12.٣", "ab12.1234567890", "ab.12.7"):
         assert recorded_digest(copy(bad)) is None, bad
     assert recorded_digest({"metadata": {}}) is None
+
+
+def test_only_string_labels_and_annotations_are_read() -> None:
+    obj = {"metadata": {"labels": {"a": "1", "b": 2, 3: "c"}, "annotations": {"x": "y", "n": None}}}
+    assert labels_of(obj) == {"a": "1"}
+    assert annotations_of(obj) == {"x": "y"}
+    malformed: list[object] = [None, "nonsense", []]
+    for meta in malformed:
+        assert labels_of({"metadata": meta}) == {} and annotations_of({"metadata": meta}) == {}
+    assert annotations_of({"metadata": {"annotations": ["x"]}}) == {}
+
+
+def test_reading_a_copys_labels_never_hands_out_the_copys_own_map() -> None:
+    labels = {"a": "1"}
+    read = labels_of({"metadata": {"labels": labels}})
+    read["b"] = "2"
+    assert labels == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {ANN_SOURCE_KIND: "Certificate"},  # no group separator
+        {ANN_SOURCE_NAME: ""},
+        {ANN_SOURCE_SIDE: "host-ish"},
+    ],
+)
+def test_source_of_needs_a_side_a_group_kind_and_a_name(broken: dict[str, str]) -> None:
+    obj = copy_of("apps")
+    obj["metadata"]["annotations"].update(broken)  # type: ignore[index]
+    assert source_of(obj) is None
+    for key in (ANN_SOURCE_SIDE, ANN_SOURCE_KIND, ANN_SOURCE_NAME):
+        partial = copy_of("apps")
+        del partial["metadata"]["annotations"][key]  # type: ignore[index]
+        assert source_of(partial) is None
+
+
+def test_a_host_side_source_and_a_missing_uid_read_back() -> None:
+    obj = {
+        "metadata": {
+            "labels": bookkeeping_labels("vc1", "copy"),
+            "annotations": bookkeeping_annotations("host", SECRET, "shared", "ca", ""),
+        }
+    }
+    assert source_of(obj) == SourceRef("host", "/Secret", "shared", "ca", "", "vc1")
+    assert ANN_SOURCE_UID not in obj["metadata"]["annotations"]  # nothing recorded for a source without a uid
+    assert SourceRef("host", "/Secret", None, "ca", "", None).group_kind == ("", "Secret")
+
+
+@pytest.mark.parametrize("key", [ANN_SOURCE_SIDE, ANN_SOURCE_NAME, ANN_SOURCE_KIND])
+def test_any_one_source_annotation_marks_a_copy(key: str) -> None:
+    assert carries_bookkeeping({"metadata": {"annotations": {key: "x"}}})
+    assert not carries_bookkeeping({"metadata": {"annotations": {ANN_SOURCE_UID: "x", "other": "y"}}})
+    assert carries_bookkeeping({"metadata": {"labels": {LABEL_MANAGED_BY: "anyone"}}})
+
+
+def test_managed_needs_our_manager_label_for_any_vcluster() -> None:
+    assert not is_managed({"metadata": {"labels": {LABEL_VCLUSTER: "vc1"}}}, "vc1")
+    assert not is_managed({})
+    assert without_ours({}) == {}
