@@ -159,7 +159,10 @@ def source_generation(obj: Mapping[str, Any]) -> int | None:
 
 def recorded_digest(obj: Mapping[str, Any]) -> tuple[str, int] | None:
     """(digest, field count) from a copy's ANN_SOURCE_DIGEST, or None when absent or malformed."""
-    digest, dot, count = annotations_of(obj).get(ANN_SOURCE_DIGEST, "").partition(".")
+    value = annotations_of(obj).get(ANN_SOURCE_DIGEST)
+    if value is None:
+        return None
+    digest, dot, count = value.partition(".")
     if not dot or not digest or not count.isascii() or not count.isdigit() or len(count) > 9:
         return None
     return digest, int(count)

@@ -109,7 +109,7 @@ def reverse_fields(rule: Rule, host_obj: Mapping[str, Any]) -> dict[str, Any]:
                 raise TranslationError("reverse paths write only spec fields and annotations not crdsync's", path)
             if paths.value_at(host_obj, chain) is not None:
                 selected.append(chain)
-        projected = paths.project(host_obj, selected) if selected else {}
-        return projected if isinstance(projected, dict) else {}
+        projected: dict[str, Any] = paths.project(host_obj, selected)  # a map projects to a map ({} for nothing)
+        return projected
 
     return located(rule, build)

@@ -66,7 +66,7 @@ def _status_view(rule: Rule, host_obj: Mapping[str, Any], virtual_obj: Mapping[s
             if not location or location[0] != "status":
                 raise TranslationError("status paths must select fields inside $.status", path)
             selected.append(location)
-    projected = paths.project(host_obj, selected) if selected else {}
+    projected = paths.project(host_obj, selected)  # a map projects to a map ({} for nothing)
     meta = virtual_obj.get("metadata")
     return {
         "apiVersion": virtual_obj.get("apiVersion", rule.gvk.api_version),
