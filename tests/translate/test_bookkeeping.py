@@ -130,6 +130,7 @@ def test_a_recorded_digest_reads_back_only_when_well_formed() -> None:
         return {"metadata": {"annotations": {ANN_SOURCE_DIGEST: value}}}
 
     assert recorded_digest(copy("ab12.7")) == ("ab12", 7)
+    assert recorded_digest(copy("ab12.123456789")) == ("ab12", 123456789)  # nine digits: any real field count
     for bad in ("ab12", "ab12.", ".7", "ab12.-1", "ab12.7x", "ab12.٣", "ab12.1234567890", "ab.12.7"):
         assert recorded_digest(copy(bad)) is None, bad
     assert recorded_digest({"metadata": {}}) is None

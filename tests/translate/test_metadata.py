@@ -25,7 +25,7 @@ from crdsync.translate.bookkeeping import (
     MANAGER,
 )
 from crdsync.translate.errors import TranslationError
-from crdsync.translate.metadata import SERVER_OWNED_METADATA
+from crdsync.translate.metadata import SERVER_OWNED_METADATA, generation_of, stamp, strip_server_fields, uid_of
 from crdsync.translate.names import host_name
 from crdsync.translate.objects import to_host
 from tests.translate.certs import (
@@ -98,3 +98,43 @@ def test_an_api_version_or_kind_that_is_not_a_string_is_refused_naming_both_fiel
         to_host(CONFIG, CERT_RULE, obj, TENANT)
     assert info.value.path == "apiVersion"
     assert "apiVersion" in info.value.message and "kind" in info.value.message  # spelt as the tenant writes them
+
+
+@pytest.mark.parametrize(("generation", "read"), [(3, 3), (0, 0), (-1, None), (True, None), ("3", None), (2.0, None)])
+def test_only_a_server_generation_is_recorded_for_observed_generation(generation: object, read: int | None) -> None:
+    assert generation_of({"metadata": {"generation": generation}}) == read
+    assert generation_of({"metadata": "nonsense"}) is None
+    virtual = {**cert(), "metadata": {"name": "web", "namespace": "apps", "generation": generation}}
+    recorded = to_host(CONFIG, CERT_RULE, virtual, TENANT)["metadata"]["annotations"].get(ANN_SOURCE_GENERATION)
+    assert recorded == (None if read is None else str(read))
+
+
+def test_a_uid_that_is_not_a_string_is_not_recorded() -> None:
+    assert uid_of({"metadata": {"uid": 7}}) == ""
+    host = to_host(CONFIG, CERT_RULE, {**cert(), "metadata": {"name": "web", "namespace": "apps", "uid": 7}}, TENANT)
+    assert ANN_SOURCE_UID not in host["metadata"]["annotations"]
+
+
+def test_stamp_forces_identity_and_drops_maps_left_empty() -> None:
+    obj: dict[str, Any] = {"metadata": {"namespace": "tenant-chosen", "labels": {}, "annotations": {"a": "1"}}}
+    stamped = stamp(obj, None, "n", {}, {"b": "2"})
+    assert stamped["metadata"] == {"name": "n", "annotations": {"a": "1", "b": "2"}}
+    assert stamp({"metadata": "nonsense"}, "ns", "n", {"l": "v"}, {})["metadata"] == {
+        "name": "n",
+        "namespace": "ns",
+        "labels": {"l": "v"},
+    }
+
+
+def test_server_fields_are_stripped_from_a_deep_copy() -> None:
+    source: dict[str, Any] = {
+        "metadata": {"name": "n", "uid": "u", "labels": {"a": "1"}},
+        "spec": {"x": [1]},
+        "status": {"s": 1},
+    }
+    stripped = strip_server_fields(source)
+    assert stripped == {"metadata": {"name": "n", "labels": {"a": "1"}}, "spec": {"x": [1]}}
+    stripped["spec"]["x"].append(2)
+    stripped["metadata"]["labels"]["b"] = "2"
+    assert source["spec"] == {"x": [1]} and source["metadata"]["labels"] == {"a": "1"}
+    assert strip_server_fields({"metadata": "odd", "spec": 1}) == {"metadata": "odd", "spec": 1}

@@ -304,3 +304,26 @@ def test_from_host_prints_the_virtual_copy_and_refers_referenced_kinds_to_from_v
         "is imported only while a synced virtual object references it (plan that object with --from virtual)",
         "objects.yaml:4:1: Gadget apps/g: no fromHost rule for Gadget.example.com/v1",
     ]
+
+
+def test_an_object_referenced_only_for_import_is_not_printed_as_an_export() -> None:
+    rules = (
+        widget_rule(Reference("$.spec.secretName", "Secret", "v1", FollowDirection.FROM_HOST)),
+        Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED, location=MAPPING),
+    )
+    plan = from_virtual(rules, item(WIDGET, "w", spec={"secretName": "s"}), item(SECRET, "s", line=5))
+    assert [o.obj["kind"] for o in plan.outputs] == ["Widget", "Secret"]  # the import's stub, not an export
+    assert plan.outputs[1].comment.startswith("virtual <- host Secret")
+    (unmatched,) = plan.unmatched
+    assert unmatched.startswith("objects.yaml:5:1: Secret apps/s: ") and "follow: toHost" in unmatched
+
+
+def test_a_namespace_without_labels_matches_no_namespace_selector() -> None:
+    rule = Rule(
+        Direction.TO_HOST, WIDGET, namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)), location=MAPPING
+    )
+    namespace = GroupVersionKind("", "v1", "Namespace")
+    plan = from_virtual((rule,), item(WIDGET, "w"), item(namespace, "apps", None))
+    assert plan.outputs == []
+    (unmatched,) = plan.unmatched
+    assert "the labels of namespace apps do not match the namespaceSelector" in unmatched

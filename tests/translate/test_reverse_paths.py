@@ -103,8 +103,9 @@ def paths_value(obj: Any, chain: tuple[str, ...]) -> Any:
 def test_reverse_fields_refuse_crdsync_keys_and_wrong_directions() -> None:
     forged = dataclasses.replace(CERT_RULE, reverse_paths=("$.metadata.annotations['crdsync.io/source-name']",))
     host = host_after_apply(to_host(CONFIG, CERT_RULE, certificate_for_reverse(), TENANT))
-    with pytest.raises(TranslationError, match="not crdsync's"):
+    with pytest.raises(TranslationError, match="not crdsync's") as info:
         reverse_fields(forged, host)
+    assert info.value.path == forged.reverse_paths[0]
     listy = dataclasses.replace(CERT_RULE, reverse_paths=("$.spec.dnsNames[0]",))
     with pytest.raises(TranslationError, match="plain chain"):
         reverse_fields(listy, host)

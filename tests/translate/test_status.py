@@ -336,3 +336,14 @@ def test_status_patches_can_test_the_virtual_objects_api_version(api_version: st
         "ready": True,
         "converted": True,
     }
+
+
+def test_status_patches_that_leave_no_map_are_a_located_error_and_no_status_is_empty() -> None:
+    def rule(*patches: Patch) -> Rule:
+        return Rule(Direction.TO_HOST, CERT, patches_to_virtual=patches, location=HERE)
+
+    host = {"metadata": {"name": "web-x"}, "spec": {}, "status": {"ready": True}}
+    with pytest.raises(TranslationError, match="status must be a map, found a list") as info:
+        virtual_status(rule(Patch(PatchOp.SET, "$.status", value=[1])), host, cert())
+    assert (info.value.path, info.value.location) == ("$.status", HERE)
+    assert virtual_status(rule(Patch(PatchOp.REMOVE, "$.status")), host, cert()) == {}
