@@ -115,3 +115,23 @@ def test_selects_host_never_takes_copies_or_referenced_rules() -> None:
     assert not selects_host(rule, obj(**{LABEL_MANAGED_BY: MANAGER}))
     assert not selects_host(Rule(Direction.FROM_HOST, GVK, mode=SyncMode.REFERENCED), obj())
     assert not selects_host(Rule(Direction.TO_HOST, GVK), obj())
+
+
+def test_host_namespaces_bind_only_namespaced_rules_and_patterns_need_a_name() -> None:
+    cluster = Rule(Direction.FROM_HOST, GVK, scope=Scope.CLUSTER, host=HostSelection(namespaces=("shared",)))
+    assert selects_host(cluster, obj(namespace=None))
+    named = Rule(Direction.FROM_HOST, GVK, host=HostSelection(name_patterns=("*",)))
+    nameless = obj()
+    del nameless["metadata"]["name"]
+    assert selects_host(named, obj())
+    assert not selects_host(named, nameless)
+    assert not selects_host(named, {**obj(), "metadata": {"name": 5, "namespace": "apps"}})
+
+
+def test_a_namespace_that_is_not_a_string_is_in_no_listed_namespace() -> None:
+    virtual = Rule(Direction.TO_HOST, GVK, namespaces=("apps",))
+    host = Rule(Direction.FROM_HOST, GVK, host=HostSelection(namespaces=("apps",)))
+    odd = {**obj(), "metadata": {"name": "w", "namespace": ["apps"]}}
+    assert selects_virtual(virtual, obj(), None) and not selects_virtual(virtual, odd, None)
+    assert selects_host(host, obj()) and not selects_host(host, odd)
+    assert not selects_host(host, {**obj(), "metadata": "nonsense"})

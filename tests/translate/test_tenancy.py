@@ -170,6 +170,16 @@ def test_event_messages_are_bounded_and_one_line() -> None:
     message = event_message("denied\nby webhook\x1b[31m " + "x" * 5000)
     assert len(message) == MAX_EVENT_MESSAGE and message.endswith("...")
     assert "\n" not in message and "\x1b" not in message
+    assert message.startswith("denied by webhook [31m x")
+    fits = "y" * MAX_EVENT_MESSAGE
+    assert event_message(fits) == fits  # a message that fits is never cut
+
+
+def test_an_object_of_exactly_max_nodes_values_is_translated() -> None:
+    check_shape({"items": list(range(MAX_NODES - 2))})  # the map, the list and its items
+    with pytest.raises(TranslationError, match="more than") as info:
+        check_shape({"items": list(range(MAX_NODES - 1))}, "host object")
+    assert info.value.message.startswith("host object holds more than")
 
 
 # -- references: nothing a tenant writes points a host operator outside the tenant's namespace ----------------------
