@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdsync.spec.model import Direction, FollowDirection, HostSelection, Naming, Patch, PatchOp, Rule
+from crdsync.spec.model import (
+    Direction,
+    FollowDirection,
+    HostSelection,
+    Naming,
+    Patch,
+    PatchOp,
+    Rule,
+    Scope,
+    SyncConfig,
+)
 from crdsync.translate.bookkeeping import (
     ANN_SOURCE_GENERATION,
     ANN_SOURCE_NAME,
@@ -323,3 +333,22 @@ def test_an_imported_follower_of_a_namespaced_kind_needs_a_target_namespace() ->
         with pytest.raises(TranslationError) as info:
             to_virtual(CONFIG, RULES[3], host_secret, TENANT, target=target)
         assert "Secret" in info.value.message and "namespace" in info.value.message
+
+
+def test_a_cluster_scoped_toHost_copy_has_no_namespace_and_records_none() -> None:
+    rule = Rule(Direction.TO_HOST, CERT, scope=Scope.CLUSTER)
+    virtual = {**cert(), "metadata": {"name": "web", "namespace": "ignored", "uid": "u-1"}}
+    host = to_host(SyncConfig("c", (rule,)), rule, virtual, TENANT)
+    assert "namespace" not in host["metadata"]
+    assert host["metadata"]["name"] == host_name(TENANT, None, "web", Naming())
+    source = source_of(host)
+    assert source is not None and (source.namespace, source.name, source.uid) == (None, "web", "u-1")
+
+
+def test_a_namespaced_import_keeps_the_host_namespace_and_a_cluster_scoped_one_has_none() -> None:
+    widget = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "w", "namespace": "h"}}
+    same = to_virtual(CONFIG, Rule(Direction.FROM_HOST, CERT), widget, TENANT)
+    assert (same["metadata"]["namespace"], same["metadata"]["name"]) == ("h", "w")
+    cluster = to_virtual(CONFIG, Rule(Direction.FROM_HOST, CERT, scope=Scope.CLUSTER), widget, TENANT)
+    assert "namespace" not in cluster["metadata"]
+    assert "status" not in same  # a host object without status gives a copy without one

@@ -175,3 +175,9 @@ def test_a_name_cut_inside_a_multibyte_character_is_refused_by_the_apiserver_not
     name = "a" * 51 + "é" + "b" * 20  # "é" is bytes 52-53: the cut splits it
     digest = hashlib.sha256(f"{name}-x-ns-x-vc1".encode()).hexdigest()[:10]
     assert host_name(Tenant("vc1", "h"), "ns", name, VCLUSTER) == "a" * 51 + "\ufffd-" + digest
+
+
+def test_no_name_has_no_vcluster_host_name() -> None:
+    """As vcluster: an object without a name has no host name (nothing half-named like "-x-ns-x-vc1" is made up)."""
+    assert host_name(Tenant("vc1", "h"), "ns", "", VCLUSTER) == ""
+    assert host_name(Tenant("vc1", "h"), None, "", VCLUSTER) == ""
