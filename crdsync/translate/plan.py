@@ -22,11 +22,11 @@ from crdsync.spec.model import (
     SyncConfig,
     SyncMode,
 )
-from crdsync.translate.bookkeeping import PREFIX, carries_bookkeeping
+from crdsync.translate.bookkeeping import PREFIX, carries_bookkeeping, labels_of
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import Tenant
 from crdsync.translate.objects import FollowRef, followers, to_host, to_virtual
-from crdsync.translate.selectors import selects_host, selects_virtual
+from crdsync.translate.selectors import matches, selects_host, selects_virtual
 
 ANN_PLAN = PREFIX + "plan"  # "follower" on every object printed because a reference names it
 ANN_PLAN_STUB = PREFIX + "plan-stub"  # on stubs: what the real object would hold
@@ -310,8 +310,6 @@ class Planner:
             return "it carries crdsync bookkeeping (it is a copy crdsync made), so it is never synced back"
         if rule.namespaced and rule.host.namespaces and item.namespace not in rule.host.namespaces:
             return f"namespace {item.namespace} is not among host.namespaces of the {_rule_where(rule)}"
-        if rule.host.name_patterns and selects_host(
-            Rule(rule.direction, rule.gvk, scope=rule.scope, selector=rule.selector), item.obj
-        ):
+        if rule.host.name_patterns and matches(rule.selector, labels_of(item.obj)):  # all but the name would do
             return f"its name matches none of host.names of the {_rule_where(rule)}"
         return f"its labels do not match the selector of the {_rule_where(rule)}"

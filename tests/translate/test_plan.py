@@ -92,9 +92,10 @@ def test_a_host_object_that_cannot_be_translated_is_an_error_located_at_it() -> 
     rules = (Rule(Direction.FROM_HOST, WIDGET, location=MAPPING),)
     broken = item(WIDGET, "bad", line=4)
     broken.obj["metadata"]["annotations"] = "not a map"
-    plan = from_host(rules, item(WIDGET, "good", line=1), broken)
-    assert [o.obj["metadata"]["name"] for o in plan.outputs] == ["good"]
-    assert plan.translated == 1
+    plan = from_host(rules, item(WIDGET, "good", line=1), broken, item(WIDGET, "also-good", namespace=None, line=9))
+    assert [o.obj["metadata"]["name"] for o in plan.outputs] == ["good", "also-good"]
+    assert plan.outputs[1].obj["metadata"]["namespace"] == "default"  # namespaced, none given: --namespace's
+    assert plan.translated == 2
     (error,) = plan.errors
     assert error.startswith("objects.yaml:4:1: Widget apps/bad: mapping.yaml:3:5: ")
     assert "metadata.annotations must be a map" in error
@@ -286,10 +287,10 @@ def test_from_host_prints_the_virtual_copy_and_refers_referenced_kinds_to_from_v
     )
     plan = from_host(
         rules,
-        item(WIDGET, "w", labels={"crdsync.io/managed-by": "crdsync"}, line=1),
-        item(WIDGET, "v", line=2),
-        item(SECRET, "s", line=3),
         item(GADGET, "g", line=4),
+        item(WIDGET, "w", labels={"crdsync.io/managed-by": "crdsync"}, line=1),
+        item(SECRET, "s", line=3),
+        item(WIDGET, "v", line=2),
     )
     (output,) = plan.outputs
     assert (
@@ -298,11 +299,11 @@ def test_from_host_prints_the_virtual_copy_and_refers_referenced_kinds_to_from_v
     )
     assert plan.translated == 1
     assert plan.unmatched == [
+        "objects.yaml:4:1: Gadget apps/g: no fromHost rule for Gadget.example.com/v1",
         "objects.yaml:1:1: Widget apps/w: it carries crdsync bookkeeping (it is a copy crdsync made), so it is never "
         "synced back",
         "objects.yaml:3:1: Secret apps/s: the fromHost rule for Secret.v1 at mapping.yaml:3:5 is mode referenced: it "
         "is imported only while a synced virtual object references it (plan that object with --from virtual)",
-        "objects.yaml:4:1: Gadget apps/g: no fromHost rule for Gadget.example.com/v1",
     ]
 
 
