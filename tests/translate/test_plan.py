@@ -328,3 +328,36 @@ def test_a_namespace_without_labels_matches_no_namespace_selector() -> None:
     assert plan.outputs == []
     (unmatched,) = plan.unmatched
     assert "the labels of namespace apps do not match the namespaceSelector" in unmatched
+
+
+def test_an_exported_follower_given_in_the_input_has_its_own_references_renamed() -> None:
+    rules = (
+        widget_rule(Reference("$.spec.gadget", "Gadget", "example.com/v1", FollowDirection.TO_HOST)),
+        Rule(
+            Direction.TO_HOST,
+            GADGET,
+            mode=SyncMode.REFERENCED,
+            references=(Reference("$.spec.secretName", "Secret", "v1"),),
+        ),
+        Rule(Direction.TO_HOST, SECRET, mode=SyncMode.REFERENCED),
+    )
+    plan = from_virtual(
+        rules,
+        item(WIDGET, "w", spec={"gadget": "g", "other": "h"}),
+        item(GADGET, "g", spec={"secretName": "creds"}),
+    )
+    assert (plan.translated, plan.followers, plan.errors) == (1, 1, [])
+    gadget = plan.outputs[1].obj
+    assert gadget["spec"]["secretName"] == host_name(TENANT, "apps", "creds", Naming())
+
+
+def test_every_follower_is_counted() -> None:
+    rules = (
+        widget_rule(
+            Reference("$.spec.secrets[*]", "Secret", "v1", FollowDirection.TO_HOST),
+            Reference("$.spec.imports[*]", "Secret", "v1", FollowDirection.FROM_HOST),
+        ),
+    )
+    plan = from_virtual(rules, item(WIDGET, "w", spec={"secrets": ["a", "b"], "imports": ["c"]}))
+    assert (plan.translated, plan.followers) == (1, 3)
+    assert len(plan.outputs) == 4
