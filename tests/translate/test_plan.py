@@ -349,6 +349,10 @@ def test_an_exported_follower_given_in_the_input_has_its_own_references_renamed(
     assert (plan.translated, plan.followers, plan.errors) == (1, 1, [])
     gadget = plan.outputs[1].obj
     assert gadget["spec"]["secretName"] == host_name(TENANT, "apps", "creds", Naming())
+    # Not in the input: the stub its rule would write, references and all (none to rename in a stub).
+    plan = from_virtual(rules, item(WIDGET, "w", spec={"gadget": "g"}))
+    assert (plan.translated, plan.followers, plan.errors) == (1, 1, [])
+    assert ANN_PLAN_STUB in plan.outputs[1].obj["metadata"]["annotations"]
 
 
 def test_every_follower_is_counted() -> None:
