@@ -131,8 +131,10 @@ def test_a_spec_holding_only_host_owned_fields_reads_as_no_spec() -> None:
     taken_back = {**bare, "spec": {"assigned": {"port": 30080}, "endpoint": "10.0.0.1:443"}}
     assert forward_view(rule, taken_back) == bare
     assert to_host(config, rule, taken_back, TENANT) == to_host(config, rule, bare, TENANT)
-    assert forward_view(rule, {**bare, "spec": {}}) == bare
-    assert forward_view(rule, {**bare, "spec": {"assigned": {}}}) == bare
+    port_only = dataclasses.replace(rule, reverse_paths=("$.spec.assigned.port",))
+    for view_rule in (rule, port_only):
+        assert forward_view(view_rule, {**bare, "spec": {}}) == bare
+        assert forward_view(view_rule, {**bare, "spec": {"assigned": {}}}) == bare
     # metadata itself stays, however little is left of it (an object always has one)
     assert forward_view(rule, {"metadata": {"annotations": {REVERSE_ENDPOINT: "x"}}}) == {"metadata": {}}
 
