@@ -206,3 +206,10 @@ def test_the_stamped_copy_records_the_digest_and_the_fields_its_apply_owns() -> 
     assert stamped["metadata"]["annotations"]["note"] == "n"
     bare: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
     assert recorded_digest(with_source_digest(bare, "ab")) == ("ab", 3)  # metadata, its annotations, the one key
+
+
+def test_the_digest_does_not_depend_on_the_order_keys_were_listed_in() -> None:
+    """A source re-read from the apiserver may list its keys in another order: same source, same digest."""
+    forward = source(spec={"a": 1, "b": {"c": 2, "d": 3}}, labels={"x": "1", "y": "2"})
+    backward = source(spec={"b": {"d": 3, "c": 2}, "a": 1}, labels={"y": "2", "x": "1"})
+    assert digest(forward) == digest(backward)

@@ -138,3 +138,10 @@ def test_server_fields_are_stripped_from_a_deep_copy() -> None:
     stripped["metadata"]["labels"]["b"] = "2"
     assert source["spec"] == {"x": [1]} and source["metadata"]["labels"] == {"a": "1"}
     assert strip_server_fields({"metadata": "odd", "spec": 1}) == {"metadata": "odd", "spec": 1}
+
+
+def test_an_object_of_another_kind_is_refused_at_its_kind() -> None:
+    other = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "a", "namespace": "b"}}
+    with pytest.raises(TranslationError, match="Issuer") as info:
+        to_host(CONFIG, CERT_RULE, other, TENANT)
+    assert info.value.path == "kind"
