@@ -87,7 +87,7 @@ def test_status_path_outside_status_is_a_located_error() -> None:
     rule = Rule(Direction.TO_HOST, CERT, status=StatusSync(paths=("$.spec",)), location=HERE)
     with pytest.raises(TranslationError, match=r"inside \$\.status") as info:
         virtual_status(rule, {"spec": {}}, cert())
-    assert info.value.location == HERE
+    assert (info.value.path, info.value.location) == ("$.spec", HERE)
 
 
 # --- observedGeneration ----------------------------------------------------------------------------------------------
