@@ -428,3 +428,84 @@ def test_gvk_helper_is_version_free_in_claims() -> None:
     v2 = Resource("example.com", "v2", "Widget", "widgets", namespaced=True, verbs=VERBS)
     assert [f.verdict for f in judge(TENANT, Target(v2), [obj])] == [ORPHAN]
     assert GroupVersionKind("example.com", "v2", "Widget") == v2.gvk
+
+
+def test_a_group_whose_discovery_fails_is_an_error_naming_it_and_the_rest_is_searched(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API group the host cannot describe (an aggregated API that is down) leaves its kinds unsearched: gc says
+    which group and exits 1, and still collects what the other groups hold."""
+    proven, _ = seed(apiserver)
+    forbidden = Reply(403, status_body(403, "Forbidden", "example.com/v1 is down"))
+    apiserver.stub.route("GET", "/apis/example.com/v1", forbidden)
+    code, out, err = gc(capsys, apiserver, "--delete")
+    assert code == 1
+    assert "crdsync gc: error: discovery of example.com/v1: " in err and "Traceback" not in err
+    assert CONFIGMAP.path("vc-team-a", proven["metadata"]["name"]) not in apiserver.objects
+    assert out.splitlines()[-1].endswith("1 error")
+
+
+def test_a_mapping_kind_whose_discovery_fails_is_an_error_naming_it(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "apiVersion: crdsync.io/v1alpha1\nkind: SyncConfig\nmetadata: {name: m}\nspec:\n  toHost:\n"
+        "    - {apiVersion: example.com/v1, kind: Widget}\n    - {apiVersion: v1, kind: ConfigMap}\n"
+    )
+    proven, _ = seed(apiserver)
+    apiserver.stub.route("GET", "/apis/example.com/v1", Reply(403, status_body(403, "Forbidden", "no")))
+    code, _, err = gc(capsys, apiserver, "--mapping", str(mapping), "--delete")
+    assert code == 1
+    assert "crdsync gc: error: discovery of Widget.example.com/v1: " in err
+    assert CONFIGMAP.path("vc-team-a", proven["metadata"]["name"]) not in apiserver.objects
+
+
+def test_a_group_without_a_preferred_version_is_searched_in_its_first(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    widget = orphan(WIDGET, "app", "w", uid="u-w")
+    apiserver.put(WIDGET, widget)
+    groups = {
+        "kind": "APIGroupList",
+        "groups": [
+            "not a group",
+            {
+                "name": "example.com",
+                "versions": [{"groupVersion": "example.com/v1"}, {"groupVersion": "example.com/v2"}],
+            },
+        ],
+    }
+    apiserver.stub.route("GET", "/apis", Reply(body=groups))
+    code, out, err = gc(capsys, apiserver, "--delete")
+    assert code == 0, err
+    assert f"vc-team-a/{widget['metadata']['name']}" in out
+    assert WIDGET.path("vc-team-a", widget["metadata"]["name"]) not in apiserver.objects
+
+
+def test_a_proven_orphan_deleted_meanwhile_is_reported_as_already_gone(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proven, _ = seed(apiserver)
+    path = CONFIGMAP.path("vc-team-a", proven["metadata"]["name"])
+    apiserver.stub.route("DELETE", path, Reply(404, status_body(404, "NotFound", "gone")))
+    code, out, err = gc(capsys, apiserver, "--delete", "-o", "json")
+    assert code == 0, err
+    actions = {o["name"]: o["action"] for o in json.loads(out)["objects"]}
+    assert actions[proven["metadata"]["name"]] == "alreadyGone"
+
+
+def test_a_delete_the_host_refuses_is_an_error_naming_the_object(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proven, _ = seed(apiserver)
+    name = proven["metadata"]["name"]
+    apiserver.stub.route(
+        "DELETE", CONFIGMAP.path("vc-team-a", name), Reply(403, status_body(403, "Forbidden", "cannot delete"))
+    )
+    code, out, _ = gc(capsys, apiserver, "--delete", "-o", "json")
+    assert code == 1
+    doc = json.loads(out)
+    (outcome,) = [o for o in doc["objects"] if o["name"] == name]
+    assert outcome["action"] == "failed" and "cannot delete" in outcome["error"]
+    assert doc["errors"] == [f"delete ConfigMap vc-team-a/{name}: {outcome['error']}"]
