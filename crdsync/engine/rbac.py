@@ -333,9 +333,10 @@ def _role(
     """One rule per resource (and object name), verbs sorted; the why annotation has one line per rule."""
     grouped: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
     for need in grants:
-        whys = grouped.setdefault((need.group, need.resource, need.resource_name), {}).setdefault(need.verb, [])
-        if need.why not in whys:
-            whys.append(need.why)
+        # `needs` has no duplicates, and a role's grants share cluster and scope: each reason comes once per verb.
+        grouped.setdefault((need.group, need.resource, need.resource_name), {}).setdefault(need.verb, []).append(
+            need.why
+        )
     rules: list[dict[str, Any]] = []
     lines: list[str] = []
     for (group, resource, resource_name), verbs in sorted(grouped.items(), key=lambda i: (*i[0][:2], i[0][2] or "")):

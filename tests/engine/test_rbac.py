@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from crdsync.commands.rbac import write_yaml
-from crdsync.engine.rbac import WHY_ANNOTATION, Need, needs, parse_plural, rbac_objects
+from crdsync.engine.rbac import WHY_ANNOTATION, Need, needs, parse_plural, plural_of, rbac_objects
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
 from crdsync.spec.model import (
@@ -250,3 +250,22 @@ def test_virtual_grants_are_never_namespaced() -> None:
 def test_a_malformed_plural_override_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"expected Kind\.group=plural"):
         parse_plural(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "plural"),
+    [
+        ("Match", "matches"),
+        ("ServiceMesh", "servicemeshes"),
+        ("Buzz", "buzzes"),
+        ("Ingress", "ingresses"),
+        ("Proxy", "proxies"),
+        ("Key", "keys"),
+        ("Endpoints", "endpoints"),
+        ("Gateway", "gateways"),
+        ("Certificate", "certificates"),
+    ],
+)
+def test_a_kinds_resource_is_its_lowercase_english_plural(kind: str, plural: str) -> None:
+    """A wrong guess shows at run time as 403s on the misnamed resource, so the usual English endings are right."""
+    assert plural_of(kind) == plural
