@@ -218,9 +218,10 @@ def _sync_back_needs(group: str, kind: str, plural: str, to_host: Rule) -> list[
     out: list[Need] = []
     if to_host.status.enabled and (group, kind) not in _NO_STATUS:
         why = "status flows back from the host copy to the tenant's object (server-side apply)"
-        out += _virtual((group, f"{plural}/status"), ("patch",), why + " through the status subresource")
         # Discovery decides at run time; a CRD without a status subresource takes status in the object itself.
-        out += _virtual(res, ("patch",), why + ", in the object when the kind has no /status")
+        out = _virtual((group, f"{plural}/status"), ("patch",), why + " through the status subresource") + _virtual(
+            res, ("patch",), why + ", in the object when the kind has no /status"
+        )
     if to_host.reverse_paths:
         # Host-owned fields go by an apply of the main resource, whether status syncs or not.
         why = "reverse paths: host-owned fields of the host copy flow back onto the tenant's object (apply)"
@@ -339,7 +340,10 @@ def _role(
         )
     rules: list[dict[str, Any]] = []
     lines: list[str] = []
-    for (group, resource, resource_name), verbs in sorted(grouped.items(), key=lambda i: (*i[0][:2], i[0][2] or "")):
+    # By group and resource, a rule for any object before those limited to one name (two names of one resource never
+    # tie, so no None is compared with a name).
+    by_resource = sorted(grouped.items(), key=lambda i: (i[0][0], i[0][1], i[0][2] is not None, i[0][2]))
+    for (group, resource, resource_name), verbs in by_resource:
         rule: dict[str, Any] = {"apiGroups": [group], "resources": [resource]}
         if resource_name is not None:
             rule["resourceNames"] = [resource_name]

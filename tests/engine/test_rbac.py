@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from crdsync.commands.rbac import write_yaml
-from crdsync.engine.rbac import WHY_ANNOTATION, Need, needs, parse_plural, plural_of, rbac_objects
+from crdsync.engine.rbac import WHY_ANNOTATION, Need, RbacError, needs, parse_plural, plural_of, rbac_objects
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_files
 from crdsync.spec.model import (
@@ -234,7 +234,7 @@ def test_virtual_grants_are_never_namespaced() -> None:
     """Need.namespaced is a host-side choice (Role or ClusterRole); every virtual grant is cluster-wide."""
     found = needs(load_files([str(GOLDEN / "mappings" / "every-policy.yaml")]).config or config())
     virtual = [n for n in found if n.cluster == "virtual"]
-    assert virtual and not any(n.namespaced for n in virtual)
+    assert virtual and all(n.namespaced is False for n in virtual)
 
 
 @pytest.mark.parametrize(
@@ -269,3 +269,46 @@ def test_a_malformed_plural_override_is_refused(text: str) -> None:
 def test_a_kinds_resource_is_its_lowercase_english_plural(kind: str, plural: str) -> None:
     """A wrong guess shows at run time as 403s on the misnamed resource, so the usual English endings are right."""
     assert plural_of(kind) == plural
+
+
+def test_only_imports_into_virtual_namespaces_may_create_namespaces() -> None:
+    """A mapping that only exports never creates namespaces in the tenant's cluster; an import of a namespaced kind
+    may (its copy lands in a namespace the tenant may not have)."""
+    exported = needs(config(Rule(Direction.TO_HOST, WIDGET)))
+    assert [n for n in exported if n.resource == "namespaces"] == []
+    imported = needs(config(Rule(Direction.TO_HOST, WIDGET), Rule(Direction.FROM_HOST, GADGET)))
+    assert {(n.cluster, n.verb) for n in imported if n.resource == "namespaces"} == {
+        ("virtual", "get"),
+        ("virtual", "create"),
+    }
+
+
+def test_a_core_kind_without_status_gets_no_status_grant() -> None:
+    """Secrets have no /status and no status: syncing status back grants nothing for them, where a custom kind
+    gets its /status subresource."""
+    secret = GroupVersionKind("", "v1", "Secret")
+    found = needs(config(Rule(Direction.TO_HOST, secret), Rule(Direction.TO_HOST, WIDGET)))
+    patched = {n.resource for n in found if (n.cluster, n.verb) == ("virtual", "patch")}
+    assert {r for r in patched if r.startswith(("secrets", "widgets"))} == {"widgets", "widgets/status"}
+
+
+def test_a_plural_override_names_the_resource_in_every_object() -> None:
+    octopus = GroupVersionKind("example.com", "v1", "Octopus")
+    objects = rbac_objects(
+        config(Rule(Direction.TO_HOST, octopus)), host_namespace="ns", plurals={("example.com", "Octopus"): "octopi"}
+    )
+    granted = {
+        r for o in objects for rule in o.get("rules", ()) for r in rule["resources"] + rule.get("resourceNames", [])
+    }
+    assert {"octopi", "octopi/status", "octopi.example.com"} <= granted
+    assert not [r for r in granted if r.startswith("octopuses")]
+
+
+def test_a_to_host_rule_for_a_cluster_scoped_kind_is_refused_with_its_location_and_reason() -> None:
+    rule = Rule(Direction.TO_HOST, GADGET, scope=Scope.CLUSTER)
+    with pytest.raises(RbacError) as refused:
+        needs(config(rule))
+    assert str(refused.value) == (
+        f"{rule.location}: toHost rule for cluster-scoped Gadget: its host copies would be cluster-wide writes on the "
+        "host, which a tenant's RBAC must not grant"
+    )
