@@ -639,3 +639,44 @@ def test_a_delete_that_fails_is_reported_with_the_hosts_reason_and_the_next_one_
     assert outcomes[names[0]]["action"] == action and "the host says no" in outcomes[names[0]]["error"]
     assert outcomes[names[1]]["action"] == "deleted"
     assert outcomes["0-operator-made"]["action"] == "leftAlone"
+
+
+class FakeHost:
+    """A HostClient stand-in for the library calls: serves `resources`, lists `objects`, records deletes."""
+
+    def __init__(self, resources: list[Resource], objects: list[Obj]) -> None:
+        self.resources = {r.gvk: r for r in resources}
+        self.objects = objects
+        self.deleted: list[str] = []
+
+    def resource_for(self, gvk: GroupVersionKind) -> Resource | None:
+        return self.resources.get(gvk)
+
+    def list(self, res: Resource, namespace: str | None = None, **_: Any) -> tuple[list[Obj], str]:
+        return [o for o in self.objects if o["kind"] == res.kind], "1"
+
+    def delete(self, res: Resource, namespace: str | None, name: str, **_: Any) -> bool:
+        self.deleted.append(name)
+        return True
+
+
+def test_gc_without_delete_is_a_dry_run_and_searches_each_to_host_kind_whatever_the_rule_order() -> None:
+    from crdsync.engine.gc import gc as collect_garbage
+    from crdsync.spec.model import Direction, Rule
+
+    widget = orphan(WIDGET, "app", "w")
+    host = FakeHost([WIDGET, GADGET], [widget])
+    config = SyncConfig(name="m", rules=(Rule(Direction.FROM_HOST, GADGET.gvk), Rule(Direction.TO_HOST, WIDGET.gvk)))
+    report = collect_garbage(host, TENANT, config)  # type: ignore[arg-type]
+    assert [(o.finding.name, o.action) for o in report.outcomes] == [(widget["metadata"]["name"], "wouldDelete")]
+    assert host.deleted == []
+    report = collect_garbage(host, TENANT, config, delete=True)  # type: ignore[arg-type]
+    assert host.deleted == [widget["metadata"]["name"]]
+
+
+def test_a_dry_run_lists_every_proven_orphan(apiserver: Apiserver, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a", "b"):
+        apiserver.put(CONFIGMAP, orphan(CONFIGMAP, "app", name, uid=f"u-{name}"))
+    code, out, err = gc(capsys, apiserver, "-o", "json")
+    assert code == 0, err
+    assert [o["action"] for o in json.loads(out)["objects"]] == ["wouldDelete", "wouldDelete"]
