@@ -170,3 +170,40 @@ def test_a_field_added_inside_an_empty_map_of_a_read_only_copy_is_shed_alone() -
         "spec": {"selfSigned": {"x": "y"}},
     }
     assert stray_paths(desired, current, "crdsync") == [("spec", "selfSigned", "x")]
+
+
+@pytest.mark.parametrize(
+    "item_key",
+    ['k:{"port":80}', 'v:"a"', "i:0"],
+    ids=["owned-by-key", "owned-by-value", "owned-by-index"],
+)
+def test_a_list_we_own_items_of_needs_a_write_when_desired_drops_it(item_key: str) -> None:
+    # Server-side apply names list items by key (maps), by value (sets of scalars) or by index (atomic-less lists);
+    # whichever way we own an item, the list is ours and only our next apply removes it.
+    current = {
+        "metadata": {
+            "name": "w",
+            "managedFields": [
+                {"manager": MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:list": {item_key: {}}}}}
+            ],
+        },
+        "spec": {"list": ["a"]},
+    }
+    assert owned_paths(current, MANAGER) == {("spec", "list")}
+    assert needs_write({"metadata": {"name": "w"}, "spec": {}}, current, MANAGER)
+    assert not needs_write({"metadata": {"name": "w"}, "spec": {"list": ["a"]}}, current, MANAGER)
+
+
+def test_status_another_manager_wrote_through_the_main_resource_is_not_shed() -> None:
+    # Without a status subresource, an operator's status write is recorded on the main resource: a read-only copy
+    # still leaves status alone (it is never synced as spec is).
+    current = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "operator", "operation": "Update", "fieldsV1": {"f:status": {"f:ready": {}}}},
+            ],
+        },
+        "spec": {"a": 1},
+        "status": {"ready": True},
+    }
+    assert stray_paths({"spec": {"a": 1}}, current, MANAGER) == []

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jsonpath_ng.jsonpath import Index
 
@@ -304,3 +304,92 @@ def test_list_wildcards_take_the_direct_walk_on_every_jsonpath_ng_version() -> N
     assert paths._simple("$.status.conditions[*].observedGeneration") is not None
     assert paths._simple("$.spec.*") is None
     assert paths.get_all({"status": {"conditions": {"a": {"observedGeneration": 1}}}}, "$.status.conditions[*]") == []
+
+
+# --- errors name the place, and the path they are about ---------------------------------------------------------------
+
+
+def test_a_path_that_fails_to_compute_says_what_python_refused() -> None:
+    path = "$.spec.n.`sub(/x/, y)`"
+    with pytest.raises(TranslationError, match="cannot evaluate path: TypeError") as info:
+        paths.get_all({"spec": {"n": 1}}, path)
+    assert info.value.path == path
+
+
+def test_an_index_into_a_field_that_is_not_a_list_names_that_field() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.name[0].x", 1)
+    assert "$.spec.name is a string, not a list" in str(info.value)
+    assert info.value.path == "$.spec.name[0].x"
+
+
+def test_an_index_past_the_end_on_the_way_names_the_list_and_the_path() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.things[7].n", 1)
+    assert "index 7 is past the end of $.spec.things" in str(info.value)
+    assert info.value.path == "$.spec.things[7].n"
+
+
+def test_setting_an_item_past_the_end_of_a_list_names_the_list_and_the_path() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.things[3]", 1)
+    assert "index 3 is past the end of $.spec.things" in str(info.value)
+    assert info.value.path == "$.spec.things[3]"
+
+
+# --- clone, remove, project ------------------------------------------------------------------------------------------
+
+
+def test_clone_keeps_values_that_are_not_json_and_shares_nothing_mutable() -> None:
+    when = (2024, [1, 2])
+    copied = paths.clone({"spec": {"when": when, "items": [{"a": 1}]}})
+    assert copied == {"spec": {"when": when, "items": [{"a": 1}]}}
+    assert copied["spec"]["when"][1] is not when[1]
+
+
+def test_a_top_level_field_can_be_removed_but_not_the_whole_object() -> None:
+    assert remove(OBJ, "$.spec") == {}
+    with pytest.raises(TranslationError, match="cannot remove the whole object"):
+        remove(OBJ, "$")
+
+
+def test_removing_a_location_under_a_missing_or_null_parent_changes_nothing() -> None:
+    obj: dict[str, Any] = {"spec": {"opt": None, "keep": 1}}
+    paths.remove_locations_in_place(obj, [("spec", "opt", "x"), ("spec", "gone", "x"), ("spec", "gone", 0)], "$..x")
+    assert obj == {"spec": {"opt": None, "keep": 1}}
+
+
+def _within(part: Any, whole: Any) -> bool:
+    """`part` holds nothing `whole` does not: the same keys' values, list items in the same order, equal leaves."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and _within(v, whole[k]) for k, v in part.items())
+    if isinstance(part, list):
+        if not isinstance(whole, list):
+            return False
+        rest = iter(whole)
+        return all(any(_within(item, candidate) for candidate in rest) for item in part)
+    return type(part) is type(whole) and part == whole
+
+
+locations_drawn = st.lists(
+    st.lists(st.one_of(st.sampled_from(["", "a", "b", "x"]), st.integers(0, 2)), max_size=3).map(tuple), max_size=4
+)
+
+
+_ABSENT = object()
+
+
+@settings(deadline=None)
+@given(json_values(), locations_drawn)
+@example({"size": 3}, [("size", "unit")])
+def test_a_projection_holds_the_selected_fields_and_nothing_the_object_does_not(
+    data: Any, selected: list[paths.Location]
+) -> None:
+    # Also for locations that do not exist: a projection is read back as the object's own fields (status, reverse
+    # paths), so an invented value would reach the other side as if the object held it.
+    obj = {"root": data}
+    projected = paths.project(obj, [("root", *loc) for loc in selected])
+    assert _within(projected, obj)
+    for loc in selected:
+        if not any(isinstance(step, int) for step in loc):  # list items move up in a projection; map keys stay
+            assert paths.value_at(projected, ("root", *loc), _ABSENT) == paths.value_at(obj, ("root", *loc), _ABSENT)
