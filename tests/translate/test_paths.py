@@ -84,15 +84,17 @@ def test_set_index_past_end_raises() -> None:
 
 
 def test_invalid_path_raises_translation_error() -> None:
-    with pytest.raises(TranslationError, match="invalid JSONPath"):
+    with pytest.raises(TranslationError, match="invalid JSONPath") as info:
         paths.get_all(OBJ, "$.spec[")
+    assert info.value.path == "$.spec["
 
 
 @pytest.mark.parametrize("path", ["$.spec.things.`len`", "$.spec.things[*].n * 2", "$.spec.name.`sub(/x/, y)`"])
 def test_computed_values_can_be_read_but_not_written(path: str) -> None:
     assert paths.get_all(OBJ, path)
-    with pytest.raises(TranslationError, match="does not address a field"):
+    with pytest.raises(TranslationError, match="does not address a field") as info:
         set_value(OBJ, path, 1)
+    assert info.value.path == path
 
 
 def test_remove_filter_keeps_others_in_order() -> None:
@@ -349,14 +351,24 @@ def test_clone_keeps_values_that_are_not_json_and_shares_nothing_mutable() -> No
 
 def test_a_top_level_field_can_be_removed_but_not_the_whole_object() -> None:
     assert remove(OBJ, "$.spec") == {}
-    with pytest.raises(TranslationError, match="cannot remove the whole object"):
+    with pytest.raises(TranslationError, match="cannot remove the whole object") as info:
         remove(OBJ, "$")
+    assert info.value.path == "$"
 
 
-def test_removing_a_location_under_a_missing_or_null_parent_changes_nothing() -> None:
-    obj: dict[str, Any] = {"spec": {"opt": None, "keep": 1}}
-    paths.remove_locations_in_place(obj, [("spec", "opt", "x"), ("spec", "gone", "x"), ("spec", "gone", 0)], "$..x")
-    assert obj == {"spec": {"opt": None, "keep": 1}}
+def test_removing_locations_the_object_does_not_have_changes_nothing_and_skips_none_that_it_has() -> None:
+    obj: dict[str, Any] = {"spec": {"opt": None, "keep": 1, "drop": 2, "list": [1, 2, 3]}}
+    absent: list[paths.Location] = [
+        ("spec", "opt", "x"),  # under a null
+        ("spec", "gone", "x"),  # under a missing field
+        ("spec", "gone", 0),
+        ("spec", "missing"),  # a missing key of an existing map
+        ("spec", 0),  # an index into a map
+        ("spec", "list", "x"),  # a key into a list
+        ("spec", "list", 3),  # past the end
+    ]
+    paths.remove_locations_in_place(obj, [*absent, ("spec", "drop")], "$..x")
+    assert obj == {"spec": {"opt": None, "keep": 1, "list": [1, 2, 3]}}
 
 
 def _within(part: Any, whole: Any) -> bool:
@@ -393,3 +405,71 @@ def test_a_projection_holds_the_selected_fields_and_nothing_the_object_does_not(
     for loc in selected:
         if not any(isinstance(step, int) for step in loc):  # list items move up in a projection; map keys stay
             assert paths.value_at(projected, ("root", *loc), _ABSENT) == paths.value_at(obj, ("root", *loc), _ABSENT)
+
+
+# --- paths jsonpath-ng evaluates: slices, negative indices, literal keys ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$.spec.things[1:]", [("spec", "things", 1), ("spec", "things", 2)]),
+        ("$.spec.things[:2]", [("spec", "things", 0), ("spec", "things", 1)]),
+        ("$.spec.things[::2]", [("spec", "things", 0), ("spec", "things", 2)]),
+        ("$.spec.things[:]", [("spec", "things", 0), ("spec", "things", 1), ("spec", "things", 2)]),
+        ("$..things[-1].n", [("spec", "things", 2, "n")]),
+        ("$..things[-3]", [("spec", "things", 0)]),
+    ],
+)
+def test_slices_and_negative_indices_locate_exactly_their_items(path: str, expected: list[paths.Location]) -> None:
+    assert paths.locations(OBJ, path) == expected
+    assert paths.get_all(OBJ, path) == [paths.value_at(OBJ, location) for location in expected]
+
+
+def test_a_map_key_that_is_literally_a_star_can_be_written_and_removed() -> None:
+    obj = {"spec": {"headers": {"*": "any", "x": "one"}}}
+    assert paths.locations(obj, "$.spec.headers.*") == [("spec", "headers", "*"), ("spec", "headers", "x")]
+    assert remove(obj, "$.spec.headers['*']") == {"spec": {"headers": {"x": "one"}}}
+    assert set_value(obj, "$.spec.headers.*", "z") == {"spec": {"headers": {"*": "z", "x": "z"}}}
+
+
+# --- add where nothing matches ----------------------------------------------------------------------------------------
+
+
+def add(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = paths.clone_object(obj)
+    paths.add_missing_in_place(out, path, value)
+    return out
+
+
+def test_add_creates_the_missing_part_under_the_deepest_existing_map_and_keeps_its_other_fields() -> None:
+    obj = {"spec": {"a": {"keep": 1}}}
+    assert add(obj, "$.spec.a.b.c", 5) == {"spec": {"a": {"keep": 1, "b": {"c": 5}}}}
+    assert add(obj, "$.spec.a.l[0].c", 5) == {"spec": {"a": {"keep": 1, "l": [{"c": 5}]}}}
+
+
+def test_add_where_the_path_already_matches_changes_nothing() -> None:
+    obj = {"spec": {"a": {"b": 1}}}
+    assert add(obj, "$.spec.a.b", 2) == obj
+
+
+def test_add_under_a_null_replaces_the_null_with_a_map_or_a_list() -> None:
+    obj: dict[str, Any] = {"spec": {"m": None, "l": None}}
+    assert add(obj, "$.spec.m.x", 1) == {"spec": {"m": {"x": 1}, "l": None}}
+    assert add(obj, "$.spec.l[0]", {"n": 1}) == {"spec": {"m": None, "l": [{"n": 1}]}}
+    assert add(obj, "$.spec.l[0].n", 1) == {"spec": {"m": None, "l": [{"n": 1}]}}
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("$.spec.name.x", "cannot add field 'x': $.spec.name is a string, not a map"),
+        ("$.spec.name[0]", "cannot add item 0: $.spec.name is a string, not a list"),
+        ("$.spec.nested[0]", "cannot add item 0: $.spec.nested is a map, not a list"),
+    ],
+)
+def test_add_into_a_field_of_the_wrong_type_is_an_error_naming_that_field(path: str, fragment: str) -> None:
+    with pytest.raises(TranslationError) as info:
+        add(OBJ, path, 1)
+    assert fragment in str(info.value)
+    assert info.value.path == path
