@@ -305,7 +305,7 @@ def add_missing_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
     first = rest[0]
     for location, parent in parents:
         if parent is None and location:
-            write_in_place(obj, {location: {first: nested} if isinstance(first, str) else [nested]}, path)
+            write_in_place(obj, {location: {first: nested} if isinstance(first, str) else [nested]})  # it exists
         elif isinstance(first, str):
             if not isinstance(parent, dict):
                 raise TranslationError(

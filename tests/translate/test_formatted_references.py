@@ -110,17 +110,19 @@ def test_name_path_pairs_each_item_with_its_own_namespace_and_sub_path_condition
 
 
 @pytest.mark.parametrize(
-    "spec",
+    ("spec", "path"),
     [
-        {"url": "db.other-tenant.svc"},  # not the whole format: copied, it would reach another tenant's Service
-        {"secretRef": "Apps/tls"},
-        {"url": "x" * 100_000},
-        {"backends": [{"service": "a", "namespace": ["x"]}]},
+        ({"url": "db.other-tenant.svc"}, "$.spec.url"),  # not the whole format: it could reach another tenant's Service
+        ({"secretRef": "Apps/tls"}, "$.spec.secretRef"),
+        ({"url": "x" * 100_000}, "$.spec.url"),
+        ({"backends": [{"service": "a", "namespace": ["x"]}]}, "$.namespace"),  # namePath/namespacePath: in the item
+        ({"backends": [{"service": 5}]}, "$.service"),
     ],
 )
-def test_values_without_the_format_are_errors_not_copies(spec: dict[str, Any]) -> None:
-    with pytest.raises(TranslationError):
+def test_values_without_the_format_are_errors_not_copies_naming_the_field(spec: dict[str, Any], path: str) -> None:
+    with pytest.raises(TranslationError) as info:
         to_host(CONFIG, RULE, router(spec), TENANT)
+    assert info.value.path == path
 
 
 names = st.from_regex(r"[a-z]([-a-z0-9.]{0,20}[a-z0-9])?", fullmatch=True).filter(lambda s: ".." not in s)
