@@ -38,6 +38,14 @@ DESIRED: dict[str, Any] = {
         ({"a": []}, {}, True),
         ({"a": {}}, {"a": "x"}, False),
         ({"a": "x"}, {}, False),
+        ({"a": None, "b": 1}, {"b": 2}, False),  # a desired null that is absent does not end the comparison
+        ({"a": []}, {"a": [1]}, False),
+        ({"a": [1]}, {"a": None}, False),
+        ({"a": []}, {"a": None}, True),
+        ({"a": None}, {"a": {}}, True),
+        ({"a": None}, {"a": 0}, False),
+        ({"a": None}, {"a": ""}, False),
+        ({"a": 1}, {"a": True}, False),
     ],
 )
 def test_is_subset(desired: Any, current: Any, expected: bool) -> None:
@@ -118,6 +126,34 @@ def test_owned_paths_accepts_fields_v1_as_json_string() -> None:
         "metadata": {"managedFields": [{"manager": "m", "operation": "Apply", "fieldsV1": '{"f:spec":{"f:a":{}}}'}]}
     }
     assert owned_paths(current, "m") == {("spec", "a")}
+
+
+def test_malformed_managed_fields_entries_are_skipped_and_later_entries_still_count() -> None:
+    current = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "m", "operation": "Apply", "fieldsV1": "{not json"},
+                {"manager": "m", "operation": "Apply", "fieldsV1": {1: {}, "f:spec": {"f:a": {}}}},
+                {"manager": "m", "operation": "Update", "subresource": "", "fieldsV1": {"f:spec": {"f:b": {}}}},
+            ]
+        }
+    }
+    assert owned_paths(current, "m") == {("spec", "a"), ("spec", "b")}
+
+
+def test_metadata_we_own_but_never_write_does_not_cause_a_write() -> None:
+    # finalizers and owner references are the cluster's business: owning them (an earlier writer of ours) is no reason
+    # to apply again, which would not remove them anyway.
+    current = applied(DESIRED)
+    current["metadata"]["finalizers"] = ["example.com/keep"]
+    current["metadata"]["managedFields"].append(
+        {
+            "manager": MANAGER,
+            "operation": "Update",
+            "fieldsV1": {"f:metadata": {"f:finalizers": {'v:"example.com/keep"': {}}}},
+        }
+    )
+    assert not needs_write(DESIRED, current, MANAGER)
 
 
 def test_stray_paths_are_what_other_managers_added_beyond_desired() -> None:
