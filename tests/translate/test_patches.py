@@ -487,3 +487,33 @@ def test_a_match_expression_without_a_string_key_is_a_located_error() -> None:
         apply_patches((patch,), {"spec": {"selector": selector}}, None)
     assert info.value.path == "$.spec.selector"
     assert info.value.location == HERE
+
+
+@pytest.mark.parametrize(
+    ("op", "target", "fragment"),
+    [
+        (PatchOp.REWRITE_LABEL_SELECTOR, {"matchLabels": ["app"]}, "matchLabels is not a map"),
+        (PatchOp.REWRITE_LABEL_SELECTOR, {"matchExpressions": {"key": "app"}}, "matchExpressions is not a list"),
+        (PatchOp.REWRITE_LABEL_SELECTOR, "app=web", "needs a label selector, found a string"),
+        (PatchOp.REWRITE_LABEL_KEYS, {1: "x"}, "expected string keys"),
+    ],
+)
+def test_a_rewrite_target_of_the_wrong_shape_is_an_error_at_the_patch(op: PatchOp, target: Any, fragment: str) -> None:
+    patch = Patch(op, "$.spec.target", key_prefix="vc/", location=HERE)
+    with pytest.raises(TranslationError) as info:
+        apply_patches((patch,), {"spec": {"target": target}}, None)
+    assert fragment in str(info.value)
+    assert (info.value.path, info.value.location) == ("$.spec.target", HERE)
+
+
+def test_key_style_without_the_tenants_vcluster_name_is_an_error_at_the_patch() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_style=KeyStyle.VCLUSTER, location=HERE)
+    with pytest.raises(TranslationError, match="needs the tenant's vcluster name") as info:
+        apply_patches((patch,), OBJ, None)
+    assert (info.value.path, info.value.location) == ("$.metadata.labels", HERE)
+
+
+def test_replace_of_the_whole_object_is_refused() -> None:
+    with pytest.raises(TranslationError, match="cannot replace the whole object") as info:
+        apply_patches((Patch(PatchOp.REPLACE, "$", value={}),), OBJ, None)
+    assert info.value.path == "$"
