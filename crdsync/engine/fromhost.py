@@ -54,13 +54,15 @@ class VirtualCopies:
         target = key.identity
         current = self.ctx.current("virtual", runtime, target.namespace, target.name)
         ref = self.ctx.index.ref(key)
-        referenced = ref is not None and bool(self.ctx.index.referrers(key))
-        source = ObjectName(ref.host_namespace, ref.host_name) if ref is not None else None
+        # The host object a reference names now; None when no reference names this place.
+        source = None
+        if ref is not None and self.ctx.index.referrers(key):
+            source = ObjectName(ref.host_namespace, ref.host_name)
         host_obj = self.ctx.current("host", runtime, source.namespace, source.name) if source is not None else None
         refusal = ""
-        if referenced and source is not None and host_obj is not None and not deleting(host_obj):
+        if source is not None and host_obj is not None and not deleting(host_obj):
             refusal = self._import_refusal(rule, runtime, source, host_obj)
-        if not referenced or source is None or host_obj is None or deleting(host_obj) or refusal:
+        if source is None or host_obj is None or deleting(host_obj) or refusal:
             if current is not None and _holds_import(current):
                 self.writer.release("virtual", runtime, rule.deletion, current, self.ctx.tenant.vcluster)
             if refusal:

@@ -161,3 +161,90 @@ def test_keys_are_equal_by_the_end_they_are_reconciled_for() -> None:
     known = Key.imported("", "Secret", ObjectName("default", "tls"), ObjectName("tenant-a", "tls-x-default-vc1"))
     assert bare == known and hash(bare) == hash(known)
     assert bare != Key(Task.TO_HOST, "", "Secret", ObjectName("default", "tls"))
+
+
+CA_REF = Reference(path="$.spec.caSecret", kind="Secret", api_version="v1", follow=FollowDirection.TO_HOST)
+EXPORTING = SyncConfig(
+    name="exporting",
+    rules=(
+        Rule(direction=Direction.TO_HOST, gvk=WIDGET, references=(CA_REF,)),
+        Rule(direction=Direction.TO_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+    ),
+)
+
+
+def exporting_registry() -> Kinds:
+    kinds = kinds_of(EXPORTING)
+    kinds[("example.com", "Widget")].host_res = kinds[("example.com", "Widget")].virtual_res = WIDGETS
+    kinds[("", "Secret")].host_res = kinds[("", "Secret")].virtual_res = SECRETS
+    return kinds
+
+
+def tenant_secret(name: str, ns: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "data": {}}
+
+
+def test_a_tenant_object_a_source_exports_routes_to_its_export_key_and_an_unreferenced_one_nowhere() -> None:
+    kinds = exporting_registry()
+    index = ReferenceIndex()
+    widget_rule = kinds[("example.com", "Widget")].rules[Direction.TO_HOST]
+    refs = followers(EXPORTING, widget_rule, widget("w", caSecret="ca"), TENANT)
+    index.update(Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w")), refs)
+    secrets = kinds[("", "Secret")]
+    exporting_view = routing.View(EXPORTING, TENANT, index, lambda namespace: None)
+    (key,) = routing.virtual_event(exporting_view, secrets, "MODIFIED", tenant_secret("ca")).keys
+    assert key.task is Task.EXPORT
+    assert key.source == ObjectName("default", "ca")
+    secret_rule = secrets.rules[Direction.TO_HOST]
+    assert key.target == ObjectName("tenant-a", host_name(TENANT, "default", "ca", secret_rule.naming))
+    assert routing.virtual_event(exporting_view, secrets, "MODIFIED", tenant_secret("unrelated")).keys == ()
+
+
+def test_whatever_stands_where_a_reference_imports_routes_to_that_import_while_referenced() -> None:
+    """The tenant's own object at an import's place (no bookkeeping of ours) is judged by the import key: the import
+    must not overwrite it, and its going away lets the import in."""
+    kinds = registry()
+    index = ReferenceIndex()
+    refs = followers(CONFIG, rule_of(kinds, "Widget", Direction.TO_HOST), widget("w", secretName="tls"), TENANT)
+    index.update(Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w")), refs)
+    secrets = kinds[("", "Secret")]
+    (key,) = routing.virtual_event(view(index), secrets, "ADDED", tenant_secret("tls")).keys
+    assert key == Key.imported("", "Secret", ObjectName("default", "tls"))
+    assert key.source == ObjectName(refs[0].host_namespace, refs[0].host_name)
+    assert routing.virtual_event(view(index), secrets, "ADDED", tenant_secret("other")).keys == ()
+
+
+class ListedInformer:
+    """What namespace_event reads of a kind's virtual informer: its cached objects."""
+
+    def __init__(self, *objs: dict[str, Any]) -> None:
+        self.objs = list(objs)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.objs
+
+
+def test_a_namespace_change_routes_again_every_source_in_it_whose_rule_selects_namespaces() -> None:
+    labelled = SyncConfig(
+        name="labelled",
+        rules=(
+            Rule(
+                direction=Direction.TO_HOST,
+                gvk=WIDGET,
+                namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)),
+            ),
+        ),
+    )
+    kinds = kinds_of(labelled)
+    runtime = kinds[("example.com", "Widget")]
+    runtime.host_res = runtime.virtual_res = WIDGETS
+    runtime.virtual = ListedInformer(widget("a", "team"), widget("b", "elsewhere"), widget("c", "team"))  # type: ignore[assignment]
+    labels = {"team": {"sync": "yes"}}
+    namespace_view = routing.View(labelled, TENANT, ReferenceIndex(), lambda namespace: labels.get(namespace or ""))
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"sync": "yes"}}}
+    found = routing.namespace_event(namespace_view, kinds.values(), namespace)
+    assert [routes.keys for routes in found] == [
+        (Key(Task.TO_HOST, "example.com", "Widget", ObjectName("team", "a")),),
+        (Key(Task.TO_HOST, "example.com", "Widget", ObjectName("team", "c")),),
+    ]
+    assert all(routes.references is not None for routes in found)
