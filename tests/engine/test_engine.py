@@ -6,6 +6,7 @@ behaviour against real API servers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -445,3 +446,75 @@ def test_unmanaged_host_object_is_taken_over_under_adopt_and_overwrite(
         assert ("mine" in copy["spec"]) is (policy is ConflictPolicy.ADOPT)
     finally:
         w.stop()
+
+
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def namespace_selecting_world() -> World:
+    return World(make_config(widget=widget_rule(namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)))))
+
+
+def test_a_namespace_selector_syncs_the_sources_of_namespaces_whose_labels_match_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    w.virtual.put(NAMESPACES, namespace("team", sync="yes"))
+    w.virtual.put(NAMESPACES, namespace("other"))
+    w.virtual.put(WIDGETS, widget("a", "team"))
+    w.virtual.put(WIDGETS, widget("b", "other"))
+    try:
+        w.start()
+        assert w.host_copy("team", "a") is not None
+        assert w.host_copy("other", "b") is None
+        w.virtual.put(NAMESPACES, namespace("other", sync="yes"))  # relabelled: its sources sync now
+        w.virtual.put(NAMESPACES, namespace("team"))  # and these stop
+        w.settle()
+        assert w.host_copy("other", "b") is not None
+        assert w.host_copy("team", "a") is None
+    finally:
+        w.stop()
+
+
+def test_healthz_names_a_dead_namespace_informer(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    made: list[FakeInformer] = []
+
+    def informers(*args: Any, **kwargs: Any) -> FakeInformer:
+        made.append(FakeInformer(*args, **kwargs))
+        return made[-1]
+
+    engine = Engine(w.config, TENANT, w.host, w.virtual, workers=1, informer_factory=informers)
+    engine.start()
+    try:
+        assert engine.wait_initial_sync(5)
+        assert engine.problems() == []
+        (namespaces,) = [i for i in made if i.res == NAMESPACES]
+        namespaces.running = False
+        assert [p for p in engine.problems() if p.startswith("informer virtual namespaces") and "died" in p]
+    finally:
+        engine.stop()
+
+
+def test_the_engines_threads_never_keep_the_process_alive(world: World) -> None:
+    """A worker stuck in a request to an unresponsive apiserver must not block the exit after SIGTERM."""
+    world.start()
+    ours = [t for t in threading.enumerate() if t.name.startswith("crdsync-")]
+    assert ours and all(t.daemon for t in ours)
+
+
+def test_a_shared_object_counts_as_in_sync_while_the_host_has_it(world: World) -> None:
+    world.host.put(SHAREDS, shared_thing("issuer", shared=True))
+    engine = world.start()
+
+    def in_sync() -> float:
+        labels = {"kind": "SharedThing", "direction": "fromHost"}
+        return engine.metrics.registry.get_sample_value("crdsync_objects_in_sync", labels) or 0.0
+
+    assert in_sync() == 1
+    world.host.remove(SHAREDS, None, "issuer")
+    world.settle()
+    assert in_sync() == 0
