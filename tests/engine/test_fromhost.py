@@ -13,18 +13,24 @@ import pytest
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
 from crdsync.spec.model import (
+    ConflictPolicy,
     DeletionPolicy,
     Direction,
+    FollowDirection,
     HostSelection,
     LabelSelector,
+    Naming,
+    Reference,
     Rule,
     Scope,
     SyncConfig,
+    SyncMode,
 )
-from crdsync.translate.bookkeeping import PREFIX, source_of
-from crdsync.translate.objects import to_virtual
-from tests.engine.kinds import NAMESPACES, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
-from tests.engine.test_engine import TENANT, World, host_secret, make_config, shared_thing, widget
+from crdsync.translate.bookkeeping import LABEL_ORPHANED, PREFIX, source_of
+from crdsync.translate.names import host_name
+from crdsync.translate.objects import to_host, to_virtual
+from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
+from tests.engine.test_engine import TENANT, World, host_secret, make_config, shared_thing, widget, widget_rule
 
 
 @pytest.fixture
@@ -33,6 +39,18 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     recorded: list[tuple[str, str]] = []
     monkeypatch.setattr(
         reconcile_module, "record_event", lambda client, obj, reason, message, **kw: recorded.append((reason, message))
+    )
+    return recorded
+
+
+@pytest.fixture
+def events_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The Events the engine records, as (name of the object they are about, reason, message)."""
+    recorded: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        reconcile_module,
+        "record_event",
+        lambda client, obj, reason, message, **kw: recorded.append((obj["metadata"]["name"], reason, message)),
     )
     return recorded
 
@@ -165,3 +183,260 @@ def test_an_import_no_longer_referenced_is_deleted_counted_as_a_virtual_write(
     w.settle()
     assert w.virtual.get(SECRETS, "default", "tls") is None
     assert writes(engine, "virtual", "delete") == 1
+
+
+def forged_copy(config: SyncConfig, claimed: str, place: str, **spec: Any) -> dict[str, Any]:
+    """A virtual object at `place` carrying our bookkeeping that claims host SharedThing `claimed` as its source."""
+    forged = to_virtual(config, config.rules[0], shared_thing(claimed, shared=True, **spec), TENANT)
+    forged["metadata"]["name"] = place
+    return forged
+
+
+def test_a_virtual_object_claiming_a_host_source_that_is_not_shared_gives_way_to_the_real_copy(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    config = SyncConfig(name="shared", rules=(shared_rule(),))
+    w = World(config)
+    worlds.append(w)
+    w.host.put(SHAREDS, shared_thing("private", shared=False, x=666))
+    w.virtual.put(SHAREDS, forged_copy(config, "private", "issuer", x=666))
+    w.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
+    w.start()
+    copy = w.virtual.get(SHAREDS, None, "issuer")
+    assert copy is not None and copy["spec"] == {"x": 1}
+    assert events_on == []
+
+
+def test_a_virtual_object_claiming_another_shared_host_object_keeps_its_place_and_the_copy_is_reported_name_taken(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    config = SyncConfig(name="shared", rules=(shared_rule(),))
+    w = World(config)
+    worlds.append(w)
+    w.host.put(SHAREDS, shared_thing("other", shared=True, x=2))
+    w.virtual.put(SHAREDS, forged_copy(config, "other", "issuer", x=2))
+    w.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
+    w.start()
+    standing = w.virtual.get(SHAREDS, None, "issuer")
+    assert standing is not None and standing["spec"] == {"x": 2}
+    assert [(name, reason) for name, reason, message in events_on if message] == [("issuer", "NameTaken")]
+
+
+def test_two_host_objects_of_one_name_shared_into_one_landing_namespace_the_first_keeps_the_place(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    rule = Rule(
+        direction=Direction.FROM_HOST,
+        gvk=WIDGET,
+        host=HostSelection(namespaces=("a", "b"), virtual_namespace="landing"),
+    )
+    w = World(SyncConfig(name="landing", rules=(rule,)))
+    worlds.append(w)
+    w.host.put(WIDGETS, widget("x", "a", v=1))
+    w.start()
+    w.host.put(WIDGETS, widget("x", "b", v=2))
+    w.settle()
+    copy = w.virtual.get(WIDGETS, "landing", "x")
+    assert copy is not None and copy["spec"] == {"v": 1}
+    claimed = source_of(copy)
+    assert claimed is not None and claimed.namespace == "a"
+    assert ("x", "NameTaken") in {(name, reason) for name, reason, _ in events_on}
+
+
+def tenants_issuer() -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "SharedThing",
+        "metadata": {"name": "issuer", "labels": {"team": "mine"}},
+        "spec": {"mine": True},
+    }
+
+
+@pytest.mark.parametrize("policy", [ConflictPolicy.ABORT, ConflictPolicy.ADOPT, ConflictPolicy.OVERWRITE])
+def test_a_tenants_own_object_where_a_shared_objects_copy_goes_is_handled_by_the_conflict_policy(
+    policy: ConflictPolicy, worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    """Abort leaves the tenant's object alone (TargetExists); Adopt takes over the fields the copy sets; Overwrite
+    replaces the object with the copy."""
+    w = World(SyncConfig(name="shared", rules=(shared_rule(conflict=policy, read_only=False),)))
+    worlds.append(w)
+    w.virtual.put(SHAREDS, tenants_issuer())
+    w.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
+    engine = w.start()
+    standing = w.virtual.get(SHAREDS, None, "issuer")
+    assert standing is not None
+    assert writes(engine, "virtual", "replace") == (1 if policy is ConflictPolicy.OVERWRITE else 0)
+    reported = [(name, reason) for name, reason, message in events_on if message]
+    if policy is ConflictPolicy.ABORT:
+        assert standing["spec"] == {"mine": True} and source_of(standing) is None
+        assert reported == [("issuer", "TargetExists")]
+        return
+    assert reported == []
+    claimed = source_of(standing)
+    assert claimed is not None and claimed.name == "issuer"
+    expected = {"mine": True, "x": 1} if policy is ConflictPolicy.ADOPT else {"x": 1}
+    assert standing["spec"] == expected
+    assert ("team" in standing["metadata"].get("labels", {})) is (policy is ConflictPolicy.ADOPT)
+
+
+def test_an_import_never_overwrites_a_tenant_object_the_to_host_rule_selects_by_its_namespaces_labels(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    """A kind in both directions: the tenant's object in a namespace the toHost rule selects by label is exported,
+    and an import for the same place never takes it over, whatever the conflict policy."""
+    to_host = Rule(
+        direction=Direction.TO_HOST, gvk=WIDGET, namespace_selector=LabelSelector(match_labels=(("sync", "yes"),))
+    )
+    from_host = Rule(
+        direction=Direction.FROM_HOST,
+        gvk=WIDGET,
+        selector=LabelSelector(match_labels=(("flow", "in"),)),
+        conflict=ConflictPolicy.OVERWRITE,
+    )
+    w = World(SyncConfig(name="both", rules=(to_host, from_host)))
+    worlds.append(w)
+    w.virtual.put(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"sync": "yes"}}}
+    )
+    w.virtual.put(WIDGETS, widget("x", "team", size=1))
+    host_widget = widget("x", "team", replicas=9)
+    host_widget["metadata"]["labels"] = {"flow": "in"}
+    w.host.put(WIDGETS, host_widget)
+    w.start()
+    standing = w.virtual.get(WIDGETS, "team", "x")
+    assert standing is not None and source_of(standing) is None and standing["spec"] == {"size": 1}
+    assert ("x", "TargetExists") in {(name, reason) for name, reason, _ in events_on}
+
+
+def test_a_host_object_this_tenant_left_behind_under_orphan_may_be_imported_back(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    """The tenant exported Secret tls under DeletionPolicy Orphan and deleted it: the host copy stays, marked
+    orphaned and still provably this tenant's, so a reference importing tls brings its content back."""
+    secret_export = Rule(
+        direction=Direction.TO_HOST, gvk=SECRET, mode=SyncMode.REFERENCED, deletion=DeletionPolicy.ORPHAN
+    )
+    import_rule = Rule(direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED)
+    w = World(SyncConfig(name="orphans", rules=(widget_rule(), secret_export, import_rule)))
+    worlds.append(w)
+    w.start()
+    w.virtual.put(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tls", "namespace": "default"},
+            "data": {"k": "djE="},
+        },
+    )
+    w.virtual.put(WIDGETS, widget("w1", caSecret="tls"))
+    w.settle()
+    left = w.host_copy("default", "tls", SECRETS, secret_export)
+    assert left is not None
+    w.virtual.remove(SECRETS, "default", "tls")
+    w.settle()
+    left = w.host_copy("default", "tls", SECRETS, secret_export)
+    assert left is not None and left["metadata"]["labels"].get(LABEL_ORPHANED) == "true"
+    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    w.settle()
+    imported = w.virtual.get(SECRETS, "default", "tls")
+    assert [(n, r) for n, r, _ in events_on] == []
+    assert imported is not None and imported["data"] == {"k": "djE="}
+
+
+def test_an_import_refuses_a_host_object_claiming_an_export_of_this_tenant_where_the_export_naming_would_not_put_it(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    """Exports and imports of Secrets are named differently here. At the import's host name stands an object with
+    this tenant's export bookkeeping for the same virtual Secret: the toHost rule never puts a copy there, so the claim
+    is not provable and the object is not handed over."""
+    secret_export = Rule(
+        direction=Direction.TO_HOST, gvk=SECRET, mode=SyncMode.REFERENCED, naming=Naming(hash_length=20)
+    )
+    import_rule = Rule(direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED)
+    config = SyncConfig(name="namings", rules=(widget_rule(), secret_export, import_rule))
+    w = World(config)
+    worlds.append(w)
+    virtual_tls = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "tls", "namespace": "default", "uid": "u1"},
+        "data": {"k": "c2VjcmV0"},
+    }
+    claim = to_host(config, secret_export, virtual_tls, TENANT)
+    claim["metadata"]["name"] = host_name(TENANT, "default", "tls", import_rule.naming)
+    assert claim["metadata"]["name"] != host_name(TENANT, "default", "tls", secret_export.naming)
+    w.host.put(SECRETS, claim)
+    w.start()
+    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    w.settle()
+    assert w.virtual.get(SECRETS, "default", "tls") is None
+    assert ("w1", "ImportRefused") in {(name, reason) for name, reason, _ in events_on}
+
+
+def test_a_reference_importing_an_object_shared_by_name_imports_only_what_the_host_shares(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    issuer = Reference(
+        path="$.spec.issuer", kind="SharedThing", api_version="example.com/v1", follow=FollowDirection.FROM_HOST
+    )
+    w = World(SyncConfig(name="by-name", rules=(widget_rule(references=(issuer,)), shared_rule())))
+    worlds.append(w)
+    w.host.put(SHAREDS, shared_thing("public", shared=True, x=1))
+    w.host.put(SHAREDS, shared_thing("private", shared=False, x=2))
+    w.start()
+    w.virtual.put(WIDGETS, widget("ok", issuer="public"))
+    w.virtual.put(WIDGETS, widget("sneaky", issuer="private"))
+    w.settle()
+    public = w.virtual.get(SHAREDS, None, "public")
+    assert public is not None and public["spec"] == {"x": 1}
+    assert w.virtual.get(SHAREDS, None, "private") is None
+    refused = {name for name, reason, message in events_on if reason == "ImportRefused" and message}
+    assert refused == {"sneaky"}
+
+
+def test_a_tenants_own_object_at_a_place_an_import_no_longer_wants_is_left_alone_without_errors(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    w = World(make_config())
+    worlds.append(w)
+    w.start()
+    own = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "default"}, "data": {}}
+    w.virtual.put(SECRETS, own)
+    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    w.settle()
+    copy = w.host_copy("default", "w1")
+    assert copy is not None
+    w.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
+    w.settle()
+    assert ("tls", "TargetExists") in {(name, reason) for name, reason, _ in events_on}
+    events_on.clear()
+    w.virtual.put(WIDGETS, widget("w1"))  # the reference goes: nothing to import there any more
+    w.settle()
+    standing = w.virtual.get(SECRETS, "default", "tls")
+    assert standing is not None and standing["data"] == {} and source_of(standing) is None
+    assert events_on == []
+
+
+def test_under_orphan_an_import_no_longer_referenced_stays_as_the_tenants_own_without_our_bookkeeping(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    import_rule = Rule(
+        direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED, deletion=DeletionPolicy.ORPHAN
+    )
+    w = World(SyncConfig(name="orphan-imports", rules=(widget_rule(), import_rule)))
+    worlds.append(w)
+    w.start()
+    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    w.settle()
+    copy = w.host_copy("default", "w1")
+    assert copy is not None
+    w.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
+    w.settle()
+    assert source_of(w.virtual.get(SECRETS, "default", "tls") or {}) is not None
+    w.virtual.put(WIDGETS, widget("w1"))
+    w.settle()
+    left = w.virtual.get(SECRETS, "default", "tls")
+    assert left is not None and left["data"] == {"tls.crt": "djE="}
+    assert source_of(left) is None
+    assert events_on == []
