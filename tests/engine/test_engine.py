@@ -518,3 +518,45 @@ def test_a_shared_object_counts_as_in_sync_while_the_host_has_it(world: World) -
     world.host.remove(SHAREDS, None, "issuer")
     world.settle()
     assert in_sync() == 0
+
+
+def test_stop_stops_every_informer_and_every_thread_of_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    made: list[FakeInformer] = []
+
+    def informers(*args: Any, **kwargs: Any) -> FakeInformer:
+        made.append(FakeInformer(*args, **kwargs))
+        return made[-1]
+
+    before = set(threading.enumerate())
+    engine = Engine(w.config, TENANT, w.host, w.virtual, workers=2, informer_factory=informers)
+    engine.start()
+    assert engine.wait_initial_sync(5)
+    assert any(i.res == NAMESPACES for i in made) and all(not i.stopped for i in made)
+    engine.stop()
+    assert all(i.stopped for i in made)
+    assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("crdsync-")]
+    assert engine.problems() == []  # stopping on purpose is not a liveness failure
+
+
+def test_an_import_counts_as_in_sync_while_referenced_and_the_host_has_it(world: World) -> None:
+    engine = world.start()
+
+    def in_sync(kind: str, direction: str) -> float:
+        labels = {"kind": kind, "direction": direction}
+        return engine.metrics.registry.get_sample_value("crdsync_objects_in_sync", labels) or 0.0
+
+    world.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    world.settle()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    world.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
+    world.settle()
+    assert world.virtual.get(SECRETS, "default", "tls") is not None
+    assert in_sync("Secret", "fromHost") == 1
+    assert in_sync("Widget", "toHost") == 1
+    world.host.remove(SECRETS, TENANT.host_namespace, copy["spec"]["secretName"])
+    world.settle()
+    assert in_sync("Secret", "fromHost") == 0
+    assert in_sync("Widget", "toHost") == 1

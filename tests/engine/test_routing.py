@@ -248,3 +248,83 @@ def test_a_namespace_change_routes_again_every_source_in_it_whose_rule_selects_n
         (Key(Task.TO_HOST, "example.com", "Widget", ObjectName("team", "c")),),
     ]
     assert all(routes.references is not None for routes in found)
+
+
+def test_a_source_being_deleted_or_no_longer_selected_still_routes_its_key_but_indexes_nothing() -> None:
+    selective = SyncConfig(
+        name="selective",
+        rules=(
+            Rule(
+                direction=Direction.TO_HOST,
+                gvk=WIDGET,
+                selector=LabelSelector(match_labels=(("sync", "yes"),)),
+                references=(SECRET_REF,),
+            ),
+            Rule(direction=Direction.FROM_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+        ),
+    )
+    kinds = kinds_of(selective)
+    runtime = kinds[("example.com", "Widget")]
+    runtime.host_res = runtime.virtual_res = WIDGETS
+    selective_view = routing.View(selective, TENANT, ReferenceIndex(), lambda namespace: None)
+    selected = widget("w", secretName="tls")
+    selected["metadata"]["labels"] = {"sync": "yes"}
+    routes = routing.virtual_event(selective_view, runtime, "MODIFIED", selected)
+    assert routes.references is not None and [f.virtual_name for f in routes.references.follows] == ["tls"]
+    deleting = {**selected, "metadata": {**selected["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    unselected = {**selected, "metadata": {**selected["metadata"], "labels": {"sync": "no"}}}
+    for obj in (deleting, unselected):
+        routes = routing.virtual_event(selective_view, runtime, "MODIFIED", obj)
+        assert [k.identity for k in routes.keys] == [ObjectName("default", "w")]
+        assert routes.references is not None and routes.references.follows == ()
+
+
+def test_a_key_routed_before_the_other_side_serves_the_kind_carries_no_target() -> None:
+    kinds = registry()
+    widgets_runtime = kinds[("example.com", "Widget")]
+    widgets_runtime.host_res = None
+    (key,) = routing.virtual_event(view(), widgets_runtime, "ADDED", widget("w")).keys
+    assert key.source == ObjectName("default", "w") and key.target is None
+    shared_runtime = kinds[("example.com", "SharedThing")]
+    shared = {"apiVersion": "example.com/v1", "kind": "SharedThing", "metadata": {"name": "ca"}}
+    (served,) = routing.host_event(view(), shared_runtime, shared).keys
+    assert served.target == ObjectName(None, "ca")
+    shared_runtime.virtual_res = None
+    (unserved,) = routing.host_event(view(), shared_runtime, shared).keys
+    assert unserved.source == ObjectName(None, "ca") and unserved.target is None
+
+
+def test_a_host_object_shared_into_a_landing_namespace_targets_that_namespace() -> None:
+    landing = SyncConfig(
+        name="landing",
+        rules=(
+            Rule(
+                direction=Direction.FROM_HOST,
+                gvk=WIDGET,
+                host=HostSelection(namespaces=("platform",), virtual_namespace="shared"),
+            ),
+        ),
+    )
+    kinds = kinds_of(landing)
+    runtime = kinds[("example.com", "Widget")]
+    runtime.host_res = runtime.virtual_res = WIDGETS
+    landing_view = routing.View(landing, TENANT, ReferenceIndex(), lambda namespace: None)
+    (key,) = routing.host_event(landing_view, runtime, widget("w", "platform")).keys
+    assert key.task is Task.FROM_HOST
+    assert key.source == ObjectName("platform", "w") and key.target == ObjectName("shared", "w")
+    # And back: whatever stands at shared/w is judged against platform/w.
+    (back,) = routing.virtual_event(landing_view, runtime, "MODIFIED", widget("w", "shared")).keys
+    assert back == key and back.target == ObjectName("shared", "w")
+    assert routing.virtual_event(landing_view, runtime, "MODIFIED", widget("w", "elsewhere")).keys == ()
+
+
+def test_a_host_copy_of_an_exported_object_routes_to_its_export_key() -> None:
+    kinds = exporting_registry()
+    secrets = kinds[("", "Secret")]
+    rule = secrets.rules[Direction.TO_HOST]
+    source = {**tenant_secret("ca"), "metadata": {"name": "ca", "namespace": "default", "uid": "u"}}
+    copy = to_host(EXPORTING, rule, source, TENANT)
+    exporting_view = routing.View(EXPORTING, TENANT, ReferenceIndex(), lambda namespace: None)
+    (key,) = routing.host_event(exporting_view, secrets, copy).keys
+    assert key == Key(Task.EXPORT, "", "Secret", ObjectName("default", "ca"))
+    assert key.target == ObjectName("tenant-a", copy["metadata"]["name"])
