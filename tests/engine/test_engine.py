@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine.context import Outcome
 from crdsync.engine.engine import Engine
 from crdsync.spec.model import (
     ConflictPolicy,
@@ -560,3 +561,60 @@ def test_an_import_counts_as_in_sync_while_referenced_and_the_host_has_it(world:
     world.settle()
     assert in_sync("Secret", "fromHost") == 0
     assert in_sync("Widget", "toHost") == 1
+
+
+def test_a_worker_reconciles_again_what_asks_for_it_counts_each_result_and_survives_a_crashing_reconcile(
+    world: World,
+) -> None:
+    """Per key: later(s) comes back after s, retry() after its backoff, a reconcile that raises is retried like an
+    error, failed() waits for the next change; controller-runtime's reconcile counters see each result."""
+    engine = world.start()
+    script: dict[str, list[Outcome | Exception]] = {
+        "later": [Outcome.later(0.05), Outcome.ok()],
+        "retried": [Outcome.retry(), Outcome.ok()],
+        "crashes": [RuntimeError("a bug"), Outcome.ok()],
+        "fails": [Outcome.failed()],
+    }
+    seen: list[str] = []
+    real = engine.reconciler.reconcile
+
+    def scripted(key: Any) -> Outcome:
+        name = key.identity.name
+        if name not in script:
+            return real(key)
+        seen.append(name)
+        step = script[name].pop(0) if len(script[name]) > 1 else script[name][0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    engine.reconciler.reconcile = scripted  # type: ignore[method-assign]
+    for name in script:
+        world.virtual.put(WIDGETS, widget(name))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sorted(seen) != [
+        "crashes",
+        "crashes",
+        "fails",
+        "later",
+        "later",
+        "retried",
+        "retried",
+    ]:
+        time.sleep(0.02)
+    world.settle()
+    assert sorted(seen) == ["crashes", "crashes", "fails", "later", "later", "retried", "retried"]
+
+    def reconciles(result: str) -> float:
+        labels = {"controller": "widget.example.com", "result": result}
+        return engine.metrics.registry.get_sample_value("controller_runtime_reconcile_total", labels) or 0.0
+
+    assert reconciles("requeue_after") == 1
+    assert reconciles("error") == 3  # retry(), the crash and failed()
+    assert reconciles("success") >= 3
+    errors = engine.metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": "widget.example.com"}
+    )
+    assert errors == 3
+    assert engine.errors == 3 and engine.processed >= 7  # what `crdsync run` reports when it stops
+    assert engine.problems() == []  # no worker died
