@@ -266,6 +266,8 @@ def test_a_tenants_own_object_where_a_shared_objects_copy_goes_is_handled_by_the
     standing = w.virtual.get(SHAREDS, None, "issuer")
     assert standing is not None
     assert writes(engine, "virtual", "replace") == (1 if policy is ConflictPolicy.OVERWRITE else 0)
+    # Adopt applies the copy's fields; Overwrite's replace already wrote the whole copy, so nothing follows it.
+    assert writes(engine, "virtual", "apply") == (1 if policy is ConflictPolicy.ADOPT else 0)
     reported = [(name, reason) for name, reason, message in events_on if message]
     if policy is ConflictPolicy.ABORT:
         assert standing["spec"] == {"mine": True} and source_of(standing) is None

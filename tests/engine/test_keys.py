@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crdsync.engine.keys import Key, ObjectName, ReferenceIndex, Task, follower_key
-from crdsync.spec.model import FollowDirection
+from crdsync.spec.model import Direction, FollowDirection
 from crdsync.translate.objects import FollowRef
 from tests.engine.kinds import SECRET
 
@@ -85,3 +85,23 @@ def test_a_referrer_that_stops_naming_a_shared_object_is_no_longer_queued_by_it(
     index.update_shared(W1, [])  # naming nothing twice is fine
     index.update_shared(W1, [ISSUER])
     assert index.shared_referrers(ISSUER) == {W1}
+
+
+def test_each_task_counts_under_the_direction_its_rule_syncs() -> None:
+    """The direction label of crdsync_objects_in_sync: exports go with toHost, imports with fromHost."""
+    assert [t.direction for t in (Task.TO_HOST, Task.EXPORT, Task.FROM_HOST, Task.IMPORT)] == [
+        Direction.TO_HOST,
+        Direction.TO_HOST,
+        Direction.FROM_HOST,
+        Direction.FROM_HOST,
+    ]
+
+
+def test_keys_sort_by_task_kind_and_place_so_a_batch_is_queued_in_a_stable_order() -> None:
+    keys = [
+        W2,
+        Key(Task.FROM_HOST, "", "Secret", ObjectName("b", "s")),
+        W1,
+        Key(Task.EXPORT, "", "Secret", ObjectName(None, "c")),
+    ]
+    assert sorted(keys) == [keys[3], keys[1], W1, W2]
