@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pytest
+
+from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.crds import crd_name, mirror_crd
+from crdsync.engine.engine import Engine
+from crdsync.spec.model import Direction, Rule, SyncConfig
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, MANAGER
-from tests.engine.kinds import WIDGETS
+from tests.engine.kinds import NAMESPACES, WIDGET, WIDGETS
+from tests.engine.test_engine import TENANT
+from tests.fakeapi import FakeCluster, FakeInformer, resource
+
+CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -71,3 +81,38 @@ def test_a_conversion_webhook_is_dropped_with_a_warning_since_its_service_lives_
 
 def test_the_crd_of_a_kind_is_named_plural_dot_group() -> None:
     assert crd_name(WIDGETS) == "widgets.example.com"
+
+
+def test_the_mirrored_crd_shares_nothing_with_the_host_crd_it_was_made_from() -> None:
+    """The host CRD comes from an informer's cache: changing the mirror (a later write path) must not change it."""
+    crd = host_crd()
+    mirrored, _ = mirror_crd(crd)
+    mirrored["spec"]["versions"][0]["served"] = False
+    mirrored["spec"]["names"]["kind"] = "Changed"
+    assert crd["spec"] == host_crd()["spec"]
+
+
+def test_a_host_crd_change_is_mirrored_at_once_not_on_the_next_kinds_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    host = FakeCluster("host", [WIDGETS, CRDS, NAMESPACES])
+    virtual = FakeCluster("virtual", [WIDGETS, CRDS, NAMESPACES])
+    crd = host_crd()
+    del crd["metadata"]["uid"], crd["metadata"]["resourceVersion"], crd["status"]
+    host.put(CRDS, crd)
+    virtual.put(CRDS, mirror_crd(crd)[0])
+    config = SyncConfig(name="crd", rules=(Rule(direction=Direction.TO_HOST, gvk=WIDGET),))
+    engine = Engine(config, TENANT, host, virtual, workers=1, kinds_poll_seconds=60, informer_factory=FakeInformer)
+    engine.start()
+    try:
+        assert engine.wait_initial_sync(5)
+        crd["spec"]["versions"].append({"name": "v3", "served": True, "storage": False})
+        host.put(CRDS, crd)
+        deadline = time.monotonic() + 3
+        while (
+            time.monotonic() < deadline
+            and len((virtual.get(CRDS, None, crd_name(WIDGETS)) or {})["spec"]["versions"]) < 3
+        ):
+            time.sleep(0.02)
+        assert [v["name"] for v in virtual.get(CRDS, None, crd_name(WIDGETS))["spec"]["versions"]] == ["v1", "v2", "v3"]  # type: ignore[index]
+    finally:
+        engine.stop()

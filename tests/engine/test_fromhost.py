@@ -26,7 +26,19 @@ from crdsync.spec.model import (
     SyncConfig,
     SyncMode,
 )
-from crdsync.translate.bookkeeping import LABEL_ORPHANED, PREFIX, source_of
+from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_KIND,
+    ANN_SOURCE_NAME,
+    ANN_SOURCE_SIDE,
+    LABEL_MANAGED_BY,
+    LABEL_ORPHANED,
+    LABEL_ROLE,
+    LABEL_VCLUSTER,
+    MANAGER,
+    PREFIX,
+    ROLE_COPY,
+    source_of,
+)
 from crdsync.translate.names import host_name
 from crdsync.translate.objects import to_host, to_virtual
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
@@ -442,3 +454,26 @@ def test_under_orphan_an_import_no_longer_referenced_stays_as_the_tenants_own_wi
     assert left is not None and left["data"] == {"tls.crt": "djE="}
     assert source_of(left) is None
     assert events_on == []
+
+
+def test_an_import_whose_host_object_turns_out_to_be_another_owners_copy_is_withdrawn(
+    worlds: list[World], events_on: list[tuple[str, str, str]]
+) -> None:
+    w = World(make_config())
+    worlds.append(w)
+    w.start()
+    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    w.settle()
+    copy = w.host_copy("default", "w1")
+    assert copy is not None
+    name = copy["spec"]["secretName"]
+    w.host.put(SECRETS, host_secret(name, "djE="))
+    w.settle()
+    assert w.virtual.get(SECRETS, "default", "tls") is not None
+    theirs = host_secret(name, "c2VjcmV0")
+    theirs["metadata"]["labels"] = {LABEL_MANAGED_BY: MANAGER, LABEL_VCLUSTER: "vc2", LABEL_ROLE: ROLE_COPY}
+    theirs["metadata"]["annotations"] = {ANN_SOURCE_SIDE: "virtual", ANN_SOURCE_KIND: "/Secret", ANN_SOURCE_NAME: "key"}
+    w.host.put(SECRETS, theirs)
+    w.settle()
+    assert w.virtual.get(SECRETS, "default", "tls") is None
+    assert ("w1", "ImportRefused") in {(n, reason) for n, reason, _ in events_on}
