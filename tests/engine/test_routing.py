@@ -328,3 +328,29 @@ def test_a_host_copy_of_an_exported_object_routes_to_its_export_key() -> None:
     (key,) = routing.host_event(exporting_view, secrets, copy).keys
     assert key == Key(Task.EXPORT, "", "Secret", ObjectName("default", "ca"))
     assert key.target == ObjectName("tenant-a", copy["metadata"]["name"])
+
+
+def test_a_tenant_object_where_a_shared_object_lands_and_that_a_source_exports_routes_to_both_keys() -> None:
+    """Secrets shared from the host (mode all) and exported when referenced: the tenant's own Secret at a shared
+    Secret's place is judged by the fromHost key (the import must not take it over) and by its export key."""
+    both = SyncConfig(
+        name="both",
+        rules=(
+            Rule(direction=Direction.TO_HOST, gvk=WIDGET, references=(CA_REF,)),
+            Rule(direction=Direction.TO_HOST, gvk=SECRET, mode=SyncMode.REFERENCED),
+            Rule(direction=Direction.FROM_HOST, gvk=SECRET),
+        ),
+    )
+    kinds = kinds_of(both)
+    kinds[("example.com", "Widget")].host_res = kinds[("example.com", "Widget")].virtual_res = WIDGETS
+    secrets = kinds[("", "Secret")]
+    secrets.host_res = secrets.virtual_res = SECRETS
+    index = ReferenceIndex()
+    refs = followers(
+        both, kinds[("example.com", "Widget")].rules[Direction.TO_HOST], widget("w", caSecret="ca"), TENANT
+    )
+    index.update(Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w")), refs)
+    both_view = routing.View(both, TENANT, index, lambda namespace: None)
+    keys = routing.virtual_event(both_view, secrets, "MODIFIED", tenant_secret("ca")).keys
+    assert [k.task for k in keys] == [Task.FROM_HOST, Task.EXPORT]
+    assert {k.identity for k in keys} == {ObjectName("default", "ca")}
