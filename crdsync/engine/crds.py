@@ -40,12 +40,12 @@ CRD_GVK = GroupVersionKind(CRD_GROUP, CRD_VERSION, CRD_KIND)
 def mirror_crd(host_crd: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The CRD to apply in the virtual cluster, and warnings about what could not be carried over."""
     warnings: list[str] = []
-    metadata = host_crd.get("metadata", {})
-    spec = copy.deepcopy(dict(host_crd.get("spec", {})))
+    metadata = host_crd["metadata"]
+    spec = copy.deepcopy(dict(host_crd["spec"]))
     conversion = spec.get("conversion") or {}
     if conversion.get("strategy") == "Webhook":
         warnings.append(
-            f"CRD {metadata.get('name')}: conversion webhook dropped in the virtual cluster (strategy None); "
+            f"CRD {metadata['name']}: conversion webhook dropped in the virtual cluster (strategy None); "
             "objects are served in each version without field conversion"
         )
         spec["conversion"] = {"strategy": "None"}
@@ -59,7 +59,7 @@ def mirror_crd(host_crd: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     mirrored: dict[str, Any] = {
         "apiVersion": f"{CRD_GROUP}/{CRD_VERSION}",
         "kind": CRD_KIND,
-        "metadata": {"name": metadata.get("name"), "labels": labels},
+        "metadata": {"name": metadata["name"], "labels": labels},
         "spec": spec,
     }
     if annotations:

@@ -36,7 +36,7 @@ from typing import Any
 
 from crdsync.engine import routing
 from crdsync.engine.activation import KindActivator
-from crdsync.engine.context import Outcome
+from crdsync.engine.context import Outcome, meta_of
 from crdsync.engine.crds import CrdMirror
 from crdsync.engine.fence import WriteFence
 from crdsync.engine.keys import Key, ReferenceIndex, Task
@@ -195,7 +195,7 @@ class Engine:
         obj = self._namespaces.get(None, namespace)
         if obj is None:
             return None
-        labels: Mapping[str, str] = obj.get("metadata", {}).get("labels") or {}
+        labels: Mapping[str, str] = meta_of(obj).get("labels") or {}
         return labels
 
     # -- threads ----------------------------------------------------------------------------------------------

@@ -53,22 +53,28 @@ class VirtualCopies:
         assert runtime.virtual_res is not None
         target = key.identity
         current = self.ctx.current("virtual", runtime, target.namespace, target.name)
+        # The host object a reference names now (the index keeps a ref only while some referrer names it); None when
+        # no reference names this place.
         ref = self.ctx.index.ref(key)
-        referenced = ref is not None and bool(self.ctx.index.referrers(key))
         source = ObjectName(ref.host_namespace, ref.host_name) if ref is not None else None
         host_obj = self.ctx.current("host", runtime, source.namespace, source.name) if source is not None else None
-        refusal = ""
-        if referenced and source is not None and host_obj is not None and not deleting(host_obj):
-            refusal = self._import_refusal(rule, runtime, source, host_obj)
-        if not referenced or source is None or host_obj is None or deleting(host_obj) or refusal:
-            if current is not None and _holds_import(current):
-                self.writer.release("virtual", runtime, rule.deletion, current, self.ctx.tenant.vcluster)
-            if refusal:
-                self.ctx.report(key, runtime, "ImportRefused", refusal)
-                return Outcome.failed()
-            return Outcome.ok()
+        if source is None or host_obj is None or deleting(host_obj):
+            return self._let_go(key, rule, runtime, current, "")
+        refusal = self._import_refusal(rule, runtime, source, host_obj)
+        if refusal:
+            return self._let_go(key, rule, runtime, current, refusal)
         desired = to_virtual(self.ctx.config, rule, host_obj, self.ctx.tenant, target=(target.namespace, target.name))
         return self._write(key, rule, runtime, desired, current, source)
+
+    def _let_go(self, key: Key, rule: Rule, runtime: KindRuntime, current: Obj | None, refusal: str) -> Outcome:
+        """Nothing is to be imported at this place: release the import standing there, if any; a `refusal` (why the
+        host object a reference names may not come in) is reported."""
+        if current is not None and _holds_import(current):
+            self.writer.release("virtual", runtime, rule.deletion, current, self.ctx.tenant.vcluster)
+        if refusal:
+            self.ctx.report(key, runtime, "ImportRefused", refusal)
+            return Outcome.failed()
+        return Outcome.ok()
 
     def _import_refusal(self, rule: Rule, runtime: KindRuntime, source: ObjectName, host_obj: Obj) -> str:
         """Why the host object a reference names may not be imported into this virtual cluster, or ""."""

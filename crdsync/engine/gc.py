@@ -68,7 +68,7 @@ class HostClient(Discovery, Protocol):
         *,
         uid: str | None = None,
         resource_version: str | None = None,
-        propagation: str | None = "Background",
+        propagation: str | None = ...,
     ) -> bool: ...
 
 
@@ -152,11 +152,10 @@ def judge(tenant: Tenant, target: Target, objects: Iterable[Mapping[str, Any]]) 
     """
     findings: list[Finding] = []
     for obj in objects:
-        labels = labels_of(obj)
-        if labels.get(LABEL_ORPHANED) != "true" or labels.get(LABEL_VCLUSTER) != tenant.vcluster:
+        meta, labels = obj.get("metadata"), labels_of(obj)
+        if not isinstance(meta, Mapping) or labels.get(LABEL_ORPHANED) != "true":
             continue
-        meta = obj.get("metadata")
-        if not isinstance(meta, Mapping):
+        if labels.get(LABEL_VCLUSTER) != tenant.vcluster:
             continue
         name, namespace = meta.get("name"), meta.get("namespace")
         if not isinstance(name, str) or not name:
@@ -176,7 +175,8 @@ def judge(tenant: Tenant, target: Target, objects: Iterable[Mapping[str, Any]]) 
                 verdict=ORPHAN if proven else UNPROVEN,
             )
         )
-    findings.sort(key=lambda f: (f.namespace or "", f.name))
+    # All in the tenant's host namespace (namespaced kinds) or in none: the name alone orders them.
+    findings.sort(key=lambda f: f.name)
     return findings
 
 

@@ -68,8 +68,9 @@ class Key:
     target: ObjectName | None = None  # the other side
 
     def __post_init__(self) -> None:
-        if (self.target if self.task is Task.IMPORT else self.source) is None:
-            raise ValueError(f"a {self.task.value} key needs its {'target' if self.task is Task.IMPORT else 'source'}")
+        end = "target" if self.task is Task.IMPORT else "source"
+        if getattr(self, end) is None:
+            raise ValueError(f"a {self.task.value} key needs its {end}")
 
     @classmethod
     def imported(cls, group: str, kind: str, target: ObjectName, source: ObjectName | None = None) -> Key:
@@ -139,7 +140,7 @@ class ReferenceIndex:
             if new:
                 self._by_referrer[referrer] = new
             else:
-                self._by_referrer.pop(referrer, None)
+                del self._by_referrer[referrer]  # new != old: old was not empty
             changed: set[Key] = set()
             for ref in old - new:
                 key = follower_key(ref)
@@ -199,7 +200,7 @@ class ReferenceIndex:
             if new:
                 self._shared_by_referrer[referrer] = new
             else:
-                self._shared_by_referrer.pop(referrer, None)
+                del self._shared_by_referrer[referrer]  # new != old: old was not empty
 
     def shared_referrers(self, name: SharedName) -> frozenset[Key]:
         with self._lock:

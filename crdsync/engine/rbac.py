@@ -119,10 +119,10 @@ def needs(
     from_host = [r for r in config.rules if r.direction is Direction.FROM_HOST]
     if any(r.namespace_selector is not None for r in config.rules):
         why = "namespace informer: namespaceSelector rules match the virtual namespaces' labels"
-        out += _verbs(VIRTUAL, False, _NAMESPACES, ("list", "watch"), why)
+        out += _virtual(_NAMESPACES, ("list", "watch"), why)
     if any(r.namespaced for r in from_host):
         why = "imported copies land in virtual namespaces that may not exist yet: checked (get), then created"
-        out += _verbs(VIRTUAL, False, _NAMESPACES, ("get", "create"), why)
+        out += _virtual(_NAMESPACES, ("get", "create"), why)
     if config.rules:
         # crdsync.engine.reconcile (Reconciler._report): Events go on the tenant's own virtual objects a key is about
         # (the source, the import, or whoever names a missing import), never on the host: what a tenant provokes must
@@ -131,31 +131,34 @@ def needs(
             "Warning Events on the tenant's objects that cannot be synced (kubectl describe): created, repeats "
             "counted by patch, read back after a restart"
         )
-        out += _verbs(VIRTUAL, False, _EVENTS, ("create", "patch", "get"), why)
+        out += _virtual(_EVENTS, ("create", "patch", "get"), why)
     if leader_elect:
         lease = f"{DEFAULT_NAME}-{vcluster}" if vcluster else None
-        out += _verbs(HOST, True, _LEASES, ("create",), "--leader-elect: the Lease is created when missing")
+        out += _host(True, _LEASES, ("create",), "--leader-elect: the Lease is created when missing")
         why = "--leader-elect: the Lease is read and renewed or taken over with a conditional PUT"
-        out += _verbs(HOST, True, _LEASES, ("get", "update"), why, lease)
+        out += _host(True, _LEASES, ("get", "update"), why, lease)
     return sorted(set(out))
 
 
-def _verbs(
-    cluster: str,
-    namespaced: bool,
-    resource: tuple[str, str],
-    verbs: Iterable[str],
-    why: str,
-    resource_name: str | None = None,
+def _host(
+    namespaced: bool, resource: tuple[str, str], verbs: Iterable[str], why: str, resource_name: str | None = None
 ) -> list[Need]:
+    """Host grants: `namespaced` ones go in the Role in the tenant's host namespace, the others in the ClusterRole."""
     group, name = resource
-    return [Need(cluster, namespaced, group, name, verb, why, resource_name) for verb in verbs]
+    return [Need(HOST, namespaced, group, name, verb, why, resource_name) for verb in verbs]
+
+
+def _virtual(resource: tuple[str, str], verbs: Iterable[str], why: str, resource_name: str | None = None) -> list[Need]:
+    """Virtual grants, all in one ClusterRole: the tenant's objects live in any virtual namespace."""
+    group, name = resource
+    return [Need(VIRTUAL, False, group, name, verb, why, resource_name) for verb in verbs]
 
 
 def _kind_needs(group: str, kind: str, plural: str, rules: Mapping[Direction, Rule]) -> list[Need]:
     to_host = rules.get(Direction.TO_HOST)
     from_host = rules.get(Direction.FROM_HOST)
-    namespaced = (to_host or from_host or next(iter(rules.values()))).namespaced
+    # Rules go toHost or fromHost, so a kind has one or both; the toHost rule's scope decides.
+    namespaced = (to_host or rules[Direction.FROM_HOST]).namespaced
     out = _informer_needs(kind, (group, plural), namespaced, from_host)
     if to_host is not None:
         out += _to_host_needs(group, kind, plural, to_host)
@@ -173,8 +176,8 @@ def _informer_needs(kind: str, res: tuple[str, str], namespaced: bool, from_host
     in_namespace = namespaced and host_namespace_only
     where = "in the tenant's host namespace" if in_namespace else "cluster-wide"
     return [
-        *_verbs(HOST, in_namespace, res, ("list", "watch"), f"host informer of {kind} ({where}): list, then watch"),
-        *_verbs(VIRTUAL, False, res, ("list", "watch"), f"virtual informer of {kind}: list, then watch"),
+        *_host(in_namespace, res, ("list", "watch"), f"host informer of {kind} ({where}): list, then watch"),
+        *_virtual(res, ("list", "watch"), f"virtual informer of {kind}: list, then watch"),
     ]
 
 
@@ -186,24 +189,24 @@ def _to_host_needs(group: str, kind: str, plural: str, to_host: Rule) -> list[Ne
             "writes on the host, which a tenant's RBAC must not grant"
         )
     res = (group, plural)
-    out = _verbs(HOST, True, res, ("create",), f"new host copies of {kind} objects are created with a plain POST")
+    out = _host(True, res, ("create",), f"new host copies of {kind} objects are created with a plain POST")
     why = "a create that finds the name taken (cache behind) reads the object to prove it is our copy"
-    out += _verbs(HOST, True, res, ("get",), why)
+    out += _host(True, res, ("get",), why)
     why = "host copies are written by server-side apply; the create's field ownership is converted to Apply first"
-    out += _verbs(HOST, True, res, ("patch",), why)
+    out += _host(True, res, ("patch",), why)
     why = "a host copy whose source was deleted and recreated (other uid) is replaced" + (
         "; deletion policy Delete removes copies" if to_host.deletion is DeletionPolicy.DELETE else ""
     )
-    out += _verbs(HOST, True, res, ("delete",), why)
+    out += _host(True, res, ("delete",), why)
     if to_host.deletion is DeletionPolicy.ORPHAN:
-        out += _verbs(HOST, True, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
+        out += _host(True, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
     if to_host.conflict is ConflictPolicy.OVERWRITE:
-        out += _verbs(HOST, True, res, ("update",), "conflict policy Overwrite replaces a foreign object (PUT)")
+        out += _host(True, res, ("update",), "conflict policy Overwrite replaces a foreign object (PUT)")
     if to_host.finalizer and to_host.mode is SyncMode.ALL:
         why = "the finalizer is removed only after a GET confirms the host copy is gone"
-        out += _verbs(HOST, True, res, ("get",), why)
+        out += _host(True, res, ("get",), why)
         why = f"the {kind} source holds the crdsync.io/host-copy finalizer until its copy is gone (merge patch)"
-        out += _verbs(VIRTUAL, False, res, ("patch",), why)
+        out += _virtual(res, ("patch",), why)
     return out + _sync_back_needs(group, kind, plural, to_host)
 
 
@@ -215,13 +218,14 @@ def _sync_back_needs(group: str, kind: str, plural: str, to_host: Rule) -> list[
     out: list[Need] = []
     if to_host.status.enabled and (group, kind) not in _NO_STATUS:
         why = "status flows back from the host copy to the tenant's object (server-side apply)"
-        out += _verbs(VIRTUAL, False, (group, f"{plural}/status"), ("patch",), why + " through the status subresource")
         # Discovery decides at run time; a CRD without a status subresource takes status in the object itself.
-        out += _verbs(VIRTUAL, False, res, ("patch",), why + ", in the object when the kind has no /status")
+        out = _virtual((group, f"{plural}/status"), ("patch",), why + " through the status subresource") + _virtual(
+            res, ("patch",), why + ", in the object when the kind has no /status"
+        )
     if to_host.reverse_paths:
         # Host-owned fields go by an apply of the main resource, whether status syncs or not.
         why = "reverse paths: host-owned fields of the host copy flow back onto the tenant's object (apply)"
-        out += _verbs(VIRTUAL, False, res, ("patch",), why)
+        out += _virtual(res, ("patch",), why)
     return out
 
 
@@ -229,21 +233,21 @@ def _from_host_needs(group: str, kind: str, plural: str, from_host: Rule) -> lis
     """Imported copies in the virtual cluster (crdsync.engine.fromhost, writes); the host side is only read."""
     res = (group, plural)
     why = "imported copies are written by server-side apply; the first apply creates one (authorized as create)"
-    out = _verbs(VIRTUAL, False, res, ("create", "patch"), why)
+    out = _virtual(res, ("create", "patch"), why)
     if from_host.read_only:
         why = "readOnly: fields a tenant added to an imported copy are removed (JSON patch)"
-        out += _verbs(VIRTUAL, False, res, ("patch",), why)
+        out += _virtual(res, ("patch",), why)
     if from_host.deletion is DeletionPolicy.DELETE:
         why = "deletion policy Delete: an import goes when its host object is gone or no longer selected/referenced"
-        out += _verbs(VIRTUAL, False, res, ("delete",), why)
+        out += _virtual(res, ("delete",), why)
     else:
-        out += _verbs(VIRTUAL, False, res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
+        out += _virtual(res, ("patch",), "deletion policy Orphan strips crdsync's bookkeeping")
     if from_host.conflict is ConflictPolicy.OVERWRITE:
         why = "conflict policy Overwrite replaces a foreign virtual object (PUT)"
-        out += _verbs(VIRTUAL, False, res, ("update",), why)
+        out += _virtual(res, ("update",), why)
     if (group, kind) not in _NO_STATUS:
         why = "the host object's status is copied through the status subresource (server-side apply)"
-        out += _verbs(VIRTUAL, False, (group, f"{plural}/status"), ("patch",), why)
+        out += _virtual((group, f"{plural}/status"), ("patch",), why)
     return out
 
 
@@ -255,9 +259,9 @@ def _crd_needs(group: str, plural: str) -> list[Need]:
         "the host CRD is read to mirror it into the virtual cluster (get) and watched by name for changes (list, "
         "watch with a metadata.name field selector, which the apiserver authorizes against resourceNames)"
     )
-    out = _verbs(HOST, False, _CRDS, ("get", "list", "watch"), why, crd)
+    out = _host(False, _CRDS, ("get", "list", "watch"), why, crd)
     why = "the mirrored CRD is compared with the host's (get) and server-side applied (patch; create when new)"
-    return out + _verbs(VIRTUAL, False, _CRDS, ("get", "create", "patch"), why, crd)
+    return out + _virtual(_CRDS, ("get", "create", "patch"), why, crd)
 
 
 # --- objects ---------------------------------------------------------------------------------------------------------
@@ -330,12 +334,16 @@ def _role(
     """One rule per resource (and object name), verbs sorted; the why annotation has one line per rule."""
     grouped: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
     for need in grants:
-        whys = grouped.setdefault((need.group, need.resource, need.resource_name), {}).setdefault(need.verb, [])
-        if need.why not in whys:
-            whys.append(need.why)
+        # `needs` has no duplicates, and a role's grants share cluster and scope: each reason comes once per verb.
+        grouped.setdefault((need.group, need.resource, need.resource_name), {}).setdefault(need.verb, []).append(
+            need.why
+        )
     rules: list[dict[str, Any]] = []
     lines: list[str] = []
-    for (group, resource, resource_name), verbs in sorted(grouped.items(), key=lambda i: (*i[0][:2], i[0][2] or "")):
+    # By group and resource, a rule for any object before those limited to one name (two names of one resource never
+    # tie, so no None is compared with a name).
+    by_resource = sorted(grouped.items(), key=lambda i: (i[0][0], i[0][1], i[0][2] is not None, i[0][2]))
+    for (group, resource, resource_name), verbs in by_resource:
         rule: dict[str, Any] = {"apiGroups": [group], "resources": [resource]}
         if resource_name is not None:
             rule["resourceNames"] = [resource_name]

@@ -51,7 +51,7 @@ def is_subset(desired: object, current: object) -> bool:
     if isinstance(desired, list):
         if not isinstance(current, list) or len(desired) != len(current):
             return _is_empty(desired) and current is None
-        return all(is_subset(d, c) for d, c in zip(desired, current, strict=True))
+        return all(map(is_subset, desired, current))  # same length: checked above
     if desired is None:
         return current is None or _is_empty(current)
     return json_equal(desired, current)

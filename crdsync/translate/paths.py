@@ -158,8 +158,8 @@ def _location_of(datum: Any, path: str) -> Location:
     steps: list[Step] = []
     node = datum
     while node is not None:
-        part = node.path
-        if isinstance(part, Fields) and len(part.fields) == 1 and part.fields[0] != "*":
+        part = node.path  # a match's own step: a map key (also a key that is literally "*") or a list index
+        if isinstance(part, Fields) and len(part.fields) == 1:
             steps.append(part.fields[0])
         elif isinstance(part, Index) and len(part.indices) == 1:
             steps.append(part.indices[0])
@@ -170,18 +170,16 @@ def _location_of(datum: Any, path: str) -> Location:
     return tuple(steps)
 
 
-def _normalize(location: Location, root: Any, path: str) -> Location:
-    # Negative indices (`[-1]`) are resolved against the data so locations from one find stay comparable.
+def _normalize(location: Location, root: Any) -> Location:
+    # Negative indices (`[-1]`) are resolved against the data so locations from one find stay comparable. A location
+    # that leads nowhere stays as it is: `locations` then refuses it (its value is not the match's).
     out: list[Step] = []
     node = root
     for step in location:
         if isinstance(step, int) and isinstance(node, list) and step < 0:
             step += len(node)
         out.append(step)
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            raise TranslationError(f"path matched a location that does not exist: {list(location)}", path) from None
+        node = value_at(node, (step,))
     return tuple(out)
 
 
@@ -196,7 +194,7 @@ def locations(obj: Any, path: str) -> list[Location]:
         return [location for location, _ in _walk(obj, simple)]
     out = []
     for datum in _find(path, obj):
-        location = _normalize(_location_of(datum, path), obj, path)
+        location = _normalize(_location_of(datum, path), obj)
         if value_at(obj, location, _MISSING) is not datum.value:
             raise TranslationError("path does not address a field (it computes a value)", path)
         out.append(location)
@@ -280,7 +278,7 @@ def document_order_reversed(found: list[Location]) -> list[Location]:
     """`found` deepest first and, within one list, highest index first: changing one never moves a later one."""
 
     def order(loc: Location) -> tuple[Any, ...]:
-        return tuple((1, s) if isinstance(s, int) else (0, s) for s in loc)
+        return tuple((isinstance(s, int), s) for s in loc)  # list indices after map keys: never compared with them
 
     return sorted(set(found), key=order, reverse=True)
 
@@ -293,9 +291,9 @@ def add_missing_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
     steps = _simple(path)
     if not steps or _walk(obj, steps):
         return
-    depth = len(steps) - 1
-    parents = _walk(obj, steps[:depth])
-    while not parents:
+    depth = len(steps)
+    parents: list[tuple[Location, Any]] = []
+    while not parents:  # ends at the latest at depth 0: `$` always matches
         depth -= 1
         parents = _walk(obj, steps[:depth])
     rest = steps[depth:]
@@ -307,7 +305,7 @@ def add_missing_in_place(obj: dict[str, Any], path: str, value: Any) -> None:
     first = rest[0]
     for location, parent in parents:
         if parent is None and location:
-            _write(obj, location, {first: clone(nested)} if isinstance(first, str) else [clone(nested)], False, path)
+            write_in_place(obj, {location: {first: nested} if isinstance(first, str) else [nested]})  # it exists
         elif isinstance(first, str):
             if not isinstance(parent, dict):
                 raise TranslationError(
@@ -328,10 +326,7 @@ def remove_locations_in_place(obj: dict[str, Any], found: list[Location], path: 
         raise TranslationError("cannot remove the whole object", path)
     # Deepest first and, within one list, highest index first: earlier removals never shift later locations.
     for location in document_order_reversed(found):
-        try:
-            parent = _container_at(obj, location[:-1], create=False, path=path)
-        except TranslationError:
-            continue  # an ancestor was removed already (e.g. `$..x` matching nested fields)
+        parent = value_at(obj, location[:-1])  # None when an ancestor is gone (e.g. `$..x` matching nested fields)
         last = location[-1]
         if isinstance(parent, dict) and isinstance(last, str):
             parent.pop(last, None)

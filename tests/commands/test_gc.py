@@ -18,14 +18,18 @@ from crdsync import cli
 from crdsync.engine.gc import (
     ORPHAN,
     UNPROVEN,
+    ClaimedSource,
+    Report,
     Target,
     judge,
     orphan_selector,
+    settle,
+    targets_from_config,
     targets_from_discovery,
 )
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.resource import Resource
-from crdsync.spec.model import Naming
+from crdsync.spec.model import Naming, SyncConfig
 from crdsync.translate.bookkeeping import (
     LABEL_MANAGED_BY,
     LABEL_ORPHANED,
@@ -428,3 +432,251 @@ def test_gvk_helper_is_version_free_in_claims() -> None:
     v2 = Resource("example.com", "v2", "Widget", "widgets", namespaced=True, verbs=VERBS)
     assert [f.verdict for f in judge(TENANT, Target(v2), [obj])] == [ORPHAN]
     assert GroupVersionKind("example.com", "v2", "Widget") == v2.gvk
+
+
+def test_a_group_whose_discovery_fails_is_an_error_naming_it_and_the_rest_is_searched(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API group the host cannot describe (an aggregated API that is down) leaves its kinds unsearched: gc says
+    which group and exits 1, and still collects what the other groups hold."""
+    proven, _ = seed(apiserver)
+    forbidden = Reply(403, status_body(403, "Forbidden", "example.com/v1 is down"))
+    apiserver.stub.route("GET", "/apis/example.com/v1", forbidden)
+    code, out, err = gc(capsys, apiserver, "--delete")
+    assert code == 1
+    assert "crdsync gc: error: discovery of example.com/v1: " in err and "Traceback" not in err
+    assert CONFIGMAP.path("vc-team-a", proven["metadata"]["name"]) not in apiserver.objects
+    assert out.splitlines()[-1].endswith("1 error")
+
+
+def test_a_mapping_kind_whose_discovery_fails_is_an_error_naming_it(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "apiVersion: crdsync.io/v1alpha1\nkind: SyncConfig\nmetadata: {name: m}\nspec:\n  toHost:\n"
+        "    - {apiVersion: example.com/v1, kind: Widget}\n    - {apiVersion: v1, kind: ConfigMap}\n"
+    )
+    proven, _ = seed(apiserver)
+    apiserver.stub.route("GET", "/apis/example.com/v1", Reply(403, status_body(403, "Forbidden", "no")))
+    code, _, err = gc(capsys, apiserver, "--mapping", str(mapping), "--delete")
+    assert code == 1
+    assert "crdsync gc: error: discovery of Widget.example.com/v1: " in err
+    assert CONFIGMAP.path("vc-team-a", proven["metadata"]["name"]) not in apiserver.objects
+
+
+def test_a_group_without_a_preferred_version_is_searched_in_its_first(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    widget = orphan(WIDGET, "app", "w", uid="u-w")
+    apiserver.put(WIDGET, widget)
+    groups = {
+        "kind": "APIGroupList",
+        "groups": [
+            "not a group",
+            {
+                "name": "example.com",
+                "versions": [{"groupVersion": "example.com/v1"}, {"groupVersion": "example.com/v2"}],
+            },
+        ],
+    }
+    apiserver.stub.route("GET", "/apis", Reply(body=groups))
+    code, out, err = gc(capsys, apiserver, "--delete")
+    assert code == 0, err
+    assert f"vc-team-a/{widget['metadata']['name']}" in out
+    assert WIDGET.path("vc-team-a", widget["metadata"]["name"]) not in apiserver.objects
+
+
+def test_a_proven_orphan_deleted_meanwhile_is_reported_as_already_gone(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proven, _ = seed(apiserver)
+    path = CONFIGMAP.path("vc-team-a", proven["metadata"]["name"])
+    apiserver.stub.route("DELETE", path, Reply(404, status_body(404, "NotFound", "gone")))
+    code, out, err = gc(capsys, apiserver, "--delete", "-o", "json")
+    assert code == 0, err
+    actions = {o["name"]: o["action"] for o in json.loads(out)["objects"]}
+    assert actions[proven["metadata"]["name"]] == "alreadyGone"
+
+
+def test_a_delete_the_host_refuses_is_an_error_naming_the_object(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proven, _ = seed(apiserver)
+    name = proven["metadata"]["name"]
+    apiserver.stub.route(
+        "DELETE", CONFIGMAP.path("vc-team-a", name), Reply(403, status_body(403, "Forbidden", "cannot delete"))
+    )
+    code, out, _ = gc(capsys, apiserver, "--delete", "-o", "json")
+    assert code == 1
+    doc = json.loads(out)
+    (outcome,) = [o for o in doc["objects"] if o["name"] == name]
+    assert outcome["action"] == "failed" and "cannot delete" in outcome["error"]
+    assert doc["errors"] == [f"delete ConfigMap vc-team-a/{name}: {outcome['error']}"]
+
+
+def test_judge_skips_what_is_not_a_finding_and_goes_on_to_the_rest() -> None:
+    unmarked = orphan(CONFIGMAP, "app", "a")
+    del unmarked["metadata"]["labels"][LABEL_ORPHANED]
+    theirs = orphan(CONFIGMAP, "app", "b", tenant=Tenant("team-b", "vc-team-a"))
+    nameless = orphan(CONFIGMAP, "app", "c")
+    nameless["metadata"]["name"] = ""
+    elsewhere = orphan(CONFIGMAP, "app", "d")
+    elsewhere["metadata"]["namespace"] = "kube-system"
+    later = orphan(CONFIGMAP, "app", "z-later")
+    earlier = orphan(CONFIGMAP, "app", "a-earlier")
+    found = judge(TENANT, Target(CONFIGMAP), [{"metadata": 5}, unmarked, theirs, nameless, elsewhere, later, earlier])
+    names = [f.name for f in found]
+    assert names == sorted([later["metadata"]["name"], earlier["metadata"]["name"]])
+    assert all(f.verdict == ORPHAN for f in found)
+
+
+def test_a_cluster_scoped_finding_is_deleted_by_name_alone_and_malformed_versions_are_no_preconditions() -> None:
+    obj = orphan(GADGET, None, "g")
+    obj["metadata"].update(namespace="stray", uid=5, resourceVersion=7)
+    (finding,) = judge(TENANT, Target(GADGET), [obj])
+    assert (finding.verdict, finding.namespace, finding.uid, finding.resource_version) == (ORPHAN, None, "", "")
+
+    class Host:
+        def __init__(self) -> None:
+            self.deleted: list[tuple[Any, ...]] = []
+
+        def delete(self, res: Resource, namespace: str | None, name: str, **kw: Any) -> bool:
+            self.deleted.append((res, namespace, name, kw))
+            return True
+
+    report = Report()
+    host = Host()
+    settle(host, [finding], delete=True, report=report)  # type: ignore[arg-type]
+    assert host.deleted == [(GADGET, None, finding.name, {"uid": None, "resource_version": None})]
+    assert [o.action for o in report.outcomes] == ["deleted"]
+
+
+def test_claimed_sources_missing_parts_show_as_such() -> None:
+    assert str(ClaimedSource(None, None, None, None)) == "none"
+    assert str(ClaimedSource(None, None, None, "x")) == "? ? x"
+    assert str(ClaimedSource("virtual", "/ConfigMap", "app", "x")) == "virtual /ConfigMap app/x"
+
+
+def test_config_targets_are_its_served_to_host_kinds_in_any_order() -> None:
+    from crdsync.spec.model import Direction, Rule
+
+    gadget_import = Rule(Direction.FROM_HOST, GADGET.gvk, naming=Naming(hash_length=20))
+    missing = Rule(Direction.TO_HOST, GroupVersionKind("example.com", "v1", "Missing"))
+    widget = Rule(Direction.TO_HOST, WIDGET.gvk, naming=Naming(hash_length=20))
+    config = SyncConfig(name="m", rules=(gadget_import, missing, widget))
+    served = {GADGET.gvk: GADGET, missing.gvk: None, WIDGET.gvk: WIDGET}
+    assert targets_from_config(config, served) == [Target(WIDGET, Naming(hash_length=20))]
+
+
+def test_a_kind_that_can_exactly_be_listed_and_deleted_is_searched() -> None:
+    minimal = Resource("", "v1", "ConfigMap", "configmaps", namespaced=True, verbs=frozenset({"list", "delete"}))
+    assert [t.resource for t in targets_from_discovery([minimal])] == [minimal]
+
+
+def test_the_preferred_version_of_a_group_is_searched_and_no_other(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    widget = orphan(WIDGET, "app", "w", uid="u-w")
+    apiserver.put(WIDGET, widget)
+    groups = {
+        "kind": "APIGroupList",
+        "groups": [
+            {"name": "empty.io", "versions": []},
+            {
+                "name": "example.com",
+                "versions": [{"groupVersion": "example.com/v1beta1"}, {"groupVersion": "example.com/v1"}],
+                "preferredVersion": {"groupVersion": "example.com/v1"},
+            },
+        ],
+    }
+    apiserver.stub.route("GET", "/apis", Reply(body=groups))
+    apiserver.stub.route("GET", "/apis/example.com/v1beta1", Reply(403, status_body(403, "Forbidden", "old")))
+    code, _, err = gc(capsys, apiserver, "--delete")
+    assert code == 0, err
+    assert WIDGET.path("vc-team-a", widget["metadata"]["name"]) not in apiserver.objects
+    assert apiserver.stub.requests_to("GET", "/apis/example.com/v1beta1") == []
+
+
+def test_a_host_whose_discovery_fails_is_an_error_and_nothing_is_searched(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proven, _ = seed(apiserver)
+    apiserver.stub.route("GET", "/api", Reply(403, status_body(403, "Forbidden", "no discovery")))
+    code, _, err = gc(capsys, apiserver, "--delete")
+    assert code == 1
+    assert "crdsync gc: error: discovery: " in err and "no discovery" in err
+    assert CONFIGMAP.path("vc-team-a", proven["metadata"]["name"]) in apiserver.objects
+
+
+def test_one_kind_failing_leaves_the_kinds_after_it_searched(
+    apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(apiserver)
+    widget = orphan(WIDGET, "app", "w", uid="u-w")
+    apiserver.put(WIDGET, widget)
+    apiserver.fail[("GET", CONFIGMAP.path("vc-team-a"))] = Reply(403, status_body(403, "Forbidden", "no configmaps"))
+    code, _, _ = gc(capsys, apiserver, "--delete")
+    assert code == 1
+    assert WIDGET.path("vc-team-a", widget["metadata"]["name"]) not in apiserver.objects
+
+
+@pytest.mark.parametrize(("status", "action"), [(409, "changed"), (403, "failed")])
+def test_a_delete_that_fails_is_reported_with_the_hosts_reason_and_the_next_one_still_happens(
+    status: int, action: str, apiserver: Apiserver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = orphan(CONFIGMAP, "app", "a", uid="u-a")
+    second = orphan(CONFIGMAP, "app", "b", uid="u-b")
+    unproven = orphan(CONFIGMAP, "app", "victim", name="0-operator-made", uid="u-forged")
+    for obj in (first, second, unproven):
+        apiserver.put(CONFIGMAP, obj)
+    names = sorted([first["metadata"]["name"], second["metadata"]["name"]])
+    reply = Reply(status, status_body(status, "Conflict" if status == 409 else "Forbidden", "the host says no"))
+    apiserver.stub.route("DELETE", CONFIGMAP.path("vc-team-a", names[0]), reply)
+    code, out, _ = gc(capsys, apiserver, "--delete", "-o", "json")
+    assert code == 1
+    outcomes = {o["name"]: o for o in json.loads(out)["objects"]}
+    assert outcomes[names[0]]["action"] == action and "the host says no" in outcomes[names[0]]["error"]
+    assert outcomes[names[1]]["action"] == "deleted"
+    assert outcomes["0-operator-made"]["action"] == "leftAlone"
+
+
+class FakeHost:
+    """A HostClient stand-in for the library calls: serves `resources`, lists `objects`, records deletes."""
+
+    def __init__(self, resources: list[Resource], objects: list[Obj]) -> None:
+        self.resources = {r.gvk: r for r in resources}
+        self.objects = objects
+        self.deleted: list[str] = []
+
+    def resource_for(self, gvk: GroupVersionKind) -> Resource | None:
+        return self.resources.get(gvk)
+
+    def list(self, res: Resource, namespace: str | None = None, **_: Any) -> tuple[list[Obj], str]:
+        return [o for o in self.objects if o["kind"] == res.kind], "1"
+
+    def delete(self, res: Resource, namespace: str | None, name: str, **_: Any) -> bool:
+        self.deleted.append(name)
+        return True
+
+
+def test_gc_without_delete_is_a_dry_run_and_searches_each_to_host_kind_whatever_the_rule_order() -> None:
+    from crdsync.engine.gc import gc as collect_garbage
+    from crdsync.spec.model import Direction, Rule
+
+    widget = orphan(WIDGET, "app", "w")
+    host = FakeHost([WIDGET, GADGET], [widget])
+    config = SyncConfig(name="m", rules=(Rule(Direction.FROM_HOST, GADGET.gvk), Rule(Direction.TO_HOST, WIDGET.gvk)))
+    report = collect_garbage(host, TENANT, config)  # type: ignore[arg-type]
+    assert [(o.finding.name, o.action) for o in report.outcomes] == [(widget["metadata"]["name"], "wouldDelete")]
+    assert host.deleted == []
+    report = collect_garbage(host, TENANT, config, delete=True)  # type: ignore[arg-type]
+    assert host.deleted == [widget["metadata"]["name"]]
+
+
+def test_a_dry_run_lists_every_proven_orphan(apiserver: Apiserver, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a", "b"):
+        apiserver.put(CONFIGMAP, orphan(CONFIGMAP, "app", name, uid=f"u-{name}"))
+    code, out, err = gc(capsys, apiserver, "-o", "json")
+    assert code == 0, err
+    assert [o["action"] for o in json.loads(out)["objects"]] == ["wouldDelete", "wouldDelete"]

@@ -6,6 +6,7 @@ behaviour against real API servers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine.context import Outcome
 from crdsync.engine.engine import Engine
 from crdsync.spec.model import (
     ConflictPolicy,
@@ -445,3 +447,174 @@ def test_unmanaged_host_object_is_taken_over_under_adopt_and_overwrite(
         assert ("mine" in copy["spec"]) is (policy is ConflictPolicy.ADOPT)
     finally:
         w.stop()
+
+
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def namespace_selecting_world() -> World:
+    return World(make_config(widget=widget_rule(namespace_selector=LabelSelector(match_labels=(("sync", "yes"),)))))
+
+
+def test_a_namespace_selector_syncs_the_sources_of_namespaces_whose_labels_match_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    w.virtual.put(NAMESPACES, namespace("team", sync="yes"))
+    w.virtual.put(NAMESPACES, namespace("other"))
+    w.virtual.put(WIDGETS, widget("a", "team"))
+    w.virtual.put(WIDGETS, widget("b", "other"))
+    try:
+        w.start()
+        assert w.host_copy("team", "a") is not None
+        assert w.host_copy("other", "b") is None
+        w.virtual.put(NAMESPACES, namespace("other", sync="yes"))  # relabelled: its sources sync now
+        w.virtual.put(NAMESPACES, namespace("team"))  # and these stop
+        w.settle()
+        assert w.host_copy("other", "b") is not None
+        assert w.host_copy("team", "a") is None
+    finally:
+        w.stop()
+
+
+def test_healthz_names_a_dead_namespace_informer(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    made: list[FakeInformer] = []
+
+    def informers(*args: Any, **kwargs: Any) -> FakeInformer:
+        made.append(FakeInformer(*args, **kwargs))
+        return made[-1]
+
+    engine = Engine(w.config, TENANT, w.host, w.virtual, workers=1, informer_factory=informers)
+    engine.start()
+    try:
+        assert engine.wait_initial_sync(5)
+        assert engine.problems() == []
+        (namespaces,) = [i for i in made if i.res == NAMESPACES]
+        namespaces.running = False
+        assert [p for p in engine.problems() if p.startswith("informer virtual namespaces") and "died" in p]
+    finally:
+        engine.stop()
+
+
+def test_the_engines_threads_never_keep_the_process_alive(world: World) -> None:
+    """A worker stuck in a request to an unresponsive apiserver must not block the exit after SIGTERM."""
+    world.start()
+    ours = [t for t in threading.enumerate() if t.name.startswith("crdsync-")]
+    assert ours and all(t.daemon for t in ours)
+
+
+def test_a_shared_object_counts_as_in_sync_while_the_host_has_it(world: World) -> None:
+    world.host.put(SHAREDS, shared_thing("issuer", shared=True))
+    engine = world.start()
+
+    def in_sync() -> float:
+        labels = {"kind": "SharedThing", "direction": "fromHost"}
+        return engine.metrics.registry.get_sample_value("crdsync_objects_in_sync", labels) or 0.0
+
+    assert in_sync() == 1
+    world.host.remove(SHAREDS, None, "issuer")
+    world.settle()
+    assert in_sync() == 0
+
+
+def test_stop_stops_every_informer_and_every_thread_of_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    made: list[FakeInformer] = []
+
+    def informers(*args: Any, **kwargs: Any) -> FakeInformer:
+        made.append(FakeInformer(*args, **kwargs))
+        return made[-1]
+
+    before = set(threading.enumerate())
+    engine = Engine(w.config, TENANT, w.host, w.virtual, workers=2, informer_factory=informers)
+    engine.start()
+    assert engine.wait_initial_sync(5)
+    assert any(i.res == NAMESPACES for i in made) and all(not i.stopped for i in made)
+    engine.stop()
+    assert all(i.stopped for i in made)
+    assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("crdsync-")]
+    assert engine.problems() == []  # stopping on purpose is not a liveness failure
+
+
+def test_an_import_counts_as_in_sync_while_referenced_and_the_host_has_it(world: World) -> None:
+    engine = world.start()
+
+    def in_sync(kind: str, direction: str) -> float:
+        labels = {"kind": kind, "direction": direction}
+        return engine.metrics.registry.get_sample_value("crdsync_objects_in_sync", labels) or 0.0
+
+    world.virtual.put(WIDGETS, widget("w1", secretName="tls"))
+    world.settle()
+    copy = world.host_copy("default", "w1")
+    assert copy is not None
+    world.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
+    world.settle()
+    assert world.virtual.get(SECRETS, "default", "tls") is not None
+    assert in_sync("Secret", "fromHost") == 1
+    assert in_sync("Widget", "toHost") == 1
+    world.host.remove(SECRETS, TENANT.host_namespace, copy["spec"]["secretName"])
+    world.settle()
+    assert in_sync("Secret", "fromHost") == 0
+    assert in_sync("Widget", "toHost") == 1
+
+
+def test_a_worker_reconciles_again_what_asks_for_it_counts_each_result_and_survives_a_crashing_reconcile(
+    world: World,
+) -> None:
+    """Per key: later(s) comes back after s, retry() after its backoff, a reconcile that raises is retried like an
+    error, failed() waits for the next change; controller-runtime's reconcile counters see each result."""
+    engine = world.start()
+    script: dict[str, list[Outcome | Exception]] = {
+        "later": [Outcome.later(0.05), Outcome.ok()],
+        "retried": [Outcome.retry(), Outcome.ok()],
+        "crashes": [RuntimeError("a bug"), Outcome.ok()],
+        "fails": [Outcome.failed()],
+    }
+    seen: list[str] = []
+    real = engine.reconciler.reconcile
+
+    def scripted(key: Any) -> Outcome:
+        name = key.identity.name
+        if name not in script:
+            return real(key)
+        seen.append(name)
+        step = script[name].pop(0) if len(script[name]) > 1 else script[name][0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    engine.reconciler.reconcile = scripted  # type: ignore[method-assign]
+    for name in script:
+        world.virtual.put(WIDGETS, widget(name))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sorted(seen) != [
+        "crashes",
+        "crashes",
+        "fails",
+        "later",
+        "later",
+        "retried",
+        "retried",
+    ]:
+        time.sleep(0.02)
+    world.settle()
+    assert sorted(seen) == ["crashes", "crashes", "fails", "later", "later", "retried", "retried"]
+
+    def reconciles(result: str) -> float:
+        labels = {"controller": "widget.example.com", "result": result}
+        return engine.metrics.registry.get_sample_value("controller_runtime_reconcile_total", labels) or 0.0
+
+    assert reconciles("requeue_after") == 1
+    assert reconciles("error") == 3  # retry(), the crash and failed()
+    assert reconciles("success") >= 3
+    errors = engine.metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": "widget.example.com"}
+    )
+    assert errors == 3
+    assert engine.errors == 3 and engine.processed >= 7  # what `crdsync run` reports when it stops
+    assert engine.problems() == []  # no worker died

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from crdsync.engine import reconcile as reconcile_module
-from crdsync.engine.metrics import Metrics, controller_name
+from crdsync.engine.metrics import ERROR, REQUEUE, SUCCESS, Metrics, controller_name
 from crdsync.engine.queue import WorkQueue
 from crdsync.kube.errors import Gone, Invalid
 from crdsync.kube.informer import Informer
@@ -268,3 +268,89 @@ def test_leader_gauge_and_controller_names() -> None:
     assert controller_name("", "Secret") == "secret"
     assert controller_name("cert-manager.io", "Certificate") == "certificate.cert-manager.io"
     assert TENANT.vcluster == "vc1" and make_config().rules  # the shared harness is the one test_engine uses
+
+
+def test_a_fresh_process_exports_the_queue_series_at_zero() -> None:
+    """Dashboards and rate() alerts see the work queue's series from the first scrape, before any key was queued."""
+    exported = families(Metrics())
+    for name, sample_name in (
+        ("workqueue_depth", "workqueue_depth"),
+        ("workqueue_adds", "workqueue_adds_total"),
+        ("workqueue_retries", "workqueue_retries_total"),
+        ("workqueue_queue_duration_seconds", "workqueue_queue_duration_seconds_count"),
+        ("workqueue_work_duration_seconds", "workqueue_work_duration_seconds_count"),
+    ):
+        samples = [s for s in exported[name].samples if s.name == sample_name]
+        assert [(s.labels, s.value) for s in samples] == [({"name": "crdsync"}, 0.0)], name
+
+
+def test_the_histograms_have_client_gos_queue_buckets_and_a_lag_range_up_to_ten_minutes() -> None:
+    exported = families(Metrics())
+
+    def bounds(name: str) -> list[float]:
+        return [float(s.labels["le"]) for s in exported[name].samples if s.name == f"{name}_bucket"]
+
+    expected = [10.0**e for e in range(-8, 2)] + [float("inf")]
+    assert bounds("workqueue_queue_duration_seconds") == pytest.approx(expected)
+    assert bounds("workqueue_work_duration_seconds") == pytest.approx(expected)
+    lag = bounds("crdsync_sync_lag_seconds")
+    assert (lag[0], lag[-2], lag[-1]) == (0.01, 600.0, float("inf"))
+    assert lag == sorted(lag) and len(lag) == 16
+
+
+def test_reconcile_errors_are_exported_at_zero_and_count_only_errors() -> None:
+    metrics = Metrics()
+    metrics.reconciled("widget.example.com", SUCCESS)
+    metrics.reconciled("widget.example.com", REQUEUE)
+    errors = metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": "widget.example.com"}
+    )
+    assert errors == 0  # exported (not absent) before the first error
+    metrics.reconciled("widget.example.com", ERROR)
+    assert value(metrics, "controller_runtime_reconcile_errors_total", controller="widget.example.com") == 1
+    assert value(metrics, "controller_runtime_reconcile_total", controller="widget.example.com", result="error") == 1
+    assert value(metrics, "controller_runtime_reconcile_total", controller="widget.example.com", result="success") == 1
+
+
+def test_a_lag_measured_below_zero_counts_as_zero() -> None:
+    """A lag is never recorded below zero: the histogram sum stays a sum of real waits."""
+    metrics = Metrics()
+    metrics.lag(-3.0)
+    metrics.lag(0.2)
+    assert value(metrics, "crdsync_sync_lag_seconds_count") == 2
+    assert value(metrics, "crdsync_sync_lag_seconds_sum") == pytest.approx(0.2)
+    assert value(metrics, "crdsync_sync_lag_seconds_bucket", le="0.01") == 1
+
+
+def test_collect_time_gauges_follow_the_bound_engine_and_survive_a_failing_view() -> None:
+    metrics = Metrics()
+    metrics.bind_engine(lambda: 7, lambda: {("Widget", "toHost"): 3, ("Secret", "fromHost"): 1})
+    exported = families(metrics)
+    assert value(metrics, "workqueue_depth", name="crdsync") == 7
+    assert [(s.labels, s.value) for s in exported["crdsync_objects_in_sync"].samples] == [
+        ({"kind": "Secret", "direction": "fromHost"}, 1.0),
+        ({"kind": "Widget", "direction": "toHost"}, 3.0),
+    ]
+
+    def broken() -> Any:
+        raise RuntimeError("engine view broke")
+
+    metrics.bind_engine(broken, broken)
+    exported = families(metrics)  # the scrape still succeeds
+    assert value(metrics, "workqueue_depth", name="crdsync") == 0
+    assert exported["crdsync_objects_in_sync"].samples == []
+    assert "crdsync_writes" in exported
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("https://10.0.0.1:6443/", "10.0.0.1:6443"), ("https://[::1]:6443", "[::1]:6443"), ("apiserver", "apiserver")],
+)
+def test_requests_are_labelled_with_the_apiservers_host_and_port(url: str, host: str) -> None:
+    metrics = Metrics()
+    observe = metrics.request_observer(url)
+    observe("GET", "200")
+    observe("GET", "200")
+    observe("PATCH", "<error>")
+    assert value(metrics, "rest_client_requests_total", code="200", method="GET", host=host) == 2
+    assert value(metrics, "rest_client_requests_total", code="<error>", method="PATCH", host=host) == 1

@@ -35,6 +35,24 @@ def test_a_key_in_processing_is_not_handed_out_again_but_rerun_after_done() -> N
     assert q.pending() == 0
 
 
+def test_the_engine_has_caught_up_only_when_nothing_waits_is_delayed_or_is_being_processed() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    assert q.pending() == 0
+    q.add("a")
+    q.add("b")
+    q.add_after("later", 60)
+    assert q.pending() == 3
+    assert q.get(timeout=0) == "a"
+    assert q.pending() == 3  # "a" is being processed: not caught up yet
+    assert q.get(timeout=0) == "b"
+    q.done("a")
+    assert q.pending() == 2
+    q.done("b")
+    assert q.pending() == 1
+    q.shut_down()
+    assert q.pending() == 0
+
+
 def test_backoff_doubles_per_failure_and_forget_resets_it() -> None:
     q: WorkQueue[str] = WorkQueue(base_delay=0.01, max_delay=0.05)
     assert q.add_rate_limited("a") == 0.01

@@ -38,6 +38,14 @@ DESIRED: dict[str, Any] = {
         ({"a": []}, {}, True),
         ({"a": {}}, {"a": "x"}, False),
         ({"a": "x"}, {}, False),
+        ({"a": None, "b": 1}, {"b": 2}, False),  # a desired null that is absent does not end the comparison
+        ({"a": []}, {"a": [1]}, False),
+        ({"a": [1]}, {"a": None}, False),
+        ({"a": []}, {"a": None}, True),
+        ({"a": None}, {"a": {}}, True),
+        ({"a": None}, {"a": 0}, False),
+        ({"a": None}, {"a": ""}, False),
+        ({"a": 1}, {"a": True}, False),
     ],
 )
 def test_is_subset(desired: Any, current: Any, expected: bool) -> None:
@@ -120,6 +128,34 @@ def test_owned_paths_accepts_fields_v1_as_json_string() -> None:
     assert owned_paths(current, "m") == {("spec", "a")}
 
 
+def test_malformed_managed_fields_entries_are_skipped_and_later_entries_still_count() -> None:
+    current = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "m", "operation": "Apply", "fieldsV1": "{not json"},
+                {"manager": "m", "operation": "Apply", "fieldsV1": {1: {}, "f:spec": {"f:a": {}}}},
+                {"manager": "m", "operation": "Update", "subresource": "", "fieldsV1": {"f:spec": {"f:b": {}}}},
+            ]
+        }
+    }
+    assert owned_paths(current, "m") == {("spec", "a"), ("spec", "b")}
+
+
+def test_metadata_we_own_but_never_write_does_not_cause_a_write() -> None:
+    # finalizers and owner references are the cluster's business: owning them (an earlier writer of ours) is no reason
+    # to apply again, which would not remove them anyway.
+    current = applied(DESIRED)
+    current["metadata"]["finalizers"] = ["example.com/keep"]
+    current["metadata"]["managedFields"].append(
+        {
+            "manager": MANAGER,
+            "operation": "Update",
+            "fieldsV1": {"f:metadata": {"f:finalizers": {'v:"example.com/keep"': {}}}},
+        }
+    )
+    assert not needs_write(DESIRED, current, MANAGER)
+
+
 def test_stray_paths_are_what_other_managers_added_beyond_desired() -> None:
     current = {
         "metadata": {
@@ -170,3 +206,40 @@ def test_a_field_added_inside_an_empty_map_of_a_read_only_copy_is_shed_alone() -
         "spec": {"selfSigned": {"x": "y"}},
     }
     assert stray_paths(desired, current, "crdsync") == [("spec", "selfSigned", "x")]
+
+
+@pytest.mark.parametrize(
+    "item_key",
+    ['k:{"port":80}', 'v:"a"', "i:0"],
+    ids=["owned-by-key", "owned-by-value", "owned-by-index"],
+)
+def test_a_list_we_own_items_of_needs_a_write_when_desired_drops_it(item_key: str) -> None:
+    # Server-side apply names list items by key (maps), by value (sets of scalars) or by index (atomic-less lists);
+    # whichever way we own an item, the list is ours and only our next apply removes it.
+    current = {
+        "metadata": {
+            "name": "w",
+            "managedFields": [
+                {"manager": MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:list": {item_key: {}}}}}
+            ],
+        },
+        "spec": {"list": ["a"]},
+    }
+    assert owned_paths(current, MANAGER) == {("spec", "list")}
+    assert needs_write({"metadata": {"name": "w"}, "spec": {}}, current, MANAGER)
+    assert not needs_write({"metadata": {"name": "w"}, "spec": {"list": ["a"]}}, current, MANAGER)
+
+
+def test_status_another_manager_wrote_through_the_main_resource_is_not_shed() -> None:
+    # Without a status subresource, an operator's status write is recorded on the main resource: a read-only copy
+    # still leaves status alone (it is never synced as spec is).
+    current = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "operator", "operation": "Update", "fieldsV1": {"f:status": {"f:ready": {}}}},
+            ],
+        },
+        "spec": {"a": 1},
+        "status": {"ready": True},
+    }
+    assert stray_paths({"spec": {"a": 1}}, current, MANAGER) == []

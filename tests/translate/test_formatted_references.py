@@ -5,6 +5,7 @@ wrote it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
-from crdsync.spec.model import Direction, Rule, SyncConfig
+from crdsync.spec.model import Condition, Direction, Rule, SyncConfig
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.formats import parse_format
 from crdsync.translate.names import Tenant, host_name
@@ -109,17 +110,19 @@ def test_name_path_pairs_each_item_with_its_own_namespace_and_sub_path_condition
 
 
 @pytest.mark.parametrize(
-    "spec",
+    ("spec", "path"),
     [
-        {"url": "db.other-tenant.svc"},  # not the whole format: copied, it would reach another tenant's Service
-        {"secretRef": "Apps/tls"},
-        {"url": "x" * 100_000},
-        {"backends": [{"service": "a", "namespace": ["x"]}]},
+        ({"url": "db.other-tenant.svc"}, "$.spec.url"),  # not the whole format: it could reach another tenant's Service
+        ({"secretRef": "Apps/tls"}, "$.spec.secretRef"),
+        ({"url": "x" * 100_000}, "$.spec.url"),
+        ({"backends": [{"service": "a", "namespace": ["x"]}]}, "$.namespace"),  # namePath/namespacePath: in the item
+        ({"backends": [{"service": 5}]}, "$.service"),
     ],
 )
-def test_values_without_the_format_are_errors_not_copies(spec: dict[str, Any]) -> None:
-    with pytest.raises(TranslationError):
+def test_values_without_the_format_are_errors_not_copies_naming_the_field(spec: dict[str, Any], path: str) -> None:
+    with pytest.raises(TranslationError) as info:
         to_host(CONFIG, RULE, router(spec), TENANT)
+    assert info.value.path == path
 
 
 names = st.from_regex(r"[a-z]([-a-z0-9.]{0,20}[a-z0-9])?", fullmatch=True).filter(lambda s: ".." not in s)
@@ -167,3 +170,25 @@ def test_round_trip_and_every_host_namespace_is_the_tenants_or_the_sharing_rules
     if shared_ns == "shared":
         expected["shared"] = f"stores/{secret}"
     assert host["spec"] == expected
+
+
+def test_a_name_path_item_that_is_a_plain_string_is_itself_the_name() -> None:
+    out = to_host(CONFIG, RULE, router({"backends": ["a", {"service": "b"}, "", None]}), TENANT)["spec"]["backends"]
+    assert out == [hn("apps", "a"), {"service": hn("apps", "b")}, "", None]
+
+
+def test_a_name_path_item_that_is_neither_a_map_nor_a_name_is_an_error_at_the_reference_path() -> None:
+    with pytest.raises(TranslationError, match="needs maps \\(or names\\), found a number") as info:
+        to_host(CONFIG, RULE, router({"backends": [{"service": "a"}, 5]}), TENANT)
+    assert info.value.path == "$.spec.backends"
+    assert str(info.value).startswith(f"{RULE.references[2].location}: ")
+
+
+def test_the_namespace_in_a_formatted_value_of_a_reference_that_does_not_apply_still_becomes_the_tenants() -> None:
+    # The name stays as written (the reference does not apply), but `kube-system` must not reach the host.
+    secret_ref = dataclasses.replace(RULE.references[1], when=(Condition("$.spec.mode", equal="managed"),))
+    rule = dataclasses.replace(RULE, references=(secret_ref,))
+    out = to_host(CONFIG, rule, router({"secretRef": "kube-system/admin-token", "mode": "manual"}), TENANT)
+    assert out["spec"]["secretRef"] == "host-ns/admin-token"
+    managed = to_host(CONFIG, rule, router({"secretRef": "kube-system/admin-token", "mode": "managed"}), TENANT)
+    assert managed["spec"]["secretRef"] == f"host-ns/{hn('kube-system', 'admin-token')}"

@@ -460,3 +460,60 @@ def test_replace_never_creates_and_add_on_a_missing_chain_reads_back(base: Any, 
         except TranslationError:
             return  # a scalar on the way: refused, never written somewhere else
         assert paths.get_all(added, path) == [value]
+
+
+def test_a_sub_path_patch_also_tests_its_other_conditions_on_the_object() -> None:
+    # `when` mixes a per-match condition with one on the whole object: both must hold for a match to be patched.
+    items = {"metadata": {"name": "prod"}, "spec": {"ports": [{"name": "http"}, {"name": "db"}]}}
+    when = (Condition("$.metadata.name", equal="prod"), Condition("$.name", equal="db", relative=True))
+    patch = Patch(PatchOp.REMOVE, "$.spec.ports[*]", when=when)
+    assert apply_patches((patch,), items, None)["spec"]["ports"] == [{"name": "http"}]
+    staging = {**items, "metadata": {"name": "staging"}}
+    assert apply_patches((patch,), staging, None) == staging
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1e-07, "1e-7"), (1.5e-10, "1.5e-10"), (1e21, "1e+21"), (2.5e-06, "0.0000025"), (1.0, "1"), (0.0, "0")],
+)
+def test_a_number_condition_compares_by_the_text_go_writes_for_it(value: float, text: str) -> None:
+    assert condition_holds(Condition("$.spec.n", equal=text), {"spec": {"n": value}})
+
+
+def test_a_match_expression_without_a_string_key_is_a_located_error() -> None:
+    selector = {"matchExpressions": [{"operator": "Exists"}]}
+    patch = Patch(PatchOp.REWRITE_LABEL_SELECTOR, "$.spec.selector", key_prefix="vc/", location=HERE)
+    with pytest.raises(TranslationError, match="matchExpressions item has no string key") as info:
+        apply_patches((patch,), {"spec": {"selector": selector}}, None)
+    assert info.value.path == "$.spec.selector"
+    assert info.value.location == HERE
+
+
+@pytest.mark.parametrize(
+    ("op", "target", "fragment"),
+    [
+        (PatchOp.REWRITE_LABEL_SELECTOR, {"matchLabels": ["app"]}, "matchLabels is not a map"),
+        (PatchOp.REWRITE_LABEL_SELECTOR, {"matchExpressions": {"key": "app"}}, "matchExpressions is not a list"),
+        (PatchOp.REWRITE_LABEL_SELECTOR, "app=web", "needs a label selector, found a string"),
+        (PatchOp.REWRITE_LABEL_KEYS, {1: "x"}, "expected string keys"),
+    ],
+)
+def test_a_rewrite_target_of_the_wrong_shape_is_an_error_at_the_patch(op: PatchOp, target: Any, fragment: str) -> None:
+    patch = Patch(op, "$.spec.target", key_prefix="vc/", location=HERE)
+    with pytest.raises(TranslationError) as info:
+        apply_patches((patch,), {"spec": {"target": target}}, None)
+    assert fragment in str(info.value)
+    assert (info.value.path, info.value.location) == ("$.spec.target", HERE)
+
+
+def test_key_style_without_the_tenants_vcluster_name_is_an_error_at_the_patch() -> None:
+    patch = Patch(PatchOp.REWRITE_LABEL_KEYS, "$.metadata.labels", key_style=KeyStyle.VCLUSTER, location=HERE)
+    with pytest.raises(TranslationError, match="needs the tenant's vcluster name") as info:
+        apply_patches((patch,), OBJ, None)
+    assert (info.value.path, info.value.location) == ("$.metadata.labels", HERE)
+
+
+def test_replace_of_the_whole_object_is_refused() -> None:
+    with pytest.raises(TranslationError, match="cannot replace the whole object") as info:
+        apply_patches((Patch(PatchOp.REPLACE, "$", value={}),), OBJ, None)
+    assert info.value.path == "$"

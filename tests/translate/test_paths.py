@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jsonpath_ng.jsonpath import Index
 
@@ -84,15 +84,17 @@ def test_set_index_past_end_raises() -> None:
 
 
 def test_invalid_path_raises_translation_error() -> None:
-    with pytest.raises(TranslationError, match="invalid JSONPath"):
+    with pytest.raises(TranslationError, match="invalid JSONPath") as info:
         paths.get_all(OBJ, "$.spec[")
+    assert info.value.path == "$.spec["
 
 
 @pytest.mark.parametrize("path", ["$.spec.things.`len`", "$.spec.things[*].n * 2", "$.spec.name.`sub(/x/, y)`"])
 def test_computed_values_can_be_read_but_not_written(path: str) -> None:
     assert paths.get_all(OBJ, path)
-    with pytest.raises(TranslationError, match="does not address a field"):
+    with pytest.raises(TranslationError, match="does not address a field") as info:
         set_value(OBJ, path, 1)
+    assert info.value.path == path
 
 
 def test_remove_filter_keeps_others_in_order() -> None:
@@ -304,3 +306,170 @@ def test_list_wildcards_take_the_direct_walk_on_every_jsonpath_ng_version() -> N
     assert paths._simple("$.status.conditions[*].observedGeneration") is not None
     assert paths._simple("$.spec.*") is None
     assert paths.get_all({"status": {"conditions": {"a": {"observedGeneration": 1}}}}, "$.status.conditions[*]") == []
+
+
+# --- errors name the place, and the path they are about ---------------------------------------------------------------
+
+
+def test_a_path_that_fails_to_compute_says_what_python_refused() -> None:
+    path = "$.spec.n.`sub(/x/, y)`"
+    with pytest.raises(TranslationError, match="cannot evaluate path: TypeError") as info:
+        paths.get_all({"spec": {"n": 1}}, path)
+    assert info.value.path == path
+
+
+def test_an_index_into_a_field_that_is_not_a_list_names_that_field() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.name[0].x", 1)
+    assert "$.spec.name is a string, not a list" in str(info.value)
+    assert info.value.path == "$.spec.name[0].x"
+
+
+def test_an_index_past_the_end_on_the_way_names_the_list_and_the_path() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.things[7].n", 1)
+    assert "index 7 is past the end of $.spec.things" in str(info.value)
+    assert info.value.path == "$.spec.things[7].n"
+
+
+def test_setting_an_item_past_the_end_of_a_list_names_the_list_and_the_path() -> None:
+    with pytest.raises(TranslationError) as info:
+        set_value(OBJ, "$.spec.things[3]", 1)
+    assert "index 3 is past the end of $.spec.things" in str(info.value)
+    assert info.value.path == "$.spec.things[3]"
+
+
+# --- clone, remove, project ------------------------------------------------------------------------------------------
+
+
+def test_clone_keeps_values_that_are_not_json_and_shares_nothing_mutable() -> None:
+    when = (2024, [1, 2])
+    copied = paths.clone({"spec": {"when": when, "items": [{"a": 1}]}})
+    assert copied == {"spec": {"when": when, "items": [{"a": 1}]}}
+    assert copied["spec"]["when"][1] is not when[1]
+
+
+def test_a_top_level_field_can_be_removed_but_not_the_whole_object() -> None:
+    assert remove(OBJ, "$.spec") == {}
+    with pytest.raises(TranslationError, match="cannot remove the whole object") as info:
+        remove(OBJ, "$")
+    assert info.value.path == "$"
+
+
+def test_removing_locations_the_object_does_not_have_changes_nothing_and_skips_none_that_it_has() -> None:
+    obj: dict[str, Any] = {"spec": {"opt": None, "keep": 1, "drop": 2, "list": [1, 2, 3]}}
+    absent: list[paths.Location] = [
+        ("spec", "opt", "x"),  # under a null
+        ("spec", "gone", "x"),  # under a missing field
+        ("spec", "gone", 0),
+        ("spec", "missing"),  # a missing key of an existing map
+        ("spec", 0),  # an index into a map
+        ("spec", "list", "x"),  # a key into a list
+        ("spec", "list", 3),  # past the end
+    ]
+    paths.remove_locations_in_place(obj, [*absent, ("spec", "drop")], "$..x")
+    assert obj == {"spec": {"opt": None, "keep": 1, "list": [1, 2, 3]}}
+
+
+def _within(part: Any, whole: Any) -> bool:
+    """`part` holds nothing `whole` does not: the same keys' values, list items in the same order, equal leaves."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and _within(v, whole[k]) for k, v in part.items())
+    if isinstance(part, list):
+        if not isinstance(whole, list):
+            return False
+        rest = iter(whole)
+        return all(any(_within(item, candidate) for candidate in rest) for item in part)
+    return type(part) is type(whole) and part == whole
+
+
+locations_drawn = st.lists(
+    st.lists(st.one_of(st.sampled_from(["", "a", "b", "x"]), st.integers(0, 2)), max_size=3).map(tuple), max_size=4
+)
+
+
+_ABSENT = object()
+
+
+@settings(deadline=None)
+@given(json_values(), locations_drawn)
+@example({"size": 3}, [("size", "unit")])
+def test_a_projection_holds_the_selected_fields_and_nothing_the_object_does_not(
+    data: Any, selected: list[paths.Location]
+) -> None:
+    # Also for locations that do not exist: a projection is read back as the object's own fields (status, reverse
+    # paths), so an invented value would reach the other side as if the object held it.
+    obj = {"root": data}
+    projected = paths.project(obj, [("root", *loc) for loc in selected])
+    assert _within(projected, obj)
+    for loc in selected:
+        if not any(isinstance(step, int) for step in loc):  # list items move up in a projection; map keys stay
+            assert paths.value_at(projected, ("root", *loc), _ABSENT) == paths.value_at(obj, ("root", *loc), _ABSENT)
+
+
+# --- paths jsonpath-ng evaluates: slices, negative indices, literal keys ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$.spec.things[1:]", [("spec", "things", 1), ("spec", "things", 2)]),
+        ("$.spec.things[:2]", [("spec", "things", 0), ("spec", "things", 1)]),
+        ("$.spec.things[::2]", [("spec", "things", 0), ("spec", "things", 2)]),
+        ("$.spec.things[:]", [("spec", "things", 0), ("spec", "things", 1), ("spec", "things", 2)]),
+        ("$..things[-1].n", [("spec", "things", 2, "n")]),
+        ("$..things[-3]", [("spec", "things", 0)]),
+    ],
+)
+def test_slices_and_negative_indices_locate_exactly_their_items(path: str, expected: list[paths.Location]) -> None:
+    assert paths.locations(OBJ, path) == expected
+    assert paths.get_all(OBJ, path) == [paths.value_at(OBJ, location) for location in expected]
+
+
+def test_a_map_key_that_is_literally_a_star_can_be_written_and_removed() -> None:
+    obj = {"spec": {"headers": {"*": "any", "x": "one"}}}
+    assert paths.locations(obj, "$.spec.headers.*") == [("spec", "headers", "*"), ("spec", "headers", "x")]
+    assert remove(obj, "$.spec.headers['*']") == {"spec": {"headers": {"x": "one"}}}
+    assert set_value(obj, "$.spec.headers.*", "z") == {"spec": {"headers": {"*": "z", "x": "z"}}}
+
+
+# --- add where nothing matches ----------------------------------------------------------------------------------------
+
+
+def add(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = paths.clone_object(obj)
+    paths.add_missing_in_place(out, path, value)
+    return out
+
+
+def test_add_creates_the_missing_part_under_the_deepest_existing_map_and_keeps_its_other_fields() -> None:
+    obj = {"spec": {"a": {"keep": 1}}}
+    assert add(obj, "$.spec.a.b.c", 5) == {"spec": {"a": {"keep": 1, "b": {"c": 5}}}}
+    assert add(obj, "$.spec.a.l[0].c", 5) == {"spec": {"a": {"keep": 1, "l": [{"c": 5}]}}}
+
+
+def test_add_where_the_path_already_matches_changes_nothing() -> None:
+    obj = {"spec": {"a": {"b": 1}}}
+    assert add(obj, "$.spec.a.b", 2) == obj
+
+
+def test_add_under_a_null_replaces_the_null_with_a_map_or_a_list() -> None:
+    obj: dict[str, Any] = {"spec": {"m": None, "l": None}}
+    assert add(obj, "$.spec.m.x", 1) == {"spec": {"m": {"x": 1}, "l": None}}
+    assert add(obj, "$.spec.l[0]", {"n": 1}) == {"spec": {"m": None, "l": [{"n": 1}]}}
+    assert add(obj, "$.spec.l[0].n", 1) == {"spec": {"m": None, "l": [{"n": 1}]}}
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("$.spec.name.x", "cannot add field 'x': $.spec.name is a string, not a map"),
+        ("$.spec.name[0]", "cannot add item 0: $.spec.name is a string, not a list"),
+        ("$.spec.nested[0]", "cannot add item 0: $.spec.nested is a map, not a list"),
+    ],
+)
+def test_add_into_a_field_of_the_wrong_type_is_an_error_naming_that_field(path: str, fragment: str) -> None:
+    with pytest.raises(TranslationError) as info:
+        add(OBJ, path, 1)
+    assert fragment in str(info.value)
+    assert info.value.path == path

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import (
     Direction,
     FollowDirection,
@@ -17,6 +18,7 @@ from crdsync.spec.model import (
     Rule,
     Scope,
     SyncConfig,
+    SyncMode,
 )
 from crdsync.translate.errors import TranslationError
 from crdsync.translate.names import host_name
@@ -29,6 +31,7 @@ from tests.translate.certs import (
     CONFIG,
     CONFIGMAP,
     HERE,
+    SECRET,
     TENANT,
     cert,
     certificates,
@@ -120,3 +123,69 @@ def test_bad_reference_values_raise_located_errors(spec: dict[str, Any], message
     with pytest.raises(TranslationError, match=message) as info:
         to_host(CONFIG, CERT_RULE, cert(**spec), TENANT)
     assert str(info.value).startswith("cert-manager.yaml:")
+
+
+# --- which rule names the referenced kind ----------------------------------------------------------------------------
+
+WIDGET = GroupVersionKind("example.com", "v1", "Widget")
+GADGET_V1 = GroupVersionKind("example.com", "v1", "Gadget")
+GADGET_V2 = GroupVersionKind("example.com", "v2", "Gadget")
+OWN_NAMING = Naming(max_length=40, hash_length=13)
+
+
+def widget(**spec: Any) -> dict[str, Any]:
+    metadata = {"name": "w", "namespace": "apps"}
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": metadata, "spec": spec}
+
+
+@pytest.mark.parametrize("import_first", [True, False], ids=["import-rule-first", "export-rule-first"])
+def test_a_reference_to_a_kind_that_flows_both_ways_is_named_as_the_tenants_own(import_first: bool) -> None:
+    # A Secret the tenant exports and one the host shares by name: the hashed name can only reach the tenant's own
+    # copy, a name kept as written could reach any host Secret.
+    ref = Reference("$.spec.secret", "Secret", "v1")
+    rule = Rule(Direction.TO_HOST, WIDGET, references=(ref,))
+    shared = Rule(Direction.FROM_HOST, SECRET)
+    exported = Rule(Direction.TO_HOST, SECRET, naming=OWN_NAMING)
+    config = SyncConfig("t", (rule, shared, exported) if import_first else (rule, exported, shared))
+    host = to_host(config, rule, widget(secret="s"), TENANT)
+    assert host["spec"]["secret"] == host_name(TENANT, "apps", "s", OWN_NAMING)
+
+
+def test_among_rules_that_name_a_kind_alike_the_referenced_version_decides_the_naming() -> None:
+    ref = Reference("$.spec.gadget", "Gadget", "example.com/v2")
+    rule = Rule(Direction.TO_HOST, WIDGET, references=(ref,))
+    v1 = Rule(Direction.TO_HOST, GADGET_V1)
+    v2 = Rule(Direction.FROM_HOST, GADGET_V2, mode=SyncMode.REFERENCED, naming=OWN_NAMING)
+    host = to_host(SyncConfig("t", (rule, v1, v2)), rule, widget(gadget="g"), TENANT)
+    assert host["spec"]["gadget"] == host_name(TENANT, "apps", "g", OWN_NAMING)
+
+
+def test_a_followed_cluster_scoped_kind_is_named_for_the_tenant_and_has_no_host_namespace() -> None:
+    ref = Reference("$.spec.class", "Gadget", "example.com/v1", FollowDirection.TO_HOST)
+    rule = Rule(Direction.TO_HOST, WIDGET, references=(ref,))
+    config = SyncConfig("t", (rule, Rule(Direction.TO_HOST, GADGET_V1, scope=Scope.CLUSTER, mode=SyncMode.REFERENCED)))
+    [follower] = followers(config, rule, widget(**{"class": "fast"}), TENANT)
+    assert follower.host_namespace is None
+    assert follower.virtual_namespace is None
+    assert follower.host_name == host_name(TENANT, None, "fast", Naming())
+    assert to_host(config, rule, widget(**{"class": "fast"}), TENANT)["spec"]["class"] == follower.host_name
+
+
+def test_a_namespace_in_the_format_of_a_reference_to_a_cluster_scoped_kind_is_a_located_error() -> None:
+    ref = Reference("$.spec.class", "Gadget", "example.com/v1", format="$NAMESPACE/$NAME", location=HERE)
+    rule = Rule(Direction.TO_HOST, WIDGET, references=(ref,))
+    config = SyncConfig("t", (rule, Rule(Direction.TO_HOST, GADGET_V1, scope=Scope.CLUSTER)))
+    with pytest.raises(TranslationError, match="Gadget is cluster-scoped: its format cannot hold") as info:
+        to_host(config, rule, widget(**{"class": "apps/fast"}), TENANT)
+    assert info.value.path == "$.spec.class"
+    assert info.value.location == HERE
+
+
+def test_a_namespaced_kind_named_by_a_cluster_scoped_object_without_namespace_path_is_a_located_error() -> None:
+    ref = Reference("$.spec.ca.secretName", "Secret", "v1", FollowDirection.TO_HOST, location=HERE)
+    rule = Rule(Direction.TO_HOST, CLUSTER_ISSUER, scope=Scope.CLUSTER, references=(ref,))
+    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "x"}}
+    with pytest.raises(TranslationError, match="Secret is namespaced but the referring object is cluster") as info:
+        to_host(CONFIG, rule, {**issuer, "spec": {"ca": {"secretName": "s"}}}, TENANT)
+    assert info.value.path == "$.spec.ca.secretName"
+    assert info.value.location == HERE

@@ -3,9 +3,12 @@ can refuse names that were never shared with the tenant."""
 
 from __future__ import annotations
 
+import pytest
+
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.load import load_text
 from crdsync.spec.model import Direction
+from crdsync.translate.errors import TranslationError
 from crdsync.translate.objects import shared_references
 
 MAPPING = """
@@ -52,3 +55,30 @@ def test_only_names_of_kinds_shared_by_name_are_listed() -> None:
     # Tenant-named kinds (Issuer) and followers (the Secret) are translated, so they cannot reach foreign objects.
     assert shared_references(result.config, rule, certificate("Issuer")) == ()
     assert shared_references(result.config, rule, certificate(None)) == ()
+
+
+STORE_MAPPING = """
+apiVersion: crdsync.io/v1alpha1
+kind: SyncConfig
+metadata: {name: t}
+spec:
+  toHost:
+    - apiVersion: example.com/v1
+      kind: Router
+      references:
+        - {path: $.spec.store, kind: Store, namespacePath: $.spec.storeNamespace}
+  fromHost:
+    - {apiVersion: example.com/v1, kind: Store, host: {namespaces: [a, b], virtualNamespace: shared}}
+"""
+
+
+def test_a_name_shared_from_several_host_namespaces_into_one_is_refused_as_ambiguous() -> None:
+    result = load_text(STORE_MAPPING)
+    assert result.config is not None, result.errors
+    rule = result.config.rule_for(Direction.TO_HOST, GroupVersionKind("example.com", "v1", "Router"))
+    assert rule is not None
+    router = {"apiVersion": "example.com/v1", "kind": "Router", "metadata": {"name": "r", "namespace": "apps"}}
+    with pytest.raises(TranslationError, match="shared from several host namespaces into 'shared'"):
+        shared_references(result.config, rule, {**router, "spec": {"store": "s", "storeNamespace": "shared"}})
+    with pytest.raises(TranslationError, match="shared only in virtual namespace 'shared'"):
+        shared_references(result.config, rule, {**router, "spec": {"store": "s", "storeNamespace": "apps"}})
