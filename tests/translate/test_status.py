@@ -347,3 +347,17 @@ def test_status_patches_that_leave_no_map_are_a_located_error_and_no_status_is_e
         virtual_status(rule(Patch(PatchOp.SET, "$.status", value=[1])), host, cert())
     assert (info.value.path, info.value.location) == ("$.status", HERE)
     assert virtual_status(rule(Patch(PatchOp.REMOVE, "$.status")), host, cert()) == {}
+
+
+def test_status_patches_can_test_the_virtual_objects_kind_and_labels() -> None:
+    def flagged(path: str, value: str, virtual: dict[str, Any]) -> Any:
+        patch = Patch(PatchOp.SET, "$.status.flag", value=True, when=(Condition(path, in_=(value,)),))
+        rule = Rule(Direction.TO_HOST, CERT, patches_to_virtual=(patch,))
+        status = virtual_status(rule, {"metadata": {"name": "h"}, "status": {}}, virtual)
+        return status is not None and status.get("flag") is True
+
+    labelled = {**cert(), "metadata": {"name": "web", "namespace": "apps", "labels": {"tier": "gold"}}}
+    assert flagged("$.kind", "Certificate", cert())
+    assert flagged("$.kind", "Certificate", {k: v for k, v in cert().items() if k != "kind"})  # the rule's kind
+    assert flagged("$.metadata.labels.tier", "gold", labelled)
+    assert not flagged("$.metadata.labels.tier", "gold", {**labelled, "metadata": "nonsense"})
