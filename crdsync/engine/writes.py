@@ -104,7 +104,7 @@ class Writer:
         self.sides = sides
         self.field_manager = field_manager
         self.overlay = overlay if overlay is not None else WriteOverlay()
-        self.on_write: Callable[[str, str], None] = lambda side, verb: None
+        self.on_write: Callable[[str, str], None] = _uncounted
         self._for = threading.local()  # per worker: the key being reconciled (who a write is remembered for)
         self._ensured_namespaces: set[str] = set()
 
@@ -354,6 +354,10 @@ class Writer:
         self.sides.virtual.apply(crd_res, desired, force=True)
         self._wrote("virtual", "apply")
         return True
+
+
+def _uncounted(side: str, verb: str) -> None:
+    """What a Writer reports its writes to until the engine gives it its metrics: nothing."""
 
 
 def _digest_as_recorded(desired: Obj, host_obj: Mapping[str, Any]) -> Obj:
