@@ -94,9 +94,10 @@ class UpdateRefused(Exception):
     """The host refused an update of a copy as invalid (422): `error` is its answer. Not an ApiError, so only a
     caller that means to answer it (replaceOnConflict) catches it; the reconciler reports `error` otherwise."""
 
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    @property
+    def error(self) -> ApiError:
+        error: ApiError = self.args[0]
+        return error
 
 
 class Writer:

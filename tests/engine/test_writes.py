@@ -221,6 +221,23 @@ def test_an_adopted_vcluster_copy_is_owned_by_our_apply_record_alone(rig: Rig) -
     assert rig.counted() == {("host", "patch"): 1, ("host", "apply"): 1}
 
 
+def test_adopting_a_vcluster_copy_takes_only_the_syncers_record_of_the_object_itself(rig: Rig) -> None:
+    """Whoever wrote vcluster's object-name annotation by update is vcluster's syncer; an operator's fields stay the
+    operator's, and status records (a subresource) are not the copy's content."""
+    made = copy_of(size=1)
+    made["metadata"]["annotations"] = {"vcluster.loft.sh/object-name": "w1"}
+    made["status"] = {"ready": True}
+    rig.host.put(WIDGETS, made, manager="syncer")
+    current = rig.host_copy()
+    current["spec"]["operatorField"] = "x"
+    rig.host.put(WIDGETS, current, manager="operator")
+    adopted = rig.writer.adopt_vcluster_copy(rig.runtime, rig.host_copy())
+    records = sorted((e["manager"], e["operation"], e.get("subresource")) for e in adopted["metadata"]["managedFields"])
+    assert records == [("crdsync", "Apply", None), ("operator", "Update", None), ("syncer", "Update", "status")]
+    written = rig.writer.update_host_copy(rig.runtime, copy_of(size=1), adopted)
+    assert written is not None and written["spec"] == {"size": 1, "operatorField": "x"}
+
+
 def test_a_copy_nobody_but_vcluster_wrote_is_adopted_unchanged_when_vcluster_kept_no_record(rig: Rig) -> None:
     made = rig.host.put(WIDGETS, copy_of(size=1), manager="kubectl")
     assert rig.writer.adopt_vcluster_copy(rig.runtime, made) == made
@@ -343,6 +360,28 @@ def test_an_existing_virtual_namespace_is_left_alone(rig: Rig) -> None:
     rig.virtual.put(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
     rig.writer.ensure_virtual_namespace("team")
     assert rig.counted() == {}
+
+
+def test_a_virtual_namespace_created_by_someone_else_meanwhile_is_no_error(rig: Rig) -> None:
+    first_get = rig.virtual.get
+
+    def get(res: Any, namespace: str | None, name: str) -> Any:
+        found = first_get(res, namespace, name)
+        rig.virtual.put(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return found
+
+    rig.virtual.get = get  # type: ignore[method-assign]
+    rig.writer.ensure_virtual_namespace("team")
+    rig.writer.ensure_virtual_namespace("team")
+    assert rig.counted() == {}
+    assert rig.virtual.calls.count("create") == 1  # remembered as ensured, not asked again
+
+
+def test_a_virtual_cluster_that_serves_no_namespaces_gets_none_created() -> None:
+    virtual = FakeCluster("virtual", [WIDGETS])
+    writer = Writer(Sides(FakeCluster("host", [WIDGETS]), virtual), "crdsync")
+    writer.ensure_virtual_namespace("team")
+    assert virtual.writes == []
 
 
 def test_a_namespace_refused_otherwise_than_as_existing_raises(rig: Rig) -> None:
