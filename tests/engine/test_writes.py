@@ -14,26 +14,46 @@ import pytest
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.writes import FINALIZER, Sides, UpdateRefused, Writer
-from crdsync.kube.errors import AlreadyExists, Conflict, Invalid
+from crdsync.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
+from crdsync.kube.resource import Resource
 from crdsync.spec.model import DeletionPolicy
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, LABEL_ORPHANED, LABEL_ROLE, LABEL_VCLUSTER
 from tests.engine.kinds import NAMESPACES, SHAREDS, WIDGET, WIDGETS
 from tests.fakeapi import FakeCluster, resource
+from tests.fakeapi.cluster import Slot
 
+HOST_WIDGETS = resource("example.com", "v2", "Widget", "widgets")  # the host serves a newer version than the tenant
 CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 HOST_NS = "tenant-a"
+
+
+class ServedVersions(FakeCluster):
+    """An apiserver that serves each kind at the one version it lists: a request for another version is 404 (a get
+    finds nothing), as a real one answers for a version it does not serve."""
+
+    def _slot(self, res: Resource, namespace: str | None, name: str) -> Slot:
+        served = self.resources.get((res.group, res.kind))
+        if served is not None and served.version != res.version:
+            raise NotFound(404, "NotFound", "the server could not find the requested resource", None)
+        return super()._slot(res, namespace, name)
+
+    def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return super().get(res, namespace, name)
+        except NotFound:
+            return None
 
 
 class Rig:
     """A Writer between two in-memory clusters serving Widgets, its writes counted as the engine counts them."""
 
     def __init__(self) -> None:
-        self.host = FakeCluster("host", [WIDGETS, SHAREDS, NAMESPACES])
-        self.virtual = FakeCluster("virtual", [WIDGETS, SHAREDS, NAMESPACES, CRDS])
+        self.host = ServedVersions("host", [HOST_WIDGETS, SHAREDS, NAMESPACES])
+        self.virtual = ServedVersions("virtual", [WIDGETS, SHAREDS, NAMESPACES, CRDS])
         self.metrics = Metrics()
         self.writer = Writer(Sides(self.host, self.virtual), "crdsync")
         self.writer.on_write = self.metrics.wrote
-        self.runtime = KindRuntime(gvk=WIDGET, rules={}, host_res=WIDGETS, virtual_res=WIDGETS)
+        self.runtime = KindRuntime(gvk=WIDGET, rules={}, host_res=HOST_WIDGETS, virtual_res=WIDGETS)
 
     def counted(self) -> dict[tuple[str, str], float]:
         """crdsync_writes_total as exported: (side, verb) -> count, for every series that moved."""
@@ -45,7 +65,7 @@ class Rig:
         return found
 
     def host_copy(self, name: str = "copy") -> dict[str, Any]:
-        obj = self.host.get(WIDGETS, HOST_NS, name)
+        obj = self.host.get(HOST_WIDGETS, HOST_NS, name)
         assert obj is not None
         return obj
 
@@ -95,14 +115,14 @@ def test_a_writer_with_no_metrics_attached_writes_just_the_same() -> None:
 
 
 def test_a_create_that_finds_its_own_copy_applies_over_it(rig: Rig) -> None:
-    rig.host.put(WIDGETS, copy_of(size=1))
+    rig.host.put(HOST_WIDGETS, copy_of(size=1))
     written = rig.writer.create("host", rig.runtime, copy_of(size=2), always)
     assert written["spec"] == {"size": 2} == rig.host_copy()["spec"]
     assert rig.counted() == {("host", "apply"): 1}
 
 
 def test_a_create_that_finds_somebody_elses_object_raises_and_leaves_it(rig: Rig) -> None:
-    rig.host.put(WIDGETS, copy_of(theirs=True))
+    rig.host.put(HOST_WIDGETS, copy_of(theirs=True))
     with pytest.raises(AlreadyExists):
         rig.writer.create("host", rig.runtime, copy_of(size=2), lambda obj: False)
     assert rig.host_copy()["spec"] == {"theirs": True}
@@ -124,7 +144,7 @@ def test_a_changed_host_copy_is_applied_and_counted_as_a_host_apply(rig: Rig) ->
 
 def test_a_host_copy_update_refused_as_invalid_is_handed_to_the_caller(rig: Rig) -> None:
     current = rig.writer.create("host", rig.runtime, copy_of(size=1), always)
-    rig.host.immutable[(WIDGETS.group, WIDGETS.kind)] = [("spec", "size")]
+    rig.host.immutable[(HOST_WIDGETS.group, HOST_WIDGETS.kind)] = [("spec", "size")]
     with pytest.raises(UpdateRefused) as refused:
         rig.writer.update_host_copy(rig.runtime, copy_of(size=2), current)
     assert refused.value.error.status == 422
@@ -146,7 +166,7 @@ def test_a_virtual_apply_that_changes_nothing_returns_the_object_unwritten(rig: 
 
 
 def test_an_overwrite_replaces_the_object_judged_and_is_counted_as_a_replace(rig: Rig) -> None:
-    target = rig.host.put(WIDGETS, copy_of(theirs=True))
+    target = rig.host.put(HOST_WIDGETS, copy_of(theirs=True))
     written = rig.writer.overwrite("host", rig.runtime, copy_of(size=1), target)
     assert written["spec"] == {"size": 1} == rig.host_copy()["spec"]
     assert rig.counted() == {("host", "replace"): 1}
@@ -165,7 +185,7 @@ def test_a_refused_copy_a_host_finalizer_holds_is_not_created_again_yet(rig: Rig
     rig.writer.create("host", rig.runtime, copy_of(size=1), always)
     held = rig.host_copy()
     held["metadata"]["finalizers"] = ["operator.example.com/cleanup"]
-    held = rig.host.put(WIDGETS, held, manager="operator")
+    held = rig.host.put(HOST_WIDGETS, held, manager="operator")
     assert not rig.writer.replace_refused_copy(rig.runtime, held, copy_of(size=2), always)
     assert rig.host_copy()["metadata"].get("deletionTimestamp")
     assert rig.host_copy()["spec"] == {"size": 1}
@@ -174,9 +194,9 @@ def test_a_refused_copy_a_host_finalizer_holds_is_not_created_again_yet(rig: Rig
 def test_a_copy_of_an_earlier_source_is_deleted_and_the_sources_own_copy_is_kept(rig: Rig) -> None:
     copy = rig.writer.create("host", rig.runtime, copy_of(size=1), always)
     assert not rig.writer.renew_earlier_copy(rig.runtime, copy, "uid-1", "uid-1")
-    assert rig.host.get(WIDGETS, HOST_NS, "copy") is not None
+    assert rig.host.get(HOST_WIDGETS, HOST_NS, "copy") is not None
     assert rig.writer.renew_earlier_copy(rig.runtime, copy, "uid-1", "uid-2")
-    assert rig.host.get(WIDGETS, HOST_NS, "copy") is None
+    assert rig.host.get(HOST_WIDGETS, HOST_NS, "copy") is None
     assert rig.counted() == {("host", "create"): 1, ("host", "delete"): 1}
 
 
@@ -207,10 +227,10 @@ def test_an_adopted_vcluster_copy_is_owned_by_our_apply_record_alone(rig: Rig) -
     of ours, so the next apply sheds every field neither crdsync nor anybody else sets any more."""
     made = copy_of(size=1, vclusterOnly="x")
     made["metadata"]["annotations"] = {"vcluster.loft.sh/object-name": "w1"}
-    rig.host.put(WIDGETS, made, manager="vcluster-syncer")
+    rig.host.put(HOST_WIDGETS, made, manager="vcluster-syncer")
     current = rig.host_copy()
     current["spec"]["color"] = "red"
-    rig.host.replace(WIDGETS, current)  # a PUT under our manager: an Update record of ours beside the syncer's
+    rig.host.replace(HOST_WIDGETS, current)  # a PUT under our manager: an Update record of ours beside the syncer's
     both = rig.host_copy()
     assert managers(both) == [("crdsync", "Update"), ("vcluster-syncer", "Update")]
     adopted = rig.writer.adopt_vcluster_copy(rig.runtime, both)
@@ -227,10 +247,10 @@ def test_adopting_a_vcluster_copy_takes_only_the_syncers_record_of_the_object_it
     made = copy_of(size=1)
     made["metadata"]["annotations"] = {"vcluster.loft.sh/object-name": "w1"}
     made["status"] = {"ready": True}
-    rig.host.put(WIDGETS, made, manager="syncer")
+    rig.host.put(HOST_WIDGETS, made, manager="syncer")
     current = rig.host_copy()
     current["spec"]["operatorField"] = "x"
-    rig.host.put(WIDGETS, current, manager="operator")
+    rig.host.put(HOST_WIDGETS, current, manager="operator")
     adopted = rig.writer.adopt_vcluster_copy(rig.runtime, rig.host_copy())
     records = sorted((e["manager"], e["operation"], e.get("subresource")) for e in adopted["metadata"]["managedFields"])
     assert records == [("crdsync", "Apply", None), ("operator", "Update", None), ("syncer", "Update", "status")]
@@ -238,8 +258,24 @@ def test_adopting_a_vcluster_copy_takes_only_the_syncers_record_of_the_object_it
     assert written is not None and written["spec"] == {"size": 1, "operatorField": "x"}
 
 
+def test_a_manager_that_applied_vclusters_annotation_is_not_taken_for_vclusters_syncer(rig: Rig) -> None:
+    """Only an update of the object-name annotation marks vcluster's syncer (its client updates, never applies): a
+    tool that server-side applied the same annotation keeps the records it has, its update records included."""
+    made = copy_of(size=1)
+    made["metadata"]["annotations"] = {"vcluster.loft.sh/object-name": "w1"}
+    rig.host.put(HOST_WIDGETS, made, manager="syncer")
+    rig.host.field_manager = "tool"
+    rig.host.apply(HOST_WIDGETS, {**copy_of(), "metadata": {**made["metadata"]}})
+    rig.host.field_manager = "crdsync"
+    current = rig.host_copy()
+    current["spec"]["toolField"] = "x"
+    rig.host.put(HOST_WIDGETS, current, manager="tool")
+    adopted = rig.writer.adopt_vcluster_copy(rig.runtime, rig.host_copy())
+    assert managers(adopted) == [("crdsync", "Apply"), ("tool", "Apply"), ("tool", "Update")]
+
+
 def test_a_copy_nobody_but_vcluster_wrote_is_adopted_unchanged_when_vcluster_kept_no_record(rig: Rig) -> None:
-    made = rig.host.put(WIDGETS, copy_of(size=1), manager="kubectl")
+    made = rig.host.put(HOST_WIDGETS, copy_of(size=1), manager="kubectl")
     assert rig.writer.adopt_vcluster_copy(rig.runtime, made) == made
     assert rig.counted() == {}
 
@@ -247,7 +283,7 @@ def test_a_copy_nobody_but_vcluster_wrote_is_adopted_unchanged_when_vcluster_kep
 def test_an_orphan_taken_back_loses_its_mark_and_is_counted_as_a_host_patch(rig: Rig) -> None:
     orphan = copy_of(size=1)
     orphan["metadata"]["labels"] = {LABEL_ORPHANED: "true", LABEL_VCLUSTER: "vc1"}
-    standing = rig.host.put(WIDGETS, orphan)
+    standing = rig.host.put(HOST_WIDGETS, orphan)
     taken = rig.writer.take_back_orphan(rig.runtime, standing)
     assert taken["metadata"]["labels"] == {LABEL_VCLUSTER: "vc1"} == rig.host_copy()["metadata"]["labels"]
     assert rig.counted() == {("host", "patch"): 1}
@@ -256,8 +292,8 @@ def test_an_orphan_taken_back_loses_its_mark_and_is_counted_as_a_host_patch(rig:
 def test_an_orphan_changed_since_it_was_judged_is_not_taken_back(rig: Rig) -> None:
     orphan = copy_of(size=1)
     orphan["metadata"]["labels"] = {LABEL_ORPHANED: "true"}
-    judged = rig.host.put(WIDGETS, orphan)
-    rig.host.put(WIDGETS, {**orphan, "spec": {"size": 2}})
+    judged = rig.host.put(HOST_WIDGETS, orphan)
+    rig.host.put(HOST_WIDGETS, {**orphan, "spec": {"size": 2}})
     with pytest.raises(Conflict):
         rig.writer.take_back_orphan(rig.runtime, judged)
     assert rig.host_copy()["metadata"]["labels"] == {LABEL_ORPHANED: "true"}
@@ -271,6 +307,20 @@ def test_fields_a_tenant_added_to_an_import_are_shed_and_the_result_read_back(ri
     assert shed["spec"] == {"size": 1} == rig.source()["spec"]
     assert rig.writer.current("virtual", rig.runtime, "default", "w1") == shed  # ahead of any cache
     assert rig.counted() == {("virtual", "apply"): 1, ("virtual", "patch"): 1}
+
+
+def test_stray_keys_with_slashes_and_tildes_are_removed_by_their_exact_path(rig: Rig) -> None:
+    """An annotation key has a slash, a field name may have a tilde: each is escaped in the patch's JSON pointer, so
+    exactly that key goes, not a path that does not exist (refused) or another field."""
+    imported = rig.writer.apply_virtual(rig.runtime, widget("w1", "default", size=1), None)
+    imported["metadata"]["annotations"] = {"example.com/note": "tenant", "kept": "ours"}
+    imported["spec"]["a~1b"] = "tenant"  # read unescaped, "~1" would mean "/"
+    current = rig.virtual.put(WIDGETS, imported, manager="tenant")
+    desired = widget("w1", "default", size=1)
+    desired["metadata"]["annotations"] = {"kept": "ours"}
+    shed = rig.writer.shed_stray_fields(rig.runtime, desired, current)
+    assert shed["spec"] == {"size": 1}
+    assert shed["metadata"]["annotations"] == {"kept": "ours"}
 
 
 def test_an_import_nobody_else_wrote_is_left_as_it_is(rig: Rig) -> None:
@@ -303,7 +353,7 @@ def test_the_finalizer_comes_off_only_once_the_server_has_no_copy(rig: Rig) -> N
     copy = rig.writer.create("host", rig.runtime, copy_of(size=1), always)
     assert not rig.writer.release_finalizer(rig.runtime, rig.source(), copy)
     assert rig.source()["metadata"]["finalizers"] == [FINALIZER]
-    rig.host.remove(WIDGETS, HOST_NS, "copy")
+    rig.host.remove(HOST_WIDGETS, HOST_NS, "copy")
     assert rig.writer.release_finalizer(rig.runtime, rig.source(), copy)
     assert not rig.source()["metadata"].get("finalizers")
 
@@ -312,7 +362,7 @@ def test_the_finalizer_comes_off_only_once_the_server_has_no_copy(rig: Rig) -> N
 def test_a_released_copy_is_deleted_and_counted_as_a_delete(rig: Rig) -> None:
     copy = rig.writer.create("host", rig.runtime, copy_of(size=1), always)
     rig.writer.release("host", rig.runtime, DeletionPolicy.DELETE, copy, "vc1")
-    assert rig.host.get(WIDGETS, HOST_NS, "copy") is None
+    assert rig.host.get(HOST_WIDGETS, HOST_NS, "copy") is None
     assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") is None  # our write is forgotten with it
     assert rig.counted() == {("host", "create"): 1, ("host", "delete"): 1}
 
@@ -325,7 +375,7 @@ def test_deleting_a_copy_already_gone_is_not_counted(rig: Rig) -> None:
 def test_a_host_copy_orphaned_keeps_its_tenant_and_is_marked_orphaned(rig: Rig) -> None:
     copy = copy_of(size=1)
     copy["metadata"]["labels"] = {LABEL_MANAGED_BY: "crdsync", LABEL_ROLE: "copy", "app": "x"}
-    standing = rig.host.put(WIDGETS, copy, manager="crdsync")
+    standing = rig.host.put(HOST_WIDGETS, copy, manager="crdsync")
     rig.writer.release("host", rig.runtime, DeletionPolicy.ORPHAN, standing, "vc1")
     labels = rig.host_copy()["metadata"]["labels"]
     assert labels == {"app": "x", LABEL_ORPHANED: "true", LABEL_VCLUSTER: "vc1"}
