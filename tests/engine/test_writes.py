@@ -169,6 +169,7 @@ def test_an_overwrite_replaces_the_object_judged_and_is_counted_as_a_replace(rig
     target = rig.host.put(HOST_WIDGETS, copy_of(theirs=True))
     written = rig.writer.overwrite("host", rig.runtime, copy_of(size=1), target)
     assert written["spec"] == {"size": 1} == rig.host_copy()["spec"]
+    assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == written  # read back ahead of any cache
     assert rig.counted() == {("host", "replace"): 1}
 
 
@@ -235,6 +236,10 @@ def test_an_adopted_vcluster_copy_is_owned_by_our_apply_record_alone(rig: Rig) -
     assert managers(both) == [("crdsync", "Update"), ("vcluster-syncer", "Update")]
     adopted = rig.writer.adopt_vcluster_copy(rig.runtime, both)
     assert managers(adopted) == [("crdsync", "Apply")]
+    assert adopted["metadata"]["managedFields"][0]["fieldsV1"] == {  # a well-formed field set: every leaf is {}
+        "f:spec": {"f:size": {}, "f:color": {}, "f:vclusterOnly": {}, ".": {}},
+        "f:metadata": {"f:annotations": {"f:vcluster.loft.sh/object-name": {}, ".": {}}},
+    }
     written = rig.writer.update_host_copy(rig.runtime, copy_of(size=1), adopted)
     assert written is not None and written["spec"] == {"size": 1}
     assert "annotations" not in written["metadata"] or not written["metadata"]["annotations"]
@@ -286,6 +291,7 @@ def test_an_orphan_taken_back_loses_its_mark_and_is_counted_as_a_host_patch(rig:
     standing = rig.host.put(HOST_WIDGETS, orphan)
     taken = rig.writer.take_back_orphan(rig.runtime, standing)
     assert taken["metadata"]["labels"] == {LABEL_VCLUSTER: "vc1"} == rig.host_copy()["metadata"]["labels"]
+    assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == taken  # read back ahead of any cache
     assert rig.counted() == {("host", "patch"): 1}
 
 
@@ -339,6 +345,20 @@ def test_our_finalizer_is_added_beside_others_and_removed_leaving_them(rig: Rig)
     rig.writer.set_finalizer(rig.runtime, rig.source(), present=False)
     assert rig.source()["metadata"]["finalizers"] == ["tenant.example.com/keep"]
     assert rig.counted() == {("virtual", "patch"): 2}
+
+
+def test_our_finalizer_never_overwrites_finalizers_changed_after_the_source_was_judged(rig: Rig) -> None:
+    """The finalizer list is replaced whole by a merge patch: it carries the version judged, so a finalizer the tenant
+    added meanwhile gives Conflict (judged again) instead of being dropped."""
+    rig.virtual.put(WIDGETS, widget("w1", "default", size=1))
+    judged = rig.source()
+    changed = rig.source()
+    changed["metadata"]["finalizers"] = ["tenant.example.com/keep"]
+    rig.virtual.put(WIDGETS, changed, manager="tenant")
+    with pytest.raises(Conflict):
+        rig.writer.set_finalizer(rig.runtime, judged, present=True)
+    assert rig.source()["metadata"]["finalizers"] == ["tenant.example.com/keep"]
+    assert rig.counted() == {}
 
 
 def test_a_finalizer_on_a_source_already_gone_is_no_error_and_no_write(rig: Rig) -> None:
@@ -402,7 +422,9 @@ def test_orphaning_a_copy_already_gone_is_no_error_and_no_write(rig: Rig) -> Non
 def test_a_missing_virtual_namespace_is_created_once(rig: Rig) -> None:
     rig.writer.ensure_virtual_namespace("team")
     rig.writer.ensure_virtual_namespace("team")
-    assert rig.virtual.get(NAMESPACES, None, "team") is not None
+    assert rig.virtual.sent == [
+        (("create", "Namespace", None, "team"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+    ]
     assert rig.counted() == {("virtual", "create"): 1}
 
 
