@@ -119,11 +119,12 @@ class Writer:
             self._for.key = None
 
     def client(self, side: str) -> ClusterClient:
-        return self.sides.host if side == "host" else self.sides.virtual
+        """The client of `side`, "host" or "virtual" (any other side is a KeyError, never a guess)."""
+        return {"host": self.sides.host, "virtual": self.sides.virtual}[side]
 
     @staticmethod
     def _res(side: str, runtime: KindRuntime) -> Resource:
-        res = runtime.host_res if side == "host" else runtime.virtual_res
+        res = {"host": runtime.host_res, "virtual": runtime.virtual_res}[side]
         assert res is not None
         return res
 

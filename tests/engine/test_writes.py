@@ -256,6 +256,10 @@ def test_adopting_a_vcluster_copy_takes_only_the_syncers_record_of_the_object_it
     current = rig.host_copy()
     current["spec"]["operatorField"] = "x"
     rig.host.put(HOST_WIDGETS, current, manager="operator")
+    records = rig.host_copy()["metadata"]["managedFields"]
+    status_first = sorted(records, key=lambda e: e.get("subresource") != "status")  # the server's order is its own
+    patch = [{"op": "replace", "path": "/metadata/managedFields", "value": status_first}]
+    rig.host.patch(HOST_WIDGETS, HOST_NS, "copy", patch, patch_type="json")
     adopted = rig.writer.adopt_vcluster_copy(rig.runtime, rig.host_copy())
     records = sorted((e["manager"], e["operation"], e.get("subresource")) for e in adopted["metadata"]["managedFields"])
     assert records == [("crdsync", "Apply", None), ("operator", "Update", None), ("syncer", "Update", "status")]
@@ -422,6 +426,7 @@ def test_orphaning_a_copy_already_gone_is_no_error_and_no_write(rig: Rig) -> Non
 def test_a_missing_virtual_namespace_is_created_once(rig: Rig) -> None:
     rig.writer.ensure_virtual_namespace("team")
     rig.writer.ensure_virtual_namespace("team")
+    assert rig.virtual.calls == ["get", "create"]  # remembered: no request per copy written into it
     assert rig.virtual.sent == [
         (("create", "Namespace", None, "team"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
     ]
