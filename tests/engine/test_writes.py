@@ -14,7 +14,7 @@ import pytest
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.writes import FINALIZER, Sides, UpdateRefused, Writer
-from crdsync.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
+from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import DeletionPolicy
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, LABEL_ORPHANED, LABEL_ROLE, LABEL_VCLUSTER
@@ -213,6 +213,9 @@ def test_ownership_conversion_folds_our_update_record_into_our_existing_apply_re
     assert managers(replaced) == [("crdsync", "Apply"), ("crdsync", "Update")]
     converted = rig.writer.convert_ownership("host", rig.runtime, replaced)
     assert converted is not None and managers(converted) == [("crdsync", "Apply")]
+    (_, sent), *_ = [(w, body) for w, body in reversed(rig.host.sent) if w[0] == "patch"]
+    assert [(e["manager"], e["operation"]) for e in sent[1]["value"]] == [("crdsync", "Apply")]  # one record asked for
+    assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == converted  # read back ahead of any cache
     dropped = rig.writer.update_host_copy(rig.runtime, copy_of(size=1), converted)
     assert dropped is not None and dropped["spec"] == {"size": 1}
 
@@ -317,6 +320,18 @@ def test_fields_a_tenant_added_to_an_import_are_shed_and_the_result_read_back(ri
     assert shed["spec"] == {"size": 1} == rig.source()["spec"]
     assert rig.writer.current("virtual", rig.runtime, "default", "w1") == shed  # ahead of any cache
     assert rig.counted() == {("virtual", "apply"): 1, ("virtual", "patch"): 1}
+
+
+def test_stray_fields_are_not_shed_from_an_import_changed_after_it_was_judged(rig: Rig) -> None:
+    """The removal carries the version judged: a change made since refuses it (and the key is judged again), never a
+    removal by paths computed from an older object."""
+    imported = rig.writer.apply_virtual(rig.runtime, widget("w1", "default", size=1), None)
+    imported["spec"]["extra"] = "tenant"
+    judged = rig.virtual.put(WIDGETS, imported, manager="tenant")
+    rig.virtual.put(WIDGETS, {**judged, "spec": {**judged["spec"], "more": "tenant"}}, manager="tenant")
+    with pytest.raises(ApiError):  # the failed `test` of the version judged refuses the whole patch
+        rig.writer.shed_stray_fields(rig.runtime, widget("w1", "default", size=1), judged)
+    assert rig.source()["spec"] == {"size": 1, "extra": "tenant", "more": "tenant"}
 
 
 def test_stray_keys_with_slashes_and_tildes_are_removed_by_their_exact_path(rig: Rig) -> None:
