@@ -11,15 +11,22 @@ from typing import Any
 
 import pytest
 
+from crdsync.engine.keys import Key, ObjectName, Task
 from crdsync.engine.kinds import KindRuntime
 from crdsync.engine.metrics import Metrics
 from crdsync.engine.writes import FINALIZER, Sides, UpdateRefused, Writer
 from crdsync.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import DeletionPolicy
-from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, LABEL_ORPHANED, LABEL_ROLE, LABEL_VCLUSTER
+from crdsync.translate.bookkeeping import (
+    ANN_SOURCE_DIGEST,
+    LABEL_MANAGED_BY,
+    LABEL_ORPHANED,
+    LABEL_ROLE,
+    LABEL_VCLUSTER,
+)
 from tests.engine.kinds import NAMESPACES, SHAREDS, WIDGET, WIDGETS
-from tests.fakeapi import FakeCluster, resource
+from tests.fakeapi import FakeCluster, FakeInformer, resource
 from tests.fakeapi.cluster import Slot
 
 HOST_WIDGETS = resource("example.com", "v2", "Widget", "widgets")  # the host serves a newer version than the tenant
@@ -140,6 +147,50 @@ def test_a_changed_host_copy_is_applied_and_counted_as_a_host_apply(rig: Rig) ->
     written = rig.writer.update_host_copy(rig.runtime, copy_of(size=2), current)
     assert written is not None and written["spec"] == {"size": 2} == rig.host_copy()["spec"]
     assert rig.counted() == {("host", "create"): 1, ("host", "patch"): 1, ("host", "apply"): 1}
+
+
+def test_a_new_digest_alone_never_costs_a_write(rig: Rig) -> None:
+    """A copy records the digest of the inputs it was translated from; a digest that differs (a new crdsync version,
+    a copy written before digests) is no change by itself, and the copy takes the fresh one with its next real one."""
+    recorded = copy_of(size=1)
+    recorded["metadata"]["annotations"] = {ANN_SOURCE_DIGEST: "old"}
+    current = rig.writer.create("host", rig.runtime, recorded, always)
+    fresh = copy_of(size=1)
+    fresh["metadata"]["annotations"] = {ANN_SOURCE_DIGEST: "new"}
+    assert rig.writer.update_host_copy(rig.runtime, fresh, current) is None
+    undigested = rig.writer.create("host", rig.runtime, widget("plain", HOST_NS, size=1), always)
+    assert (
+        rig.writer.update_host_copy(
+            rig.runtime, {**fresh, "metadata": {**fresh["metadata"], "name": "plain"}}, undigested
+        )
+        is None
+    )
+    changed = copy_of(size=2)
+    changed["metadata"]["annotations"] = {ANN_SOURCE_DIGEST: "new", "note": "x"}
+    written = rig.writer.update_host_copy(rig.runtime, changed, current)
+    assert written is not None and written["metadata"]["annotations"] == {ANN_SOURCE_DIGEST: "new", "note": "x"}
+    assert rig.counted() == {("host", "create"): 2, ("host", "patch"): 1, ("host", "apply"): 1}
+
+
+def test_until_the_cache_shows_our_write_we_read_our_write_and_do_not_write_it_again(rig: Rig) -> None:
+    """Informer caches lag the server: the write is remembered for the key that made it (its echo will name that key)
+    and read instead of the cache's older object, so the same change is never sent twice."""
+    rig.host.put(HOST_WIDGETS, copy_of(size=1), manager="crdsync")
+    cache = FakeInformer(rig.host, HOST_WIDGETS).start()
+    rig.runtime.host = cache
+    rig.host.delay = 30.0  # nothing the server does reaches the cache during this test
+    key = Key(Task.TO_HOST, "example.com", "Widget", ObjectName("default", "w1"))
+    try:
+        stale = rig.writer.current("host", rig.runtime, HOST_NS, "copy")
+        assert stale is not None and stale["spec"] == {"size": 1}
+        with rig.writer.writing_for(key):
+            written = rig.writer.update_host_copy(rig.runtime, copy_of(size=2), stale)
+        assert written is not None and cache.get(HOST_NS, "copy") == stale
+        assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == written
+        assert rig.writer.update_host_copy(rig.runtime, copy_of(size=2), written) is None
+        assert rig.writer.overlay.observed(("host", "example.com", "Widget", HOST_NS, "copy"), written) == key
+    finally:
+        cache.stop()
 
 
 def test_a_host_copy_update_refused_as_invalid_is_handed_to_the_caller(rig: Rig) -> None:
