@@ -66,6 +66,22 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def median_document(documents: Sequence[Any]) -> Any:
+    """One results document whose every number is the median of that number over `documents` (runs of the same
+    benchmark): how the README's "median of 3" tables are made. A number missing or not a number in some run is
+    the median of the runs that have it; anything else (text, lists) is taken from the first run. Pure."""
+    first = documents[0]
+    if isinstance(first, Mapping):
+        keys = list(first) + [k for doc in documents[1:] if isinstance(doc, Mapping) for k in doc if k not in first]
+        return {key: median_document([doc[key] for doc in documents if isinstance(doc, Mapping) and key in doc])
+                for key in dict.fromkeys(keys)}
+    numbers = [value for value in documents if _number(value) is not None]
+    if not numbers:
+        return first
+    middle = statistics.median(numbers)
+    return int(middle) if all(isinstance(value, int) for value in numbers) and middle == int(middle) else middle
+
+
 def judge(target: Target, value: float | None) -> str:
     if value is None:
         return "n/a"

@@ -78,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="side by side with the peer copiers (default all: crdsync,kopf,controller-runtime)")
     parser.add_argument("--tenants", type=_positive_int, metavar="K",
                         help="cost per tenant: K virtual clusters against one host, K crdsync (local planes only)")
+    parser.add_argument("--render", type=Path, nargs="+", metavar="JSON",
+                        help="no run: print the table of earlier runs' JSON files; of several, every figure's median")
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -89,6 +91,11 @@ def _check(args: argparse.Namespace) -> str | None:
             return f"{flag} {path}: no such file"
     if args.json.parent and not args.json.parent.exists():
         return f"--json {args.json}: directory {args.json.parent} does not exist"
+    if args.render and (args.peers is not None or args.tenants is not None or args.host_kubeconfig is not None):
+        return "--render prints earlier results; it takes no run options"
+    for path in args.render or []:
+        if not path.is_file():
+            return f"--render {path}: no such file"
     if args.peers is not None and args.tenants is not None:
         return "--peers and --tenants are separate runs"
     if args.tenants is not None and args.host_kubeconfig is not None:
@@ -110,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"python -m devkit bench: {problem}", file=sys.stderr)
         return 2
+    if args.render:
+        return _render_files(args.render)
     from devkit.benchmark.runner import BenchFailed, Clusters, Options
 
     options = Options(
@@ -154,6 +163,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"python -m devkit bench: {failure}", file=sys.stderr)
         print(f"python -m devkit bench: logs kept in {directory}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _render_files(paths: list[Path]) -> int:
+    from devkit.benchmark.report import median_document
+
+    documents = []
+    for path in paths:
+        try:
+            documents.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            print(f"python -m devkit bench: --render {path}: {exc}", file=sys.stderr)
+            return 2
+    modes = {doc.get("mode") if isinstance(doc, dict) else None for doc in documents}
+    if len(modes) > 1 or not all(isinstance(doc, dict) for doc in documents):
+        print("python -m devkit bench: --render: the files are not results of one kind of run", file=sys.stderr)
+        return 2
+    if modes == {"peers"}:
+        from devkit.benchmark.peers.report import bulk_ratio_ceilings
+
+        for doc in documents:  # runs from before the ceilings existed: computed from their own figures, per run
+            doc.setdefault("ceilings", bulk_ratio_ceilings(doc))
+    if len(documents) > 1:
+        print(f"median of {len(documents)} runs ({', '.join(str(p) for p in paths)}): each figure and each per-run "
+              "ratio is the median of its values in the runs")
+    print(_render(median_document(documents)))
     return 0
 
 

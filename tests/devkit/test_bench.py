@@ -33,6 +33,7 @@ from devkit.benchmark.report import (
     judge,
     latency_summary,
     lookup,
+    median_document,
     memory_figures,
     render_table,
     server_cost,
@@ -414,3 +415,17 @@ def test_missing_kubeconfig_and_json_directory_are_named(tmp_path: Path, capsys:
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
 
+
+
+def test_median_document_takes_each_numbers_median_and_the_first_runs_text() -> None:
+    runs = [
+        {"mode": "peers", "n": 5000, "bulk_s": 5.0, "writes": 0, "ok": True, "peers": {"a": {"p99": 9.0}}},
+        {"mode": "peers", "n": 5000, "bulk_s": 9.0, "writes": 3, "ok": False, "peers": {"a": {"p99": None}}},
+        {"mode": "later", "n": 5000, "bulk_s": 6.0, "writes": 1, "peers": {"a": {"p99": 7.0}, "b": {"p99": 1.0}}},
+    ]
+    median = median_document(runs)
+    assert median == {"mode": "peers", "n": 5000, "bulk_s": 6.0, "writes": 1, "ok": True,
+                      "peers": {"a": {"p99": 8.0}, "b": {"p99": 1.0}}}
+    assert isinstance(median["writes"], int)
+    assert median_document([{"writes": 1}, {"writes": 2}]) == {"writes": 1.5}  # not truncated to an int
+    assert runs[0]["bulk_s"] == 5.0  # inputs untouched

@@ -18,7 +18,15 @@ from crdsync.translate.objects import to_host
 from devkit.benchmark.cluster import MAPPING, item
 from devkit.benchmark.metrics import ParseError, gauge_total, parse_samples
 from devkit.benchmark.peers.kopf_copier import desired_copy, drift, host_name, parse_args
-from devkit.benchmark.peers.report import ROWS, peer_comparisons, peer_rows, per_object_ms, render_peer_table
+from devkit.benchmark.peers.report import (
+    BULK_RATIO_TARGET,
+    ROWS,
+    bulk_ratio_ceilings,
+    peer_comparisons,
+    peer_rows,
+    per_object_ms,
+    render_peer_table,
+)
 from devkit.benchmark.peers.runner import PEERS, controller_runtime_version, parse_peers
 from devkit.benchmark.report import render_tenant_table, tenant_formula
 from devkit.cli import build_parser
@@ -264,3 +272,50 @@ def test_tenants_refuse_given_clusters(tmp_path: Path, capsys: pytest.CaptureFix
                            str(kubeconfig), "--json", str(tmp_path / "out.json")))
     assert code == 2
     assert "--tenants starts its own planes" in capsys.readouterr().err
+
+
+def test_bulk_ratio_ceiling_is_the_machines_capacity_over_the_cpu_one_copy_costs() -> None:
+    results = peer_results()  # raw: 4.0 s for 5000 on 2 cores = 1.6 ms of capacity per object; client 0.5 ms
+    ceilings = bulk_ratio_ceilings(results)
+    # crdsync's copies cost the servers 2.5 + 0.5 + 0.25 = 3.25 ms each
+    assert ceilings["crdsync"] == {"free": round(1.6 / 3.25, 3), "at_raw_client": round(1.6 / 3.75, 3),
+                                   "syncer_ms_for_target": round(1.6 / BULK_RATIO_TARGET - 3.25, 3)}
+    assert set(ceilings) == {"crdsync", "kopf"}  # a column per syncer, none for the raw client itself
+    del results["peers"]["kopf"]["server_ms_per_object"]["etcd"]
+    assert ceilings != bulk_ratio_ceilings(results)
+    assert bulk_ratio_ceilings(results)["kopf"] == {"free": None, "at_raw_client": None, "syncer_ms_for_target": None}
+    del results["machine"]
+    assert bulk_ratio_ceilings(results)["crdsync"]["free"] is None
+
+
+def test_the_table_states_the_ceilings_it_was_given_or_computes_them() -> None:
+    results = peer_results()
+    text = render_peer_table(results)
+    assert "crdsync 0.49 / 0.43, kopf 0.49 / 0.43" in text  # 1.6 / 3.25, 1.6 / 3.75
+    results["ceilings"] = {"crdsync": {"free": 0.97, "at_raw_client": 0.84, "syncer_ms_for_target": 0.16}}
+    assert "crdsync 0.97 / 0.84" in render_peer_table(results)
+    assert "a bulk ratio of 0.9 allows (raw client per create: 0.50): crdsync 0.16" in render_peer_table(results)
+
+
+def test_render_prints_the_median_of_earlier_runs_without_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = []
+    for i, bulk_s in enumerate((5.0, 9.0, 6.0)):
+        results = peer_results()
+        results["peers"]["crdsync"]["bulk_s"] = bulk_s
+        files.append(tmp_path / f"run{i}.json")
+        files[-1].write_text(json.dumps(results))
+    assert bench.run(parse("--render", *map(str, files))) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("median of 3 runs")
+    assert "bulk sync N, s (spawn → all on host)               4.00        6.00" in out
+    assert "crdsync 0.49 / 0.43" in out
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"mode": "tenants"})])
+def test_render_refuses_unreadable_or_mixed_files(tmp_path: Path, content: str) -> None:
+    good, other = tmp_path / "good.json", tmp_path / "other.json"
+    good.write_text(json.dumps(peer_results()))
+    other.write_text(content)
+    assert bench.run(parse("--render", str(good), str(other))) == 2

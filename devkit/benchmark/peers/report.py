@@ -97,6 +97,46 @@ def peer_comparisons(results: Results) -> dict[str, float | None]:
     }
 
 
+BULK_RATIO_TARGET = 0.9  # issue 15: raw create time / bulk sync time at N=5000
+
+
+def bulk_ratio_ceilings(results: Results) -> dict[str, dict[str, float | None]]:
+    """The best bulk ratio each syncer could reach on this machine, from the run's own CPU figures.
+
+    During a bulk sync the apiservers, etcd and the syncer share the machine's cores, and the raw phase already keeps
+    them all busy (it is CPU-bound, not waiting). A syncer's copies cost the servers what that peer's bulk phase
+    measured per object (`server_ms_per_object`: the create plus everything a syncer needs around it, such as the
+    watch that brings each copy back); adding the syncer's own CPU and dividing the machine's capacity per raw create
+    (raw wall time per object x cores) by that sum bounds the ratio from above:
+
+        ceiling = (raw bulk_s / n) x cores / (host + etcd + virtual ms per object + syncer ms per object)
+
+    for two syncers: one that costs nothing ("free") and one that costs what the raw client spends per create
+    ("at_raw_client": issue 15's CPU target met exactly). A measured ratio above "free" would mean the run was not
+    CPU-bound; a target above "at_raw_client" cannot be met together with the CPU target on this machine.
+    "syncer_ms_for_target": the most CPU per object a syncer may spend for the ratio to reach BULK_RATIO_TARGET,
+    to compare with the raw client's own CPU per create, which every syncer spends at least once per copy.
+    """
+    peers = results.get("peers") or {}
+    raw = peers.get("raw") or {}
+    cores = _number((results.get("machine") or {}).get("cores"))
+    raw_s, n = _number(raw.get("bulk_s")), _number(results.get("n"))
+    client_ms = _number(lookup(raw, "syncer_ms_per_object.bulk"))
+    capacity_ms = None if cores is None or raw_s is None or not n else 1000 * raw_s / n * cores
+    ceilings: dict[str, dict[str, float | None]] = {}
+    for name in (str(name) for name in results.get("peer_order") or [] if name != "raw"):
+        servers = [_number(lookup(peers.get(name) or {}, f"server_ms_per_object.{side}"))
+                   for side in ("host", "etcd", "virtual")]
+        server_ms = sum(s for s in servers if s is not None)
+        if capacity_ms is None or client_ms is None or None in servers or server_ms <= 0:
+            ceilings[name] = {"free": None, "at_raw_client": None, "syncer_ms_for_target": None}
+            continue
+        ceilings[name] = {"free": round(capacity_ms / server_ms, 3),
+                          "at_raw_client": round(capacity_ms / (server_ms + client_ms), 3),
+                          "syncer_ms_for_target": round(capacity_ms / BULK_RATIO_TARGET - server_ms, 3)}
+    return ceilings
+
+
 def render_peer_table(results: Results) -> str:
     headers, rows = peer_rows(results)
     lines = _table(headers, rows)
@@ -105,6 +145,12 @@ def render_peer_table(results: Results) -> str:
     lines.append("")
     lines.append("crdsync / peer: " + ", ".join(f"{key.removeprefix('crdsync_')} {fmt(value, 2)}"
                                                 for key, value in comparisons.items()))
+    ceilings = results.get("ceilings") or bulk_ratio_ceilings(results)
+    lines.append("bulk ratio ceiling on this machine, syncer free / at the raw client's CPU: " + ", ".join(
+        f"{name} {fmt(c.get('free'), 2)} / {fmt(c.get('at_raw_client'), 2)}" for name, c in ceilings.items()))
+    lines.append(f"syncer CPU ms/object a bulk ratio of {BULK_RATIO_TARGET} allows (raw client per create: "
+                 f"{fmt(lookup(results, 'peers.raw.syncer_ms_per_object.bulk'), 2)}): " + ", ".join(
+                     f"{name} {fmt(c.get('syncer_ms_for_target'), 2)}" for name, c in ceilings.items()))
     machine = results.get("machine") or {}
     versions = {**(results.get("versions") or {}), **(results.get("peer_versions") or {})}
     load = machine.get("load_avg") or {}

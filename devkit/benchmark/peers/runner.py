@@ -45,7 +45,7 @@ from crdsync.spec.model import Naming
 from crdsync.translate.names import host_name
 from devkit.benchmark.cluster import MetricsUnavailable, delete_all, item, list_seconds, run_concurrently, wait_until
 from devkit.benchmark.metrics import busy_until, request_delta
-from devkit.benchmark.peers.report import peer_comparisons, per_object_ms
+from devkit.benchmark.peers.report import bulk_ratio_ceilings, peer_comparisons, per_object_ms
 from devkit.benchmark.procs import ChildProcess, CpuSampler, CrdsyncProcess, ProcessDied, WaitTimeout
 from devkit.benchmark.runner import Bench, BenchFailed, Clusters, Options, say
 from devkit.devplane.build import GO_DIR, BuildError, find_binary
@@ -102,6 +102,7 @@ class PeerBench:
                 except (ApiError, ConfigError, WaitTimeout, ProcessDied, MetricsUnavailable, OSError) as exc:
                     raise BenchFailed(f"{label}: {exc}") from exc
             self.results["comparisons"] = peer_comparisons(self.results)
+            self.results["ceilings"] = bulk_ratio_ceilings(self.results)
         finally:
             bench.teardown()
             if "machine" in self.results:
