@@ -262,13 +262,15 @@ def test_ownership_conversion_folds_our_update_record_into_our_existing_apply_re
     assert applied is not None
     replaced = rig.writer.overwrite("host", rig.runtime, copy_of(size=1, color="red", shape="round"), applied)
     assert managers(replaced) == [("crdsync", "Apply"), ("crdsync", "Update")]
-    converted = rig.writer.convert_ownership("host", rig.runtime, replaced)
-    assert converted is not None and managers(converted) == [("crdsync", "Apply")]
+    rig.host.put(HOST_WIDGETS, {**replaced, "spec": {**replaced["spec"], "operatorField": "x"}}, manager="operator")
+    converted = rig.writer.convert_ownership("host", rig.runtime, rig.host_copy())
+    assert converted is not None and managers(converted) == [("crdsync", "Apply"), ("operator", "Update")]
     (_, sent), *_ = [(w, body) for w, body in reversed(rig.host.sent) if w[0] == "patch"]
-    assert [(e["manager"], e["operation"]) for e in sent[1]["value"]] == [("crdsync", "Apply")]  # one record asked for
+    asked = [(e["manager"], e["operation"]) for e in sent[1]["value"] if not e.get("subresource")]
+    assert asked == [("crdsync", "Apply"), ("operator", "Update")]  # ours folded into one; the operator's kept
     assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == converted  # read back ahead of any cache
     dropped = rig.writer.update_host_copy(rig.runtime, copy_of(size=1), converted)
-    assert dropped is not None and dropped["spec"] == {"size": 1}
+    assert dropped is not None and dropped["spec"] == {"size": 1, "operatorField": "x"}
 
 
 def test_ownership_conversion_changes_nothing_when_there_is_no_update_record_of_ours(rig: Rig) -> None:
