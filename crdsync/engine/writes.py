@@ -94,9 +94,10 @@ class UpdateRefused(Exception):
     """The host refused an update of a copy as invalid (422): `error` is its answer. Not an ApiError, so only a
     caller that means to answer it (replaceOnConflict) catches it; the reconciler reports `error` otherwise."""
 
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    @property
+    def error(self) -> ApiError:
+        error: ApiError = self.args[0]
+        return error
 
 
 class Writer:
@@ -104,7 +105,7 @@ class Writer:
         self.sides = sides
         self.field_manager = field_manager
         self.overlay = overlay if overlay is not None else WriteOverlay()
-        self.on_write: Callable[[str, str], None] = lambda side, verb: None
+        self.on_write: Callable[[str, str], None] = _uncounted
         self._for = threading.local()  # per worker: the key being reconciled (who a write is remembered for)
         self._ensured_namespaces: set[str] = set()
 
@@ -118,11 +119,12 @@ class Writer:
             self._for.key = None
 
     def client(self, side: str) -> ClusterClient:
-        return self.sides.host if side == "host" else self.sides.virtual
+        """The client of `side`, "host" or "virtual" (any other side is a KeyError, never a guess)."""
+        return {"host": self.sides.host, "virtual": self.sides.virtual}[side]
 
     @staticmethod
     def _res(side: str, runtime: KindRuntime) -> Resource:
-        res = runtime.host_res if side == "host" else runtime.virtual_res
+        res = {"host": runtime.host_res, "virtual": runtime.virtual_res}[side]
         assert res is not None
         return res
 
@@ -354,6 +356,10 @@ class Writer:
         self.sides.virtual.apply(crd_res, desired, force=True)
         self._wrote("virtual", "apply")
         return True
+
+
+def _uncounted(side: str, verb: str) -> None:
+    """What a Writer reports its writes to until the engine gives it its metrics: nothing."""
 
 
 def _digest_as_recorded(desired: Obj, host_obj: Mapping[str, Any]) -> Obj:

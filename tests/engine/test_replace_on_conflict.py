@@ -18,8 +18,10 @@ from crdsync.engine import reconcile as reconcile_module
 from crdsync.spec.model import ConflictPolicy
 from crdsync.translate.bookkeeping import source_of
 from crdsync.translate.names import host_name
+from crdsync.translate.objects import to_host
 from tests.engine.kinds import WIDGETS
 from tests.engine.test_engine import TENANT, World, make_config, widget, widget_rule
+from tests.engine.test_write_path import first_call_races
 
 IMMUTABLE: list[tuple[str, ...]] = [("spec", "size")]
 
@@ -173,4 +175,26 @@ def test_while_a_host_finalizer_holds_the_old_copy_it_is_replaced_once(replacing
     replacing.settle()
     copy = replacing.host_copy("default", "w1")
     assert copy is not None and copy["spec"]["size"] == 2 and copy["metadata"].get("deletionTimestamp") is None
+    assert replacing.reasons() == [("Normal", "Replaced")]
+
+
+def test_a_replacement_whose_create_finds_the_copy_made_again_meanwhile_updates_it(replacing: Replacing) -> None:
+    """Between the delete and the create, our copy of this very source appears again (a cache that was behind, a
+    replica whose term just ended): the create's AlreadyExists becomes an apply of it, with no error for the tenant."""
+    replacing.start()
+    replacing.virtual.put(WIDGETS, widget("w1", size=1))
+    replacing.settle()
+
+    def made_again() -> None:
+        source = replacing.virtual.get(WIDGETS, "default", "w1")
+        assert source is not None
+        ours = to_host(replacing.config, replacing.config.rules[0], source, TENANT)
+        replacing.host.put(WIDGETS, ours, manager="crdsync")
+
+    calls = first_call_races(replacing.host, "create", made_again)
+    replacing.resize(2)
+    replacing.settle()
+    assert calls
+    copy = replacing.host_copy("default", "w1")
+    assert copy is not None and copy["spec"]["size"] == 2
     assert replacing.reasons() == [("Normal", "Replaced")]

@@ -312,3 +312,23 @@ def test_style_hashed_leaves_vclusters_copies_alone(events: list[tuple[str, str]
         assert world.host.get(WIDGETS, TENANT.host_namespace, host_name(TENANT, "apps", "w1", Naming())) is not None
     finally:
         world.stop()
+
+
+@pytest.mark.parametrize(("conflict", "taken_over"), [(ConflictPolicy.ADOPT, True), (ConflictPolicy.ABORT, False)])
+def test_under_style_vcluster_an_unmanaged_object_in_the_way_follows_the_conflict_policy(
+    events: list[tuple[str, str]], conflict: ConflictPolicy, taken_over: bool
+) -> None:
+    """Only vcluster's bookkeeping makes an object "vcluster's copy of something else" (NameTaken); a plain object
+    somebody made at that name is an unmanaged object like any other, and the rule's conflict policy decides."""
+    world = vcluster_world(conflict)
+    try:
+        world.virtual.put(WIDGETS, widget("w1", "apps", size=1))
+        place = {"name": host_name(TENANT, "apps", "w1", VCLUSTER), "namespace": TENANT.host_namespace}
+        world.host.put(WIDGETS, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": place, "spec": {}})
+        world.start()
+        copy = host_copy(world, "apps", "w1")
+        assert copy is not None
+        assert (copy["spec"] == {"size": 1}) is taken_over
+        assert [reason for reason, _ in events] == ([] if taken_over else ["TargetExists"])
+    finally:
+        world.stop()
