@@ -39,8 +39,6 @@ def run_mutmut(root: Path, max_children: int, only: Sequence[str]) -> int:
     # test modules afresh, and pytest's assertion rewriting then reads them from mutants/tests/__pycache__ instead of
     # compiling them again, a large part of a mutant that its first test kills. Only files under mutants/ are new.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    # mutmut runs the type check as a bare `mypy` in mutants/: it must be this venv's, at the locked version.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     start = time.monotonic()
     status = subprocess.run(cmd, cwd=root, env=env, check=False).returncode
     print(f"\nmutmut run: status {status} after {time.monotonic() - start:.0f}s", flush=True)

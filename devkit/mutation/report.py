@@ -6,12 +6,10 @@ statuses). The kill rate is
     (killed + timeout) / (killed + timeout + survived + no tests + suspicious + segfault)
 
 A timeout is a kill (a hanging mutant fails any test run that has a time limit); a mutant no selected test reaches
-("no tests") counts as surviving: the code it changes is untested. Mutants mutmut skipped (none in this configuration)
-and mutants the type checker caught (pyproject's type_check_command: mypy --strict, which `make test` also runs, so
-such a change could never pass CI) are outside the fraction; their count is reported beside it. A mutant still "not
-checked" (or interrupted) means the run did not finish: no rate is given for it and the check fails. mutmut's own
-badge (`mutmut export-cicd-stats`) keeps type-caught mutants in its denominator as not killed, so it reads lower by
-exactly that count.
+("no tests") counts as surviving: the code it changes is untested. Mutants mutmut skipped or a type checker caught are
+outside the fraction (this configuration produces neither). A mutant still "not checked" (or interrupted) means the run
+did not finish: no rate is given for it and the check fails. Equal to mutmut's own score (`mutmut export-cicd-stats`,
+`mutmut badge`) whenever the run is complete.
 
 Writes DIR/summary.json (counts, rates, every survivor with its one-line change) and DIR/survivors.diff (each
 survivor's diff as `mutmut show` prints it). Run from the repository root, after `mutmut run`.
