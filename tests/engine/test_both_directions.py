@@ -11,14 +11,12 @@ over the other's object (TargetExists), whatever the conflict policies say.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdsync.engine import reconcile as reconcile_module
 from crdsync.spec.model import (
     ConflictPolicy,
     Direction,
@@ -89,31 +87,12 @@ def copies_of_copies(world: World) -> list[str]:
     return found
 
 
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    recorded: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        reconcile_module,
-        "record_event",
-        lambda client, obj, reason, message, **kw: recorded.append((obj["metadata"]["name"], reason, message)),
-    )
-    return recorded
-
-
-@pytest.fixture
-def stop() -> Iterator[list[World]]:
-    worlds: list[World] = []
-    yield worlds
-    for world in worlds:
-        world.stop()
-
-
 @pytest.mark.parametrize("by", ["labels", "namespaces"])
 def test_both_directions_at_once_without_a_loop_or_a_copy_of_a_copy(
-    by: str, events: list[tuple[str, str, str]], stop: list[World]
+    by: str, events_on: list[tuple[str, str, str]], worlds: list[World]
 ) -> None:
     world = both_ways(by=by)
-    stop.append(world)
+    worlds.append(world)
     host_ns, landing = ("team", "team") if by == "labels" else ("shared", "imported")
     world.host.put(WIDGETS, labelled_widget(host_ns, "operator-made", "in", replicas=1))
     world.virtual.put(WIDGETS, labelled_widget("default", "tenant-made", "out", size=1))
@@ -150,14 +129,14 @@ def test_both_directions_at_once_without_a_loop_or_a_copy_of_a_copy(
     assert widgets(world.virtual) == {("default", "tenant-made"), (landing, "operator-made")}
     assert world.virtual.get(WIDGETS, landing, "operator-made")["metadata"]["labels"]["flow"] == "in"  # type: ignore[index]
     assert copies_of_copies(world) == []
-    assert not [reason for _, reason, _ in events if reason != "TargetExists"]
+    assert not [reason for _, reason, _ in events_on if reason != "TargetExists"]
 
 
 def test_an_import_never_takes_the_place_of_an_exported_tenant_object(
-    events: list[tuple[str, str, str]], stop: list[World]
+    events_on: list[tuple[str, str, str]], worlds: list[World]
 ) -> None:
     world = both_ways(by="labels", from_host={"conflict": ConflictPolicy.OVERWRITE})
-    stop.append(world)
+    worlds.append(world)
     world.start()
     world.virtual.put(WIDGETS, labelled_widget("team", "x", "out", size=1))
     world.settle()
@@ -169,7 +148,7 @@ def test_an_import_never_takes_the_place_of_an_exported_tenant_object(
     standing = world.virtual.get(WIDGETS, "team", "x")
     assert standing is not None and source_of(standing) is None and standing["spec"] == {"size": 1}
     assert world.host.get(WIDGETS, TENANT.host_namespace, copy_name) is not None  # still exported
-    assert ("x", "TargetExists") in {(name, reason) for name, reason, _ in events}
+    assert ("x", "TargetExists") in {(name, reason) for name, reason, _ in events_on}
 
     # The tenant's object goes: the place is free, the import comes in (and is never exported).
     world.virtual.remove(WIDGETS, "team", "x")
@@ -181,10 +160,10 @@ def test_an_import_never_takes_the_place_of_an_exported_tenant_object(
 
 
 def test_an_export_never_takes_the_place_of_an_imported_host_object(
-    events: list[tuple[str, str, str]], stop: list[World]
+    events_on: list[tuple[str, str, str]], worlds: list[World]
 ) -> None:
     world = both_ways(by="labels", to_host={"conflict": ConflictPolicy.OVERWRITE})
-    stop.append(world)
+    worlds.append(world)
     name = host_name(TENANT, "default", "w9", widget_rule().naming)
     world.host.put(WIDGETS, labelled_widget(TENANT.host_namespace, name, "in", replicas=2))  # shared by the host
     world.start()
@@ -193,7 +172,7 @@ def test_an_export_never_takes_the_place_of_an_imported_host_object(
     world.settle()
     kept = world.host.get(WIDGETS, TENANT.host_namespace, name)
     assert kept is not None and source_of(kept) is None and kept["spec"] == {"replicas": 2}
-    assert ("w9", "TargetExists") in {(n, reason) for n, reason, _ in events}
+    assert ("w9", "TargetExists") in {(n, reason) for n, reason, _ in events_on}
     assert world.virtual.get(WIDGETS, TENANT.host_namespace, name) is not None  # the import stays
 
 

@@ -5,12 +5,10 @@ The engine runs against the in-memory clusters of tests/fakeapi, with test_engin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine.engine import Engine
 from crdsync.spec.model import (
     ConflictPolicy,
@@ -43,36 +41,6 @@ from crdsync.translate.names import host_name
 from crdsync.translate.objects import to_host, to_virtual
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
 from tests.engine.test_engine import TENANT, World, host_secret, make_config, shared_thing, widget, widget_rule
-
-
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """The Events the engine records, as (reason, message)."""
-    recorded: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        reconcile_module, "record_event", lambda client, obj, reason, message, **kw: recorded.append((reason, message))
-    )
-    return recorded
-
-
-@pytest.fixture
-def events_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """The Events the engine records, as (name of the object they are about, reason, message)."""
-    recorded: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        reconcile_module,
-        "record_event",
-        lambda client, obj, reason, message, **kw: recorded.append((obj["metadata"]["name"], reason, message)),
-    )
-    return recorded
-
-
-@pytest.fixture
-def worlds() -> Iterator[list[World]]:
-    made: list[World] = []
-    yield made
-    for w in made:
-        w.stop()
 
 
 def shared_rule(**overrides: Any) -> Rule:

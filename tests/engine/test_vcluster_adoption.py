@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from crdsync.engine import reconcile as reconcile_module
 from crdsync.gvk import GroupVersionKind
 from crdsync.spec.model import ConflictPolicy, Naming, NamingStyle, Rule, SyncConfig
 from crdsync.translate.bookkeeping import source_of
@@ -162,15 +161,6 @@ def vcluster_world(conflict: ConflictPolicy = ConflictPolicy.ABORT) -> World:
     world.host = FakeCluster("host", [WIDGETS, SHAREDS, NAMESPACES])
     world.virtual = FakeCluster("virtual", [WIDGETS, SHAREDS, NAMESPACES])
     return world
-
-
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        reconcile_module, "record_event", lambda client, obj, reason, message, **kw: found.append((reason, message))
-    )
-    return found
 
 
 @pytest.fixture
