@@ -91,6 +91,9 @@ HONEST_INGRESS = "web-x-shop-x-honest"  # the honest tenant's Ingress as its vcl
 READY_TIMEOUT = 120.0  # issuance on two busy cores; cert-manager usually takes seconds
 SYNC_LATENCY = 15.0  # "normal latency" for a copy to reach the host, with everything else running
 DECIDE_TIMEOUT = 30.0  # time for an engine to act on an attack (refuse it or, unfixed, carry it out)
+# cert-manager may issue a second time right after the first (its trigger controller reads the Secret from a cache that
+# has not yet seen the first issuance): the baseline is taken once the honest issuance has been still this long.
+ISSUANCE_QUIET = 5.0
 POISON_DEPTH = 2000
 POISON_MARKER = "crdsync-poison-marker"
 
@@ -161,14 +164,16 @@ class RawApi:
 
 class SecretWatch:
     """Host Secrets in all namespaces, watched from before the tenants exist: records every DELETED event of the honest
-    tenant's Secrets. A broken stream resumes from a fresh list (counted in `relists`); the aftermath also compares
-    uids, so a deletion hidden in such a gap is still caught."""
+    tenant's Secrets, and who wrote each change to them (for the failure message when one changes). A broken stream
+    resumes from a fresh list (counted in `relists`); the aftermath also compares uids, so a deletion hidden in such a
+    gap is still caught."""
 
     ROUND = 5  # seconds per watch request, so stop() returns promptly
 
     def __init__(self, client: RestClient) -> None:
         self._client = client
         self.deleted: list[str] = []
+        self.writes: list[str] = []
         self.errors: list[str] = []
         self.relists = 0
         self.seen = 0
@@ -221,10 +226,44 @@ class SecretWatch:
         self.seen += 1
         meta = obj.get("metadata") or {}
         self._rv = meta.get("resourceVersion") or self._rv
-        if event.get("type") == "DELETED" and meta.get("namespace") == HOST_NS and meta.get("name") in HONEST_SECRETS:
-            labels = meta.get("labels") or {}
-            self.deleted.append(f"{meta.get('name')} (uid {meta.get('uid')}, labels {labels})")
+        if meta.get("namespace") == HOST_NS and meta.get("name") in HONEST_SECRETS:
+            self.writes.append(f"{time.strftime('%H:%M:%S')} {event.get('type')} {meta.get('name')}: {writers(obj)}")
+            if event.get("type") == "DELETED":
+                labels = meta.get("labels") or {}
+                self.deleted.append(f"{meta.get('name')} (uid {meta.get('uid')}, labels {labels})")
         return self._stop.is_set()
+
+
+def writers(obj: Obj) -> str:
+    """The field managers of an object, newest write last: who changed it, with which operation, when."""
+    entries = sorted((obj.get("metadata") or {}).get("managedFields") or [], key=lambda e: str(e.get("time")))
+    return ", ".join(
+        "/".join(str(part) for part in (e.get("manager"), e.get("operation"), e.get("subresource")) if part)
+        + f"@{e.get('time')}"
+        for e in entries
+    )
+
+
+def issuance_settled(host: RestClient, certificate_path: str, secret_path: str) -> Callable[[], bool]:
+    """True once a host Certificate is Ready, not Issuing, and neither its revision nor its Secret has changed for
+    ISSUANCE_QUIET seconds."""
+    since: list[tuple[object, float]] = []
+
+    def settled() -> bool:
+        cert, secret = get_or_none(host, certificate_path), get_or_none(host, secret_path)
+        conditions = {
+            c.get("type"): c.get("status") for c in ((cert or {}).get("status") or {}).get("conditions") or []
+        }
+        state = None
+        if cert and secret and conditions.get("Ready") == "True" and conditions.get("Issuing") != "True":
+            state = (cert["status"].get("revision"), secret["metadata"]["resourceVersion"])
+        now = time.monotonic()
+        if state is None or not since or since[0][0] != state:
+            since[:] = [(state, now)]
+            return False
+        return now - since[0][1] >= ISSUANCE_QUIET
+
+    return settled
 
 
 @dataclass
@@ -250,6 +289,8 @@ class World:
     # uids of crdsync Events already on the (session-shared) host before this module's tenants existed: other test
     # modules record Events on host objects on purpose (e2e/test_kube_io.py tests the recorder itself)
     earlier_events: frozenset[str] = frozenset()
+    # the honest host Certificate's status.revision when the baseline was taken
+    baseline_revision: int | None = None
 
     def logs(self) -> str:
         return (
@@ -426,6 +467,10 @@ def world(
             READY_TIMEOUT,
             "the honest Certificate Ready with its Secret imported",
         )
+        certificate_path = f"{CM}/namespaces/{HOST_NS}/certificates/{honest_name(HONEST_NS, 'api')}"
+        tls_path = f"/api/v1/namespaces/{HOST_NS}/secrets/{HONEST_TLS_SECRET}"
+        result.wait(issuance_settled(host_client, certificate_path, tls_path), READY_TIMEOUT, "cert-manager to settle")
+        result.baseline_revision = host_client.get(certificate_path)["status"].get("revision")
         for plural, name in [*sorted(HONEST_COPIES), ("secrets", HONEST_TLS_SECRET)]:
             path = f"{CM if plural != 'secrets' else '/api/v1'}/namespaces/{HOST_NS}/{plural}/{name}"
             result.baseline[path] = snapshot(host_client.get(path))
@@ -828,6 +873,19 @@ def test_attack6_poison_object_neither_syncs_nor_stalls_its_kind(world: World) -
     )
 
 
+def describe_change(before: Obj, after: Obj, changed: list[str]) -> str:
+    """Which parts changed: the keys only for data (the values are key material), before and after for the rest."""
+    parts = []
+    for part in changed:
+        if part == "data":
+            old, new = before["data"] or {}, after["data"] or {}
+            keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            parts.append(f"data keys {keys}")
+        else:
+            parts.append(f"{part} {before[part]!r} -> {after.get(part)!r}")
+    return "; ".join(parts)
+
+
 def raw_exists(world: World, path: str) -> bool:
     return world.host_raw.request("GET", path)[0] == 200
 
@@ -855,7 +913,13 @@ def test_aftermath_the_honest_tenant_and_the_host_are_untouched(world: World) ->
             after["rv"] = now["metadata"]["resourceVersion"]
         changed = sorted(k for k in before if before[k] != after.get(k))
         if changed:
-            problems.append(f"{path} changed in {changed}: {[(before[k], after.get(k)) for k in changed]}")
+            problems.append(f"{path} changed: {describe_change(before, after, changed)}; written by {writers(now)}")
+    if any("/secrets/" in p for p in problems):
+        certificate = host.get(f"{CM}/namespaces/{HOST_NS}/certificates/{honest_name(HONEST_NS, 'api')}")
+        problems.append(
+            f"the honest host Certificate is at revision {certificate.get('status', {}).get('revision')} (baseline "
+            f"{world.baseline_revision}); writes to honest host Secrets since the start: {world.watch.writes}"
+        )
 
     # The honest tenant's copies: host objects whose bookkeeping claims the honest tenant AND that stand at the name
     # the honest naming rule gives their claimed source (forged claims stand elsewhere and are not its copies).
