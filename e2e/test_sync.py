@@ -93,24 +93,34 @@ def test_cr_lifecycle_and_status_round_trip(
     engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
 ) -> None:
     ensure_namespace(virtual_client, "life")
-    virtual_client.create(widgets("life"), new_widget("w1", "life", size=1))
+    virtual_client.create(widgets("life"), new_widget("w1", "life", size=1, initial="i"))
     host_path = host_widget_path("life", "w1")
     wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "host copy")
     copy = host_client.get(host_path)
-    assert copy["spec"] == {"size": 1}
+    assert copy["spec"] == {"size": 1, "initial": "i"}
     assert copy["metadata"]["annotations"]["crdsync.io/source-name"] == "w1"
 
+    def our_records() -> list[str]:
+        entries = host_client.get(host_path)["metadata"]["managedFields"]
+        return sorted(e["operation"] for e in entries if e["manager"] == "crdsync" and not e.get("subresource"))
+
+    # The copy was created by a plain POST (an Update record). A change that drops nothing is one apply: the record
+    # stays, beside the apply's own.
     virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"size": 2}})
     wait_for(lambda: host_client.get(host_path)["spec"].get("size") == 2, 30, "update on host")
+    assert our_records() == ["Apply", "Update"]
 
-    # A field the tenant drops goes from the copy too, although the copy was created by a plain POST (whose
-    # ownership record is converted to server-side apply before the first update).
+    # A field the tenant adds and drops again was only ever applied: the apply alone removes it.
     virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"extra": "x"}})
     wait_for(lambda: host_client.get(host_path)["spec"].get("extra") == "x", 30, "field added on host")
     virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"extra": None}})
     wait_for(lambda: "extra" not in host_client.get(host_path)["spec"], 30, "dropped field removed on host")
-    entries = [e for e in host_client.get(host_path)["metadata"]["managedFields"] if e["manager"] == "crdsync"]
-    assert [e["operation"] for e in entries] == ["Apply"], entries
+
+    # A field of the create goes too: the real apiserver would keep it for the Update record, so that record is
+    # converted into our Apply record first.
+    virtual_client.merge_patch(widgets("life", "w1"), {"spec": {"initial": None}})
+    wait_for(lambda: "initial" not in host_client.get(host_path)["spec"], 30, "a field of the create removed on host")
+    assert our_records() == ["Apply"]
 
     host_client.merge_patch(host_path + "/status", {"status": {"phase": "Ready", "observed": 2}})
     wait_for(

@@ -13,10 +13,11 @@ Policy, verb by verb:
   server. Force, because a copy is ours: a field someone else set on it is taken back. Nothing is written when
   `needs_write` says the apply would change nothing (a host copy is compared with the source digest it records, so a
   digest alone never costs a write).
-- ownership conversion (JSON patch of managedFields, conditional on the version judged) before the first apply of an
-  object we created by POST, replaced by PUT, or adopted from vcluster's syncer: server-side apply removes a field we
-  stop setting only when no other entry owns it, and their Update entries would keep owning every field they set
-  (kubectl's csaupgrade does the same conversion).
+- ownership conversion (JSON patch of managedFields, conditional on the version judged) of an object we created by
+  POST, replaced by PUT, or adopted from vcluster's syncer: server-side apply removes a field we stop setting only when
+  no other entry owns it, and their Update entries would keep owning every field they set (kubectl's csaupgrade does
+  the same conversion). An adopted copy is converted at once; our own copy only before an apply that would otherwise
+  leave a field behind (`apply_leaves_behind`: a field dropped, a list changed), so a plain change costs one write.
 - replace (PUT, resourceVersion precondition) for conflict policy Overwrite: drops every field we do not set, whoever
   wrote it; a change made since we judged the object gives Conflict, never a silent overwrite of it.
 - JSON patch (`test` of the resourceVersion, then `remove`s) to shed fields a tenant added to a read-only import:
@@ -65,7 +66,7 @@ from crdsync.translate.bookkeeping import (
     PREFIX,
     annotations_of,
 )
-from crdsync.translate.compare import needs_write, stray_paths
+from crdsync.translate.compare import apply_leaves_behind, needs_write, stray_paths
 from crdsync.translate.tenancy import VCLUSTER_ANN_NAME
 
 log = logging.getLogger("crdsync.writes")
@@ -169,7 +170,8 @@ class Writer:
         A 422 on the apply is UpdateRefused (the caller may answer it with `replace_refused_copy`)."""
         if not needs_write(_digest_as_recorded(desired, current), current, self.field_manager):
             return None
-        self.convert_ownership("host", runtime, current)
+        if apply_leaves_behind(desired, current, self.field_manager):
+            self.convert_ownership("host", runtime, current)
         try:
             written = self.sides.host.apply(self._res("host", runtime), desired, force=True)
         except ApiError as exc:

@@ -5,6 +5,8 @@ says so. The comparison is "desired is a subset of current": servers add default
 and none of that may cause a write (or two writers would ping-pong). The one thing a subset check cannot see is a
 field we applied earlier and no longer want: server-side apply removes it only when we apply again, so fields still
 owned by our field manager (metadata.managedFields, operation Apply) but absent from desired also mean "write".
+`apply_leaves_behind` answers the writer's follow-up question: would that apply leave such a field behind because our
+own plain create recorded it (so the record must become an Apply record first)?
 
 Pure; nothing raises: malformed managedFields entries are ignored (they only make us write, never skip a write).
 """
@@ -12,7 +14,7 @@ Pure; nothing raises: malformed managedFields entries are ignored (they only mak
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # The metadata fields the engine ever writes; the rest of metadata belongs to the server (uid, managedFields, ...).
@@ -76,27 +78,19 @@ def _walk_fields(fields: Mapping[str, Any], prefix: tuple[str, ...], out: set[tu
             out.add(prefix)
 
 
-def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | None = None) -> set[tuple[str, ...]]:
-    """Field paths (map keys from the root) owned by `manager` on `subresource`.
-
-    Apply entries, and Update entries too: an object `manager` created with a plain POST (cheaper for the apiserver
-    than an apply) records its fields under operation Update, and they are just as much ours to remove.
-    A path ending at a list stands for the whole list.
-    """
+def _entry_paths(current: Mapping[str, Any], accept: Callable[[Mapping[str, Any]], bool]) -> set[tuple[str, ...]]:
+    """Field paths recorded by the managedFields entries of `current` that `accept` takes (fieldsV1 as a map, or as
+    the JSON string some clients hand over)."""
     meta = current.get("metadata")
     entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
     out: set[tuple[str, ...]] = set()
     if not isinstance(entries, list):
         return out
     for entry in entries:
-        if not isinstance(entry, Mapping) or entry.get("manager") != manager:
-            continue
-        if entry.get("operation") not in ("Apply", "Update"):
-            continue
-        if (entry.get("subresource") or None) != (subresource or None):
+        if not isinstance(entry, Mapping) or not accept(entry):
             continue
         fields = entry.get("fieldsV1")
-        if isinstance(fields, str):  # some clients hand fieldsV1 over as a JSON string
+        if isinstance(fields, str):
             try:
                 fields = json.loads(fields)
             except ValueError:
@@ -106,12 +100,58 @@ def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | Non
     return out
 
 
-def _has_path(obj: object, path: tuple[str, ...]) -> bool:
+def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | None = None) -> set[tuple[str, ...]]:
+    """Field paths (map keys from the root) owned by `manager` on `subresource`.
+
+    Apply entries, and Update entries too: an object `manager` created with a plain POST (cheaper for the apiserver
+    than an apply) records its fields under operation Update, and they are just as much ours to remove.
+    A path ending at a list stands for the whole list.
+    """
+
+    def ours(entry: Mapping[str, Any]) -> bool:
+        return (
+            entry.get("manager") == manager
+            and entry.get("operation") in ("Apply", "Update")
+            and (entry.get("subresource") or None) == (subresource or None)
+        )
+
+    return _entry_paths(current, ours)
+
+
+def apply_leaves_behind(desired: Mapping[str, Any], current: Mapping[str, Any], manager: str) -> bool:
+    """True when a server-side apply of `desired` by `manager` would leave behind a field that `manager` wrote with a
+    plain create or update (an Update entry) and `desired` no longer sets, or changes a list such an entry owns.
+
+    Apply removes only what its own Apply entry owns, so such an object needs its Update entry converted first; when
+    this is False, the apply alone ends exactly where converting and then applying would. A list counts whenever it
+    changes at all: items of a keyed list leave the applied configuration without leaving the Update entry.
+    """
+
+    def our_update(entry: Mapping[str, Any]) -> bool:
+        return entry.get("manager") == manager and entry.get("operation") == "Update" and not entry.get("subresource")
+
+    for path in _entry_paths(current, our_update):
+        if _ignored(path) or not _has_key_path(current, path):
+            continue  # an empty map or list still stands until removed, so presence is by key here
+        wanted = _value_at(desired, path)
+        if wanted is None:
+            return True
+        now = _value_at(current, path)
+        if isinstance(now, list) and not is_subset(wanted, now):
+            return True
+    return False
+
+
+def _value_at(obj: object, path: tuple[str, ...]) -> object:
     for key in path:
         if not isinstance(obj, Mapping) or key not in obj:
-            return False
+            return None
         obj = obj[key]
-    return not _is_empty(obj)
+    return obj
+
+
+def _has_path(obj: object, path: tuple[str, ...]) -> bool:
+    return not _is_empty(_value_at(obj, path))
 
 
 def _compared(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,17 +188,7 @@ def stray_paths(desired: Mapping[str, Any], current: Mapping[str, Any], manager:
     owner references and the like are the cluster's business). Each path is the outermost stray one, present in
     `current`, in a stable order.
     """
-    meta = current.get("metadata")
-    entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
-    if not isinstance(entries, list):
-        return []
-    foreign: set[tuple[str, ...]] = set()
-    for entry in entries:
-        if not isinstance(entry, Mapping) or entry.get("manager") == manager or entry.get("subresource"):
-            continue
-        fields = entry.get("fieldsV1")
-        if isinstance(fields, Mapping):
-            _walk_fields(fields, (), foreign)
+    foreign = _entry_paths(current, lambda e: e.get("manager") != manager and not e.get("subresource"))
     stray = sorted(
         {
             _outermost_absent(path, desired)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
-from crdsync.translate.compare import is_subset, needs_write, owned_paths, stray_paths
+from crdsync.translate.compare import apply_leaves_behind, is_subset, needs_write, owned_paths, stray_paths
 from tests.fakeapi import applied as server_applied
 
 MANAGER = "crdsync"
@@ -243,3 +244,95 @@ def test_status_another_manager_wrote_through_the_main_resource_is_not_shed() ->
         "status": {"ready": True},
     }
     assert stray_paths({"spec": {"a": 1}}, current, MANAGER) == []
+
+
+def created_by_post(obj: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as a plain POST by MANAGER records it: one Update entry owning every field it set (and `extra` entries)."""
+
+    def fields(value: Any) -> Any:
+        if isinstance(value, dict) and value:
+            return {f"f:{k}": fields(v) for k, v in value.items()}
+        return {}
+
+    recorded = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    recorded["metadata"] = {k: v for k, v in obj["metadata"].items() if k in ("labels", "annotations")}
+    entry = {"manager": MANAGER, "operation": "Update", "apiVersion": "v1", "fieldsV1": fields(recorded)}
+    return {**obj, "metadata": {**obj["metadata"], "managedFields": [entry, *extra]}}
+
+
+POSTED: dict[str, Any] = {
+    "apiVersion": "example.com/v1",
+    "kind": "Widget",
+    "metadata": {"name": "w", "namespace": "ns", "labels": {"a": "1"}, "finalizers": ["x/y"]},
+    "spec": {"size": 1, "tags": ["a", "b"], "empty": [], "nested": {"deep": 1}},
+}
+
+
+def test_a_change_that_drops_nothing_leaves_nothing_behind() -> None:
+    current = created_by_post(POSTED)
+    assert not apply_leaves_behind(POSTED, current, MANAGER)
+    changed = copy.deepcopy(POSTED)
+    changed["spec"]["size"] = 2
+    changed["spec"]["nested"]["deep"] = 5
+    changed["spec"]["added"] = True
+    changed["metadata"]["labels"]["b"] = "2"
+    del changed["metadata"]["finalizers"]  # metadata we never write is not ours to remove
+    assert not apply_leaves_behind(changed, current, MANAGER)
+
+
+@pytest.mark.parametrize(
+    "drop",
+    [
+        lambda d: d["spec"].pop("size"),
+        lambda d: d["spec"]["nested"].pop("deep"),
+        lambda d: d["spec"].pop("empty"),  # an empty list stands until removed
+        lambda d: d["metadata"]["labels"].pop("a"),
+        lambda d: d["spec"].__setitem__("tags", ["a"]),  # a list that changes at all: its items may be keyed
+        lambda d: d["spec"].__setitem__("tags", ["b", "a"]),
+        lambda d: d["spec"].__setitem__("size", None),
+    ],
+    ids=["field", "nested-field", "empty-list", "label", "list-shrinks", "list-reordered", "null"],
+)
+def test_a_field_our_create_recorded_and_desired_drops_is_left_behind(drop: Any) -> None:
+    desired = copy.deepcopy(POSTED)
+    drop(desired)
+    assert apply_leaves_behind(desired, created_by_post(POSTED), MANAGER)
+
+
+def test_only_our_own_update_entry_of_the_main_resource_counts() -> None:
+    """Our Apply entry's fields are removed by the apply itself; other managers' fields and status records are not
+    ours to remove; a fieldsV1 handed over as a JSON string is read like a map."""
+    desired = copy.deepcopy(POSTED)
+    del desired["spec"]["size"]
+    current = created_by_post(POSTED)
+    for entry in current["metadata"]["managedFields"]:
+        entry["operation"] = "Apply"
+    assert not apply_leaves_behind(desired, current, MANAGER)
+    for entry in current["metadata"]["managedFields"]:
+        entry["operation"], entry["manager"] = "Update", "someone-else"
+    assert not apply_leaves_behind(desired, current, MANAGER)
+    for entry in current["metadata"]["managedFields"]:
+        entry["manager"], entry["subresource"] = MANAGER, "status"
+    assert not apply_leaves_behind(desired, current, MANAGER)
+    as_string = created_by_post(POSTED)
+    (entry,) = as_string["metadata"]["managedFields"]
+    entry["fieldsV1"] = json.dumps(entry["fieldsV1"])
+    assert apply_leaves_behind(desired, as_string, MANAGER)
+
+
+def test_a_field_already_gone_from_the_object_is_not_left_behind() -> None:
+    desired = copy.deepcopy(POSTED)
+    del desired["spec"]["size"]
+    current = created_by_post(POSTED)
+    del current["spec"]["size"]  # someone removed it; the record is stale
+    assert not apply_leaves_behind(desired, current, MANAGER)
+
+
+def test_stray_paths_read_fields_v1_given_as_a_json_string() -> None:
+    current = {
+        "metadata": {
+            "managedFields": [{"manager": "tenant", "operation": "Update", "fieldsV1": '{"f:spec":{"f:x":{}}}'}]
+        },
+        "spec": {"x": 1},
+    }
+    assert stray_paths({"spec": {}}, current, MANAGER) == [("spec", "x")]
