@@ -101,15 +101,18 @@ def applied_field_count(obj: Mapping[str, Any]) -> int:
 
 def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
     """The field paths `manager`'s managedFields entries of the main resource name (every fieldsV1 key but the "."
-    markers), or -1 when another manager has such an entry (someone else wrote the object) or they cannot be read.
+    markers; a path two entries of ours both name counts once), or -1 when another manager has such an entry (someone
+    else wrote the object) or they cannot be read.
 
     Equal to applied_field_count of what `manager` last wrote while nobody else touched the object, and smaller once
     anyone removed a field of it: the removed field's path leaves the set. Counting paths, not leaves, is what makes
     that hold: a map whose only owned field was removed stays in an entry that created it (an Update, or one converted
-    from it, owns the map too), and would count as a leaf of its own in place of the field it lost."""
-    count = 0
+    from it, owns the map too), and would count as a leaf of its own in place of the field it lost. Two entries of
+    ours (the Update record of our create beside the Apply record of a later change, writes.py) name what the last
+    write set between them."""
     meta = obj.get("metadata")
     entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
+    ours: list[Any] = []
     for entry in entries or []:
         if not isinstance(entry, Mapping):
             return -1
@@ -117,13 +120,24 @@ def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
             continue
         if entry.get("manager") != manager:
             return -1
-        stack: list[Any] = [entry.get("fieldsV1")]
-        while stack:
-            fields = stack.pop()
-            if not isinstance(fields, Mapping):
-                return -1
-            for name, sub in fields.items():
-                if name != ".":
-                    count += 1
-                    stack.append(sub)
+        ours.append(entry.get("fieldsV1"))
+    paths: set[tuple[str, ...]] = set()
+    count = 0
+    stack: list[tuple[tuple[str, ...], Any]] = [((), fields) for fields in ours]
+    while stack:
+        prefix, fields = stack.pop()
+        if not isinstance(fields, Mapping):
+            return -1
+        for name, sub in fields.items():
+            if name == ".":
+                continue
+            if len(ours) == 1:  # the common case, one record, needs no path set
+                stack.append((prefix, sub))
+                count += 1
+                continue
+            path = (*prefix, name)
+            stack.append((path, sub))  # a path both name may hold different fields in each
+            if path not in paths:
+                paths.add(path)
+                count += 1
     return count

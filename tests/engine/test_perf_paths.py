@@ -287,6 +287,25 @@ def test_a_restart_in_sync_translates_nothing_and_writes_nothing(world: World, t
     assert world.processed == 5
 
 
+def test_a_copy_changed_once_without_conversion_is_still_in_sync_at_the_next_restart(
+    world: World, translations: list[str]
+) -> None:
+    """The change while down costs one write (our create's record stays, beside the apply's) and leaves a copy the
+    next restart again decides from its digest alone."""
+    synced_world(world)
+    world.virtual.put(WIDGETS, widget("w1", size=100))
+    writes = world.writes()
+    world.start()
+    world.stop()
+    assert world.writes() == writes + 1
+    records = sorted(e["operation"] for e in world.host_copy("w1")["metadata"]["managedFields"])  # type: ignore[index]
+    assert records == ["Apply", "Update"]
+    translations.clear()
+    world.start()
+    assert translations == []
+    assert world.writes() == writes + 1
+
+
 def test_a_restart_translates_what_changed_while_down(world: World, translations: list[str]) -> None:
     synced_world(world)
     world.virtual.put(WIDGETS, widget("w1", size=100))  # the tenant's edit

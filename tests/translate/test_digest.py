@@ -44,6 +44,18 @@ def test_a_copy_as_written_counts_what_its_entry_owns_however_the_entry_was_made
     assert owned_field_count(stored(("crdsync", APPLIED), subresource="status"), "crdsync") == 7
 
 
+def test_our_create_record_beside_our_apply_record_counts_each_path_once() -> None:
+    """A change that dropped nothing leaves the create's Update record beside the apply's (engine/writes.py): between
+    them they name what the last write set, however the fields are split, and a removed field still lowers it."""
+    assert owned_field_count(stored(("crdsync", CREATED), ("crdsync", APPLIED)), "crdsync") == 7
+    size_moved = {"f:spec": {"f:size": {}}}  # the apply changed size: the Update record lost it to the Apply record
+    kept = {"f:metadata": CREATED["f:metadata"], "f:spec": {".": {}, "f:empty": {}, "f:items": {}}}
+    assert owned_field_count(stored(("crdsync", kept), ("crdsync", size_moved)), "crdsync") == 7
+    lost = {"f:metadata": {"f:labels": {".": {}}}, "f:spec": kept["f:spec"]}
+    assert owned_field_count(stored(("crdsync", lost), ("crdsync", size_moved)), "crdsync") < 7
+    assert owned_field_count(stored(("crdsync", kept), ("crdsync", "bad")), "crdsync") == -1  # type: ignore[arg-type]
+
+
 def test_a_field_someone_removed_always_lowers_the_count() -> None:
     """Regression: counting leaves, a map that kept being ours after its only owned field was removed counted as the
     leaf it replaced, so the copy passed as in sync."""
