@@ -48,7 +48,9 @@ def test_our_create_record_beside_our_apply_record_counts_each_path_once() -> No
     """A change that dropped nothing leaves the create's Update record beside the apply's (engine/writes.py): between
     them they name what the last write set, however the fields are split, and a removed field still lowers it."""
     assert owned_field_count(stored(("crdsync", CREATED), ("crdsync", APPLIED)), "crdsync") == 7
-    size_moved = {"f:spec": {"f:size": {}}}  # the apply changed size: the Update record lost it to the Apply record
+    size_moved: dict[str, Any] = {
+        "f:spec": {"f:size": {}}
+    }  # the apply changed size: the Update record lost it to the Apply record
     kept = {"f:metadata": CREATED["f:metadata"], "f:spec": {".": {}, "f:empty": {}, "f:items": {}}}
     assert owned_field_count(stored(("crdsync", kept), ("crdsync", size_moved)), "crdsync") == 7
     lost = {"f:metadata": {"f:labels": {".": {}}}, "f:spec": kept["f:spec"]}
