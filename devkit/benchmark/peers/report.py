@@ -31,6 +31,7 @@ ROWS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("quiet: writes / syncer CPU % of a core", ("quiet.writes", "quiet.cpu_pct"), 2),
     ("restart: ready / converged s", ("restart.ready_s", "restart.converge_s"), 2),
     ("restart: converged / list both sides", ("restart.ratio",), 2),
+    ("  floor (Python, lists only): s / ratio", ("restart.floor_s", "restart.floor_ratio"), 2),
     ("restart: writes beyond the canary", ("restart.writes_beyond_canary",), 0),
     ("RSS MB with N / 2N", ("rss_mb.n", "rss_mb.2n"), 1),
     ("RSS MB peak", ("rss_mb.peak",), 1),

@@ -15,7 +15,9 @@ Phases per syncer, each defined as in devkit.benchmark.runner unless said here:
            first object) while it is down; spawn → the canary's change seen on the host (`ready_s`: listed and
            working) → the syncer's CPU idle for 0.5 s after that (`converge_s`: every key handled; the same rule for
            every peer, since only crdsync logs when its initial sync is complete). Writes beyond the canary's two (our
-           patch, the syncer's copy) should be 0.
+           patch, the syncer's copy) should be 0. Beside it, the floor (median of 3): spawn → exit of
+           devkit.benchmark.floor, a Python process that only imports crdsync's client and lists both sides; no
+           Python syncer converges sooner.
   latency  as the base benchmark: create, update and host status, one at a time, p50/p99.
   live     N more created in virtual while it runs → 2N on the host; syncer CPU per object without start-up.
   rss      after bulk (N synced) and after live (2N), each once the syncer's CPU is idle; peak (VmHWM).
@@ -263,6 +265,7 @@ class PeerBench:
         if runs[0][1] != 2 * n:
             raise BenchFailed(f"listing both sides found {runs[0][1]} objects, expected {2 * n}")
         list_s = statistics.median(seconds for seconds, _ in runs)
+        floor_s = statistics.median(self._floor_s() for _ in range(3))
 
         before = bench._writes()
         stop_s, code = self._stop(proc)
@@ -285,6 +288,8 @@ class PeerBench:
             "ready_s": round(ready - proc.started_mono, 3),
             "converge_s": round(converge, 3),
             "ratio": round(converge / list_s, 2) if list_s > 0 else None,
+            "floor_s": round(floor_s, 3),
+            "floor_ratio": round(floor_s / list_s, 2) if list_s > 0 else None,
             "writes": writes,
             "writes_beyond_canary": None if writes is None else writes - 2,
             "by_request": rows,
@@ -300,6 +305,23 @@ class PeerBench:
         if len(bench.host_copies) != n:
             raise BenchFailed(f"after the restart the host holds {len(bench.host_copies)} copies, not {n}")
         return figures
+
+    def _floor_s(self) -> float:
+        """Spawn → exit of devkit.benchmark.floor: a fresh Python process that only lists both sides."""
+        clusters, options = self.clusters, self.options
+        command = [
+            sys.executable, "-m", "devkit.benchmark.floor",
+            "--host-kubeconfig", str(clusters.host_kubeconfig),
+            "--virtual-kubeconfig", str(clusters.virtual_kubeconfig),
+            "--host-namespace", options.host_namespace,
+        ]  # fmt: skip
+        proc = ChildProcess("restart floor", command, self.workdir / "restart-floor.log").start()
+        assert proc.process is not None
+        code = proc.process.wait(timeout=120)
+        elapsed = time.monotonic() - proc.started_mono
+        if code != 0:
+            raise BenchFailed(f"the restart floor (listing both sides) exited with {code}:\n{proc.log_tail()}")
+        return elapsed
 
     def _reset(self) -> None:
         """With no syncer running: the live objects gone from virtual, every copy gone from the host."""
