@@ -203,9 +203,12 @@ def test_a_kind_whose_crd_is_removed_stops_and_syncs_again_once_it_is_back(
     assert engine.wait_initial_sync(5)
     widgets = engine.kinds[("example.com", "Widget")]
     assert widgets.active
+    virtual.put(WIDGETS, widget("w1", size=1))
+    eventually(lambda: engine.objects_in_sync().get(("Widget", "toHost")) == 1)
     host.remove_resource(WIDGETS)
     eventually(lambda: not widgets.active and widgets.waiting_reason != "")  # waits, however discovery cached it
     assert engine.problems() == []  # a kind gone is not a liveness failure
+    assert engine.objects_in_sync().get(("Widget", "toHost"), 0) == 0  # nothing of a kind not served is in sync
     with host.lock:
         host.resources[("example.com", "Widget")] = WIDGETS
     eventually(lambda: widgets.active)

@@ -182,8 +182,11 @@ def test_leader_loop_ends_a_term_that_lapsed_during_a_freeze_and_starts_a_new_on
         return real_wait(0)
 
     wake.wait = tick  # type: ignore[method-assign]
-    state = RunState(leader_elect=True)
-    assert run_as_leader(new_engine, elector, stop, wake, Metrics(), state, clock=clock) == 0
+    state, metrics = RunState(leader_elect=True), Metrics()
+    assert run_as_leader(new_engine, elector, stop, wake, metrics, state, clock=clock) == 0
+    # stopped while leading: the gauge and the run state say so, for a scrape during the shutdown's last moments
+    assert metrics.registry.get_sample_value("crdsync_leader") == 0
+    assert state.engine is None and not state.leading
     assert len(engines) == 2
     first, second = engines
     assert first.started and first.stopped and first.fence.closed.is_set()
@@ -219,8 +222,10 @@ def test_leader_loop_stops_the_engine_when_a_rival_holds_the_lease() -> None:
         engines.append(FakeEngine(fence))
         return engines[-1]
 
-    run_as_leader(new_engine, a, stop, wake, Metrics(), RunState(leader_elect=True), clock=clock)
+    metrics = Metrics()
+    run_as_leader(new_engine, a, stop, wake, metrics, RunState(leader_elect=True), clock=clock)
     assert len(engines) == 1 and engines[0].stopped and engines[0].fence.closed.is_set()
+    assert metrics.registry.get_sample_value("crdsync_leader") == 0
     assert (client.get(LEASES, "ns", "crdsync-a") or {})["spec"]["holderIdentity"] == "b"
 
 

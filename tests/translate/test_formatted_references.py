@@ -192,3 +192,14 @@ def test_the_namespace_in_a_formatted_value_of_a_reference_that_does_not_apply_s
     assert out["spec"]["secretRef"] == "host-ns/admin-token"
     managed = to_host(CONFIG, rule, router({"secretRef": "kube-system/admin-token", "mode": "managed"}), TENANT)
     assert managed["spec"]["secretRef"] == f"host-ns/{hn('kube-system', 'admin-token')}"
+
+
+def test_an_item_naming_two_namespaces_for_one_name_is_an_error_at_the_namespace_path() -> None:
+    """As vcluster refuses it: which namespace would the name be in? One namespace among the matches is fine."""
+    backends = dataclasses.replace(RULE.references[2], namespace_path="$.namespaces[*]")
+    rule = dataclasses.replace(RULE, references=(backends,))
+    one = to_host(CONFIG, rule, router({"backends": [{"service": "a", "namespaces": ["x", ""]}]}), TENANT)
+    assert one["spec"]["backends"][0]["service"] == hn("x", "a")
+    with pytest.raises(TranslationError, match="several namespaces for one name") as info:
+        to_host(CONFIG, rule, router({"backends": [{"service": "a", "namespaces": ["x", "y"]}]}), TENANT)
+    assert info.value.path == "$.namespaces[*]"
