@@ -1,10 +1,11 @@
 """The transport to one apiserver: connection pool, credentials, client-side rate limit, retries, request counting.
 
-The official kubernetes client is used only for what it does well: a `kubernetes.client.Configuration` (loaded by
-crdsync.kube.kubeconfig or crdsync.kube.incluster) carries the TLS material and credentials, and its ApiClient builds
-the urllib3 pool. Requests are sent on that pool directly. Credentials are read from `configuration.auth_settings()`
-before every request (under a lock: its refresh hook, used by exec plugins and by the in-cluster token file, mutates
-the configuration), so a rotated token is picked up without a new client.
+The credentials come from crdsync.kube.kubeconfig or crdsync.kube.incluster: crdsync's own StaticCredentials
+(crdsync.kube.credentials), which build the urllib3 pool themselves, or, for what only the official client can load
+(exec plugins, auth providers, proxies), a `kubernetes.client.Configuration`, whose ApiClient builds the pool.
+Requests are sent on that pool directly. Credentials are read from `configuration.auth_settings()` before every
+request (under a lock: the official Configuration's refresh hook, used by exec plugins, mutates it; a token file is
+re-read when due), so a rotated token is picked up without a new client.
 
 Failure modes: `send` and `fetch` raise an `ApiError` subclass (crdsync.kube.errors) for every failure: HTTP errors by
 status, `TransportError` (status 0) when no answer came, `Timeout` when the answer was slower than the read timeout.
@@ -172,18 +173,21 @@ class Transport:
         max_retries: int = 5,
         user_agent: str = USER_AGENT,
     ) -> None:
-        """`configuration` is a `kubernetes.client.Configuration` (host, TLS files, api_key, ...).
+        """`configuration` is StaticCredentials or a `kubernetes.client.Configuration` (host, TLS, credentials).
 
         `qps` None means no client-side rate limit (the apiserver's priority and fairness limits us; 429s are retried).
         `pool_maxsize` bounds the kept-alive connections per host: size it for informers (one watch each) plus workers.
         `user_agent` tells the apiserver's audit log who wrote (e.g. which replica).
         """
-        from kubernetes.client import ApiClient
-
         configuration.connection_pool_maxsize = pool_maxsize
         self._configuration = configuration
-        self._api_client = ApiClient(configuration)
-        self._pool: urllib3.PoolManager = self._api_client.rest_client.pool_manager
+        build_pool = getattr(configuration, "pool_manager", None)
+        if callable(build_pool):  # crdsync.kube.credentials.StaticCredentials
+            self._pool: urllib3.PoolManager = build_pool()
+        else:  # the official Configuration: its ApiClient builds the pool (proxies, exec plugins' TLS material...)
+            from kubernetes.client import ApiClient
+
+            self._pool = ApiClient(configuration).rest_client.pool_manager
         self._host = str(configuration.host).rstrip("/")
         self._pool_ref = _PoolRef(self._pool, self._host)
         self._request_timeout = request_timeout
