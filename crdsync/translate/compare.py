@@ -124,7 +124,9 @@ def apply_leaves_behind(desired: Mapping[str, Any], current: Mapping[str, Any], 
 
     Apply removes only what its own Apply entry owns, so such an object needs its Update entry converted first; when
     this is False, the apply alone ends exactly where converting and then applying would. A list counts whenever it
-    changes at all: items of a keyed list leave the applied configuration without leaving the Update entry.
+    changes at all, a field dropped inside an item included: a keyed list (x-kubernetes-list-type map/set) merges item
+    by item and field by field, and an item's field (or an item) leaves the applied configuration without leaving the
+    Update entry, so only a list desired exactly as it stands is safe (server defaults in items cost a conversion).
     """
 
     def our_update(entry: Mapping[str, Any]) -> bool:
@@ -137,9 +139,27 @@ def apply_leaves_behind(desired: Mapping[str, Any], current: Mapping[str, Any], 
         if wanted is None:
             return True
         now = _value_at(current, path)
-        if isinstance(now, list) and not is_subset(wanted, now):
+        if isinstance(now, list) and not _same(wanted, now):
             return True
     return False
+
+
+def _same(a: object, b: object) -> bool:
+    """JSON equality (True is not 1, 1 equals 1.0; an empty map or list is not an absent key), without recursion."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif isinstance(x, Mapping | list) or isinstance(y, Mapping | list) or not json_equal(x, y):
+            return False
+    return True
 
 
 def _value_at(obj: object, path: tuple[str, ...]) -> object:

@@ -109,7 +109,11 @@ def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
     that hold: a map whose only owned field was removed stays in an entry that created it (an Update, or one converted
     from it, owns the map too), and would count as a leaf of its own in place of the field it lost. Two entries of
     ours (the Update record of our create beside the Apply record of a later change, writes.py) name what the last
-    write set between them."""
+    write set between them.
+
+    -1 too for a keyed list (x-kubernetes-list-type map or set): its entries name each item and the item's fields,
+    which applied_field_count (blind to the schema) reads as one list, so the count is over by as many, and that many
+    fields removed by someone else (a removal leaves no entry) would bring it back to the recorded one."""
     meta = obj.get("metadata")
     entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
     ours: list[Any] = []
@@ -131,6 +135,8 @@ def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
         for name, sub in fields.items():
             if name == ".":
                 continue
+            if not isinstance(name, str) or not name.startswith("f:"):
+                return -1  # an item of a keyed list (k:, v:, i:): applied_field_count reads a list as one field
             if len(ours) == 1:  # the common case, one record, needs no path set
                 stack.append((prefix, sub))
                 count += 1

@@ -227,3 +227,19 @@ def test_the_digest_does_not_depend_on_the_order_keys_were_listed_in() -> None:
     forward = source(spec={"a": 1, "b": {"c": 2, "d": 3}}, labels={"x": "1", "y": "2"})
     backward = source(spec={"b": {"d": 3, "c": 2}, "a": 1}, labels={"y": "2", "x": "1"})
     assert digest(forward) == digest(backward)
+
+
+def test_a_keyed_list_is_no_count_so_removed_fields_cannot_make_up_for_its_items() -> None:
+    """Regression: a keyed list (x-kubernetes-list-type map or set) records each item (k:, v:) and its fields, which
+    applied_field_count, reading a list as one field, never counts. So such a copy as written counted more than it
+    records, and exactly as many fields removed by someone else (a JSON patch leaves no entry) brought the count back
+    to the recorded one: the fast path took a copy missing them as in sync (entry as a real kube-apiserver wrote it)."""
+    keyed = {**COPY, "spec": {"size": 1, "empty": {}, "ports": [{"name": "a", "port": 1}]}}
+    ports: dict[str, Any] = {'k:{"name":"a"}': {".": {}, "f:name": {}, "f:port": {}}}
+    applied = {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:size": {}, "f:empty": {}, "f:ports": ports}}
+    # someone removed labels.app, spec.size and spec.empty: three paths, as many as the item's k: and fields
+    removed = {"f:metadata": {"f:labels": {}}, "f:spec": {"f:ports": ports}}
+    assert owned_field_count(stored(("crdsync", removed)), "crdsync") != applied_field_count(keyed)
+    assert owned_field_count(stored(("crdsync", applied)), "crdsync") == -1
+    set_list: dict[str, Any] = {"f:spec": {"f:tags": {'v:"a"': {}}}}
+    assert owned_field_count(stored(("crdsync", CREATED), ("crdsync", set_list)), "crdsync") == -1
