@@ -45,6 +45,8 @@ spec:
     - apiVersion: {GROUP}/v1
       kind: Latecomer
     - apiVersion: {GROUP}/v1
+      kind: Porter
+    - apiVersion: {GROUP}/v1
       kind: Ephemeral
     - {{apiVersion: v1, kind: Secret, mode: referenced}}
   fromHost:
@@ -54,6 +56,34 @@ spec:
       selector: {{matchLabels: {{crdsync.io/shared: "true"}}}}
     - {{apiVersion: v1, kind: Secret, mode: referenced}}
 """
+
+
+# A keyed list (x-kubernetes-list-type: map): the apiserver records and merges its items field by field.
+PORTER_SCHEMA: dict[str, Any] = {
+    "openAPIV3Schema": {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {
+                    "ports": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["name"],
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "x-kubernetes-preserve-unknown-fields": True,
+                            "properties": {"name": {"type": "string"}},
+                        },
+                    }
+                },
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+}
 
 
 def widgets(ns: str, name: str = "") -> str:
@@ -78,6 +108,10 @@ def engine(
 ) -> Iterator[Crdsync]:
     for kind, scope in (("Widget", "Namespaced"), ("Gizmo", "Namespaced"), ("SharedThing", "Cluster")):
         install_crd(host_client, crd(GROUP, kind, scope=scope), wait_for)
+    porter = crd(GROUP, "Porter", schema=PORTER_SCHEMA)
+    for version in porter["spec"]["versions"]:
+        del version["subresources"]  # no status subresource: the copy records no source generation that would differ
+    install_crd(host_client, porter, wait_for)
     ensure_namespace(host_client, HOST_NS)
     directory = tmp_path_factory.mktemp("crdsync")
     mapping = directory / "mapping.yaml"
@@ -131,6 +165,35 @@ def test_cr_lifecycle_and_status_round_trip(
 
     virtual_client.delete(widgets("life", "w1"))
     wait_for(lambda: get_or_none(host_client, host_path) is None, 30, "host copy deleted")
+    engine.assert_alive()
+
+
+def test_a_field_dropped_inside_a_keyed_list_item_goes_from_the_copy(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    """Items compare as subsets (server defaults live in them), so only the copy's own record can tell that a field
+    set inside an item of a keyed list is no longer wanted: the apiserver names the item and each field set in it.
+    (With a status subresource the recorded source generation changes too and would hide the gap.)"""
+    ensure_namespace(virtual_client, "ports")
+    porters = f"/apis/{GROUP}/v1/namespaces/ports/porters"
+    body = {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Porter",
+        "metadata": {"name": "p1", "namespace": "ports"},
+        "spec": {"ports": [{"name": "a", "port": 1, "extra": "x"}, {"name": "b", "port": 2}]},
+    }
+    wait_for(lambda: virtual_client.status_of("GET", porters) == 200, 60, "Porter mirrored into virtual")
+    virtual_client.create(porters, body)
+    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/porters/{host_name_for(VCLUSTER, HOST_NS, 'ports', 'p1')}"
+    wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "Porter copy on the host")
+    virtual_client.merge_patch(
+        f"{porters}/p1", {"spec": {"ports": [{"name": "a", "port": 1}, {"name": "b", "port": 2}]}}
+    )
+    wait_for(
+        lambda: host_client.get(host_path)["spec"]["ports"] == [{"name": "a", "port": 1}, {"name": "b", "port": 2}],
+        30,
+        "the field dropped inside item a gone from the host copy",
+    )
     engine.assert_alive()
 
 

@@ -197,7 +197,94 @@ def needs_write(
     for path in owned_paths(current, manager, subresource):
         if not _ignored(path) and _has_path(current, path) and not _has_path(desired, path):
             return True
+    return _item_field_dropped(desired, current, manager, subresource)
+
+
+def _item_field_dropped(
+    desired: Mapping[str, Any], current: Mapping[str, Any], manager: str, subresource: str | None
+) -> bool:
+    """A field inside an item of a keyed or indexed list that `manager` set and `desired` no longer has.
+
+    The subset comparison cannot see it (an item may carry server defaults, so items compare as subsets), and
+    owned_paths reads such a list as one path. The managedFields entry names the item (`k:{...}` by its key fields,
+    `i:N` by position) and each field set in it, so the check is exact: defaults are owned by nobody. A set of
+    scalars (`v:`) changes length when a value goes, which the subset comparison sees; an atomic list names no
+    items, and a field dropped inside one of its items still goes unseen (known limitation)."""
+
+    def ours(entry: Mapping[str, Any]) -> bool:
+        return (
+            entry.get("manager") == manager
+            and entry.get("operation") in ("Apply", "Update")
+            and (entry.get("subresource") or None) == (subresource or None)
+        )
+
+    meta = current.get("metadata")
+    for entry in (meta.get("managedFields") if isinstance(meta, Mapping) else None) or []:
+        if not isinstance(entry, Mapping) or not ours(entry):
+            continue
+        fields = entry.get("fieldsV1")
+        if isinstance(fields, str):
+            try:
+                fields = json.loads(fields)
+            except ValueError:
+                continue
+        if isinstance(fields, Mapping):
+            owned = {k: v for k, v in fields.items() if k != "f:metadata"}  # metadata holds no synced lists
+            if _dropped_under(owned, desired, current, inside_item=False):
+                return True
     return False
+
+
+def _dropped_under(fields: Mapping[str, Any], desired: object, current: object, *, inside_item: bool) -> bool:
+    for key, sub in fields.items():
+        if not isinstance(key, str) or key == ".":
+            continue
+        if key.startswith("f:"):
+            name = key[2:]
+            now = current.get(name) if isinstance(current, Mapping) else None
+            if now is None:
+                continue  # gone already: a stale record
+            wanted = desired.get(name) if isinstance(desired, Mapping) else None
+            if inside_item and wanted is None:
+                return True
+            if isinstance(sub, Mapping) and _dropped_under(sub, wanted, now, inside_item=inside_item):
+                return True
+        elif key.startswith(("k:", "i:")) and isinstance(current, list):
+            now_item = _item(current, key)
+            if now_item is None:
+                continue
+            wanted_item = _item(desired, key, defaults_missing=True) if isinstance(desired, list) else None
+            if wanted_item is None:
+                return True  # the whole item went
+            if isinstance(sub, Mapping) and _dropped_under(sub, wanted_item, now_item, inside_item=True):
+                return True
+    return False
+
+
+def _item(items: list[Any], key: str, *, defaults_missing: bool = False) -> object:
+    """The item a managedFields list key names: `k:{"name":"a"}` by its key fields, `i:3` by its index.
+
+    `defaults_missing`: a key field the item does not set matches (in a desired item, the server defaults it, e.g. a
+    port's protocol; requiring it would call the item gone and write forever); at least one key field must match."""
+    if key.startswith("i:"):
+        try:
+            index = int(key[2:])
+        except ValueError:
+            return None
+        return items[index] if 0 <= index < len(items) else None
+    try:
+        wanted = json.loads(key[2:])
+    except ValueError:
+        return None
+    if not isinstance(wanted, Mapping):
+        return None
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        present = [k for k in wanted if k in item] if defaults_missing else list(wanted)
+        if present and all(json_equal(item.get(k), wanted[k]) for k in present):
+            return item
+    return None
 
 
 def stray_paths(desired: Mapping[str, Any], current: Mapping[str, Any], manager: str) -> list[tuple[str, ...]]:
