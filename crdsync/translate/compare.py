@@ -5,6 +5,8 @@ says so. The comparison is "desired is a subset of current": servers add default
 and none of that may cause a write (or two writers would ping-pong). The one thing a subset check cannot see is a
 field we applied earlier and no longer want: server-side apply removes it only when we apply again, so fields still
 owned by our field manager (metadata.managedFields, operation Apply) but absent from desired also mean "write".
+Inside list items the subset comparison cannot see a dropped field (items carry server defaults), so the copy's own
+record of each item of a keyed list (managedFields `k:`/`i:` entries) says which fields we set there.
 `apply_leaves_behind` answers the writer's follow-up question: would that apply leave such a field behind because our
 own plain create recorded it (so the record must become an Apply record first)?
 
