@@ -86,14 +86,19 @@ def static_credentials(file: Path, context: str | None) -> StaticCredentials | N
         return None
     has_cert = "client-certificate" in user or "client-certificate-data" in user
     has_key = "client-key" in user or "client-key-data" in user
-    if ("token" in user and "tokenFile" in user) or has_cert != has_key:
-        return None  # unusual combinations: their precedence rules are the official loader's
+    doubled = any(f in user and f"{f}-data" in user for f in ("client-certificate", "client-key")) or (
+        "certificate-authority" in cluster and "certificate-authority-data" in cluster
+    )
+    if ("token" in user and "tokenFile" in user) or has_cert != has_key or doubled:
+        return None  # unusual combinations: their precedence rules (or refusals) are the official loader's
     server = cluster.get("server")
     if not isinstance(server, str) or not server:
         raise ValueError(f"cluster {chosen.get('cluster')!r} has no server")
     base = file.parent
     token: Callable[[], str | None] | None = None
-    if isinstance(user.get("token"), str):
+    if "token" in user:
+        if not isinstance(user["token"], str):
+            raise ValueError("token must be a string")
         token = _constant(user["token"])
     elif "tokenFile" in user:
         token = TokenFile(_relative(base, user["tokenFile"])).current
@@ -108,10 +113,25 @@ def static_credentials(file: Path, context: str | None) -> StaticCredentials | N
         ca_data=ca_text,
         cert_file=_file(base, user, "client-certificate") or _private(user, "client-certificate-data", ".crt"),
         key_file=_file(base, user, "client-key") or _private(user, "client-key-data", ".key"),
-        verify=not bool(cluster.get("insecure-skip-tls-verify")),
-        tls_server_name=cluster.get("tls-server-name") or None,
+        verify=not _flag(cluster, "insecure-skip-tls-verify"),
+        tls_server_name=_text(cluster, "tls-server-name"),
         token=token,
     )
+
+
+def _flag(section: Mapping[str, Any], field: str) -> bool:
+    """A YAML boolean; anything else is an error (a string "false" must never read as true and turn TLS off)."""
+    value = section.get(field, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{field} must be true or false, not {value!r}")
+    return value
+
+
+def _text(section: Mapping[str, Any], field: str) -> str | None:
+    value = section.get(field)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{field} must be a string, not {value!r}")
+    return value or None
 
 
 def _constant(value: str) -> Callable[[], str | None]:

@@ -128,8 +128,9 @@ def test_a_token_file_is_read_relative_to_the_kubeconfig(tmp_path: Path) -> None
         {"as": "someone"},
         {"token": "a", "tokenFile": "b"},
         {"client-certificate-data": "Q0VSVA=="},  # a certificate without its key
+        {"client-certificate": "a", "client-certificate-data": "Q0VSVA==", "client-key": "k"},
     ],
-    ids=["exec", "auth-provider", "basic", "impersonation", "token-and-file", "cert-without-key"],
+    ids=["exec", "auth-provider", "basic", "impersonation", "token-and-file", "cert-without-key", "cert-twice"],
 )
 def test_anything_beyond_static_credentials_is_left_to_the_official_loader(
     tmp_path: Path, user: dict[str, Any]
@@ -161,6 +162,9 @@ def test_an_exec_plugin_still_works_through_the_official_loader(stub: StubServer
         ({"server": "https://h", "certificate-authority-data": "not base64!"}, {}, "certificate-authority-data is not"),
         ({"server": "https://h", "certificate-authority": "missing.pem"}, {}, "missing.pem does not exist"),
         ({"server": "https://h"}, {"tokenFile": "missing-token"}, "missing-token"),
+        ({"server": "https://h", "insecure-skip-tls-verify": "false"}, {}, "must be true or false, not 'false'"),
+        ({"server": "https://h", "tls-server-name": 5}, {}, "tls-server-name must be a string"),
+        ({"server": "https://h"}, {"token": 12345}, "token must be a string"),
     ],
 )
 def test_a_broken_static_kubeconfig_is_a_located_error(
