@@ -16,7 +16,7 @@ Pure; nothing raises: malformed managedFields entries are ignored (they only mak
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 # The metadata fields the engine ever writes; the rest of metadata belongs to the server (uid, managedFields, ...).
@@ -80,14 +80,15 @@ def _walk_fields(fields: Mapping[str, Any], prefix: tuple[str, ...], out: set[tu
             out.add(prefix)
 
 
-def _entry_paths(current: Mapping[str, Any], accept: Callable[[Mapping[str, Any]], bool]) -> set[tuple[str, ...]]:
-    """Field paths recorded by the managedFields entries of `current` that `accept` takes (fieldsV1 as a map, or as
-    the JSON string some clients hand over)."""
+def _entry_fields(
+    current: Mapping[str, Any], accept: Callable[[Mapping[str, Any]], bool]
+) -> Iterator[Mapping[str, Any]]:
+    """The fieldsV1 of each managedFields entry of `current` that `accept` takes (as a map, or parsed from the JSON
+    string some clients hand over); unreadable entries are skipped."""
     meta = current.get("metadata")
     entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
-    out: set[tuple[str, ...]] = set()
     if not isinstance(entries, list):
-        return out
+        return
     for entry in entries:
         if not isinstance(entry, Mapping) or not accept(entry):
             continue
@@ -98,8 +99,28 @@ def _entry_paths(current: Mapping[str, Any], accept: Callable[[Mapping[str, Any]
             except ValueError:
                 continue
         if isinstance(fields, Mapping):
-            _walk_fields(fields, (), out)
+            yield fields
+
+
+def _entry_paths(current: Mapping[str, Any], accept: Callable[[Mapping[str, Any]], bool]) -> set[tuple[str, ...]]:
+    """Field paths recorded by the managedFields entries of `current` that `accept` takes."""
+    out: set[tuple[str, ...]] = set()
+    for fields in _entry_fields(current, accept):
+        _walk_fields(fields, (), out)
     return out
+
+
+def _written_by(manager: str, subresource: str | None) -> Callable[[Mapping[str, Any]], bool]:
+    """Entries `manager` wrote on `subresource` (applies, and creates or updates: a POST records operation Update)."""
+
+    def accept(entry: Mapping[str, Any]) -> bool:
+        return (
+            entry.get("manager") == manager
+            and entry.get("operation") in ("Apply", "Update")
+            and (entry.get("subresource") or None) == (subresource or None)
+        )
+
+    return accept
 
 
 def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | None = None) -> set[tuple[str, ...]]:
@@ -109,15 +130,7 @@ def owned_paths(current: Mapping[str, Any], manager: str, subresource: str | Non
     than an apply) records its fields under operation Update, and they are just as much ours to remove.
     A path ending at a list stands for the whole list.
     """
-
-    def ours(entry: Mapping[str, Any]) -> bool:
-        return (
-            entry.get("manager") == manager
-            and entry.get("operation") in ("Apply", "Update")
-            and (entry.get("subresource") or None) == (subresource or None)
-        )
-
-    return _entry_paths(current, ours)
+    return _entry_paths(current, _written_by(manager, subresource))
 
 
 def apply_leaves_behind(desired: Mapping[str, Any], current: Mapping[str, Any], manager: str) -> bool:
@@ -213,27 +226,10 @@ def _item_field_dropped(
     scalars (`v:`) changes length when a value goes, which the subset comparison sees; an atomic list names no
     items, and a field dropped inside one of its items still goes unseen (known limitation)."""
 
-    def ours(entry: Mapping[str, Any]) -> bool:
-        return (
-            entry.get("manager") == manager
-            and entry.get("operation") in ("Apply", "Update")
-            and (entry.get("subresource") or None) == (subresource or None)
-        )
-
-    meta = current.get("metadata")
-    for entry in (meta.get("managedFields") if isinstance(meta, Mapping) else None) or []:
-        if not isinstance(entry, Mapping) or not ours(entry):
-            continue
-        fields = entry.get("fieldsV1")
-        if isinstance(fields, str):
-            try:
-                fields = json.loads(fields)
-            except ValueError:
-                continue
-        if isinstance(fields, Mapping):
-            owned = {k: v for k, v in fields.items() if k != "f:metadata"}  # metadata holds no synced lists
-            if _dropped_under(owned, desired, current, inside_item=False):
-                return True
+    for fields in _entry_fields(current, _written_by(manager, subresource)):
+        owned = {k: v for k, v in fields.items() if k != "f:metadata"}  # metadata holds no synced lists
+        if _dropped_under(owned, desired, current, inside_item=False):
+            return True
     return False
 
 
