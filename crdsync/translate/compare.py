@@ -154,12 +154,12 @@ def apply_leaves_behind(desired: Mapping[str, Any], current: Mapping[str, Any], 
         if wanted is None:
             return True
         now = _value_at(current, path)
-        if isinstance(now, list) and not _same(wanted, now):
+        if isinstance(now, list) and not json_same(wanted, now):
             return True
     return False
 
 
-def _same(a: object, b: object) -> bool:
+def json_same(a: object, b: object) -> bool:
     """JSON equality (True is not 1, 1 equals 1.0; an empty map or list is not an absent key), without recursion."""
     stack = [(a, b)]
     while stack:

@@ -46,7 +46,7 @@ from typing import Any
 
 from crdsync.spec.model import Condition, KeyStyle, Patch, PatchOp
 from crdsync.translate import paths
-from crdsync.translate.compare import json_equal
+from crdsync.translate.compare import json_same
 from crdsync.translate.errors import TranslationError, json_type
 from crdsync.translate.names import safe_concat_name
 
@@ -115,17 +115,7 @@ def scalar_text(value: Any) -> Any:
 
 
 def _value_in(value: Any, options: Sequence[Any]) -> bool:
-    return any(_deep_equal(value, option) for option in options)
-
-
-def _deep_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping | list) or isinstance(b, Mapping | list):
-        return False
-    return json_equal(a, b)
+    return any(json_same(value, option) for option in options)
 
 
 def conditions_hold(when: Sequence[Condition], obj: Mapping[str, Any], match: Any = _NO_MATCH_GIVEN) -> bool:

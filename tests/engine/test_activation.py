@@ -13,9 +13,9 @@ from crdsync.engine.engine import Engine
 from crdsync.gvk import GroupVersionKind
 from crdsync.kube.resource import Resource
 from crdsync.translate.names import host_name
-from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGETS
+from tests.engine.kinds import CRDS, NAMESPACES, SECRETS, SHAREDS, WIDGETS, widget_crd
 from tests.engine.test_engine import TENANT, World, make_config, widget, widget_rule
-from tests.fakeapi import FakeCluster, FakeInformer, resource
+from tests.fakeapi import FakeCluster, FakeInformer
 
 
 @pytest.fixture
@@ -72,21 +72,6 @@ def test_the_host_informer_of_a_kind_only_referenced_from_the_host_watches_only_
     assert by_side[("Widget", "virtual")].namespace is None
 
 
-CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
-
-
-def widget_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": True, "storage": True}],
-        },
-    }
 
 
 class ServingCluster(FakeCluster):

@@ -12,11 +12,9 @@ from crdsync.engine.crds import crd_name, mirror_crd
 from crdsync.engine.engine import Engine
 from crdsync.spec.model import Direction, Rule, SyncConfig
 from crdsync.translate.bookkeeping import LABEL_MANAGED_BY, MANAGER
-from tests.engine.kinds import NAMESPACES, WIDGET, WIDGETS
+from tests.engine.kinds import CRDS, NAMESPACES, WIDGET, WIDGETS
 from tests.engine.test_engine import TENANT
-from tests.fakeapi import FakeCluster, FakeInformer, resource
-
-CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+from tests.fakeapi import FakeCluster, FakeInformer
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -145,6 +145,18 @@ def host_secret(name: str, certificate: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": TENANT.host_namespace},
         "data": {"tls.crt": certificate},
     }
+
+
+def host_secret_issued_for(world: World, name: str = "w1") -> dict[str, Any]:
+    """Widget `name` in namespace default referencing Secret tls, synced, and the host operator's Secret written at
+    the name its copy references (so the engine imports it): the copy."""
+    world.virtual.put(WIDGETS, widget(name, secretName="tls"))
+    world.settle()
+    copy = world.host_copy("default", name)
+    assert copy is not None
+    world.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
+    world.settle()
+    return copy
 
 
 def test_virtual_object_is_copied_to_host_updated_and_deleted(world: World) -> None:
@@ -479,15 +491,21 @@ def test_a_namespace_selector_syncs_the_sources_of_namespaces_whose_labels_match
         w.stop()
 
 
-def test_healthz_names_a_dead_namespace_informer(monkeypatch: pytest.MonkeyPatch) -> None:
-    w = namespace_selecting_world()
-    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+def recording_informers() -> tuple[list[FakeInformer], Callable[..., FakeInformer]]:
+    """An informer factory for Engine that keeps every informer it makes, in the list returned with it."""
     made: list[FakeInformer] = []
 
     def informers(*args: Any, **kwargs: Any) -> FakeInformer:
         made.append(FakeInformer(*args, **kwargs))
         return made[-1]
 
+    return made, informers
+
+
+def test_healthz_names_a_dead_namespace_informer(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = namespace_selecting_world()
+    monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
+    made, informers = recording_informers()
     engine = Engine(w.config, TENANT, w.host, w.virtual, workers=1, informer_factory=informers)
     engine.start()
     try:
@@ -524,12 +542,7 @@ def test_a_shared_object_counts_as_in_sync_while_the_host_has_it(world: World) -
 def test_stop_stops_every_informer_and_every_thread_of_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     w = namespace_selecting_world()
     monkeypatch.setattr(reconcile_module, "record_event", lambda *a, **k: None)
-    made: list[FakeInformer] = []
-
-    def informers(*args: Any, **kwargs: Any) -> FakeInformer:
-        made.append(FakeInformer(*args, **kwargs))
-        return made[-1]
-
+    made, informers = recording_informers()
     before = set(threading.enumerate())
     engine = Engine(w.config, TENANT, w.host, w.virtual, workers=2, informer_factory=informers)
     engine.start()
@@ -548,12 +561,7 @@ def test_an_import_counts_as_in_sync_while_referenced_and_the_host_has_it(world:
         labels = {"kind": kind, "direction": direction}
         return engine.metrics.registry.get_sample_value("crdsync_objects_in_sync", labels) or 0.0
 
-    world.virtual.put(WIDGETS, widget("w1", secretName="tls"))
-    world.settle()
-    copy = world.host_copy("default", "w1")
-    assert copy is not None
-    world.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
-    world.settle()
+    copy = host_secret_issued_for(world)
     assert world.virtual.get(SECRETS, "default", "tls") is not None
     assert in_sync("Secret", "fromHost") == 1
     assert in_sync("Widget", "toHost") == 1

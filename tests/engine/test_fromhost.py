@@ -40,7 +40,16 @@ from crdsync.translate.bookkeeping import (
 from crdsync.translate.names import host_name
 from crdsync.translate.objects import to_host, to_virtual
 from tests.engine.kinds import NAMESPACES, SECRET, SECRETS, SHARED, SHAREDS, WIDGET, WIDGETS
-from tests.engine.test_engine import TENANT, World, host_secret, make_config, shared_thing, widget, widget_rule
+from tests.engine.test_engine import (
+    TENANT,
+    World,
+    host_secret,
+    host_secret_issued_for,
+    make_config,
+    shared_thing,
+    widget,
+    widget_rule,
+)
 
 
 def shared_rule(**overrides: Any) -> Rule:
@@ -113,9 +122,7 @@ def test_a_virtual_object_claiming_a_host_source_the_host_does_not_have_gives_wa
 ) -> None:
     """A forged (or stale) claim to a host source that does not exist holds no place: the shared object's copy
     replaces it."""
-    config = SyncConfig(name="shared", rules=(shared_rule(),))
-    w = World(config)
-    worlds.append(w)
+    config, w = shared_world(worlds)
     forged = to_virtual(config, config.rules[0], shared_thing("nowhere", shared=True, x=666), TENANT)
     forged["metadata"]["name"] = "issuer"
     w.virtual.put(SHAREDS, forged)
@@ -152,17 +159,19 @@ def test_an_import_no_longer_referenced_is_deleted_counted_as_a_virtual_write(
     w = World(make_config())
     worlds.append(w)
     engine = w.start()
-    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
-    w.settle()
-    copy = w.host_copy("default", "w1")
-    assert copy is not None
-    w.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
-    w.settle()
+    host_secret_issued_for(w)
     assert w.virtual.get(SECRETS, "default", "tls") is not None
     w.virtual.put(WIDGETS, widget("w1"))
     w.settle()
     assert w.virtual.get(SECRETS, "default", "tls") is None
     assert writes(engine, "virtual", "delete") == 1
+
+
+def shared_world(worlds: list[World]) -> tuple[SyncConfig, World]:
+    """A world syncing the shared kind alone, stopped by the `worlds` fixture."""
+    config = SyncConfig(name="shared", rules=(shared_rule(),))
+    worlds.append(World(config))
+    return config, worlds[-1]
 
 
 def forged_copy(config: SyncConfig, claimed: str, place: str, **spec: Any) -> dict[str, Any]:
@@ -175,9 +184,7 @@ def forged_copy(config: SyncConfig, claimed: str, place: str, **spec: Any) -> di
 def test_a_virtual_object_claiming_a_host_source_that_is_not_shared_gives_way_to_the_real_copy(
     worlds: list[World], events_on: list[tuple[str, str, str]]
 ) -> None:
-    config = SyncConfig(name="shared", rules=(shared_rule(),))
-    w = World(config)
-    worlds.append(w)
+    config, w = shared_world(worlds)
     w.host.put(SHAREDS, shared_thing("private", shared=False, x=666))
     w.virtual.put(SHAREDS, forged_copy(config, "private", "issuer", x=666))
     w.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
@@ -190,9 +197,7 @@ def test_a_virtual_object_claiming_a_host_source_that_is_not_shared_gives_way_to
 def test_a_virtual_object_claiming_another_shared_host_object_keeps_its_place_and_the_copy_is_reported_name_taken(
     worlds: list[World], events_on: list[tuple[str, str, str]]
 ) -> None:
-    config = SyncConfig(name="shared", rules=(shared_rule(),))
-    w = World(config)
-    worlds.append(w)
+    config, w = shared_world(worlds)
     w.host.put(SHAREDS, shared_thing("other", shared=True, x=2))
     w.virtual.put(SHAREDS, forged_copy(config, "other", "issuer", x=2))
     w.host.put(SHAREDS, shared_thing("issuer", shared=True, x=1))
@@ -385,12 +390,7 @@ def test_a_tenants_own_object_at_a_place_an_import_no_longer_wants_is_left_alone
     w.start()
     own = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "default"}, "data": {}}
     w.virtual.put(SECRETS, own)
-    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
-    w.settle()
-    copy = w.host_copy("default", "w1")
-    assert copy is not None
-    w.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
-    w.settle()
+    host_secret_issued_for(w)
     assert ("tls", "TargetExists") in {(name, reason) for name, reason, _ in events_on}
     events_on.clear()
     w.virtual.put(WIDGETS, widget("w1"))  # the reference goes: nothing to import there any more
@@ -409,12 +409,7 @@ def test_under_orphan_an_import_no_longer_referenced_stays_as_the_tenants_own_wi
     w = World(SyncConfig(name="orphan-imports", rules=(widget_rule(), import_rule)))
     worlds.append(w)
     w.start()
-    w.virtual.put(WIDGETS, widget("w1", secretName="tls"))
-    w.settle()
-    copy = w.host_copy("default", "w1")
-    assert copy is not None
-    w.host.put(SECRETS, host_secret(copy["spec"]["secretName"], "djE="))
-    w.settle()
+    host_secret_issued_for(w)
     assert source_of(w.virtual.get(SECRETS, "default", "tls") or {}) is not None
     w.virtual.put(WIDGETS, widget("w1"))
     w.settle()

@@ -20,8 +20,8 @@ from crdsync.kube.resource import Resource
 from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
 from crdsync.translate import objects
 from crdsync.translate.names import Tenant, host_name
-from tests.engine.kinds import NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS
-from tests.fakeapi import FakeCluster, FakeInformer, resource
+from tests.engine.kinds import CRDS, NAMESPACES, SECRETS, SHAREDS, WIDGET, WIDGETS, widget_crd
+from tests.fakeapi import FakeCluster, FakeInformer
 from tests.fakeapi.settle import settle
 
 TENANT = Tenant(vcluster="vc1", host_namespace="tenant-a")
@@ -154,21 +154,6 @@ def test_a_restart_converges_without_writes_and_repairs_drift(world: World) -> N
 
 # -- the mirrored CRD: watched, not polled ---------------------------------------------------------------------------
 
-CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
-
-
-def widget_crd(*versions: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "scope": "Namespaced",
-            "versions": [{"name": v, "served": True, "storage": v == versions[0]} for v in versions],
-        },
-    }
 
 
 class CountingCluster(FakeCluster):

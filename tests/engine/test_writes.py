@@ -27,12 +27,11 @@ from crdsync.translate.bookkeeping import (
     LABEL_ROLE,
     LABEL_VCLUSTER,
 )
-from tests.engine.kinds import NAMESPACES, SHAREDS, WIDGET, WIDGETS
+from tests.engine.kinds import CRDS, NAMESPACES, SHAREDS, WIDGET, WIDGETS
 from tests.fakeapi import FakeCluster, FakeInformer, resource
 from tests.fakeapi.cluster import Slot
 
 HOST_WIDGETS = resource("example.com", "v2", "Widget", "widgets")  # the host serves a newer version than the tenant
-CRDS = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 HOST_NS = "tenant-a"
 
 
