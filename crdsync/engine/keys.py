@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crdsync.spec.model import Direction, FollowDirection
 from crdsync.translate.objects import FollowRef
@@ -67,10 +67,18 @@ class Key:
     source: ObjectName | None  # virtual for TO_HOST/EXPORT, host for FROM_HOST/IMPORT
     target: ObjectName | None = None  # the other side
 
+    _compared_as: tuple[str, str, str, str, str] = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         end = "target" if self.task is Task.IMPORT else "source"
         if getattr(self, end) is None:
             raise ValueError(f"a {self.task.value} key needs its {end}")
+        # Computed once: a key is hashed and compared at every queue, index and cache step of its reconcile.
+        identity = self.identity
+        compared = (self.task.value, self.group, self.kind, identity.namespace or "", identity.name)
+        object.__setattr__(self, "_compared_as", compared)
+        object.__setattr__(self, "_hash", hash(compared))
 
     @classmethod
     def imported(cls, group: str, kind: str, target: ObjectName, source: ObjectName | None = None) -> Key:
@@ -83,18 +91,14 @@ class Key:
         assert name is not None
         return name
 
-    def _compared(self) -> tuple[str, str, str, str, str]:
-        identity = self.identity
-        return self.task.value, self.group, self.kind, identity.namespace or "", identity.name
-
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Key) and self._compared() == other._compared()
+        return isinstance(other, Key) and self._compared_as == other._compared_as
 
     def __hash__(self) -> int:
-        return hash(self._compared())
+        return self._hash
 
     def __lt__(self, other: Key) -> bool:
-        return self._compared() < other._compared()
+        return self._compared_as < other._compared_as
 
     def __str__(self) -> str:
         return f"{self.task.value} {self.kind}.{self.group or 'core'} {self.identity}"

@@ -56,6 +56,7 @@ class Metrics:
         self._define_own(self.registry)
         self._in_sync = _InSyncCollector()
         self.registry.register(self._in_sync)
+        self._reconciled: dict[tuple[str, str], tuple[Counter, Counter]] = {}  # reconciled()'s label children
         self.queue_depth.labels(name=QUEUE_NAME).set(0)
         self.queue_adds.labels(name=QUEUE_NAME)
         self.queue_retries.labels(name=QUEUE_NAME)
@@ -154,10 +155,15 @@ class Metrics:
 
     # -- recording ----------------------------------------------------------------------------------------------------
     def reconciled(self, controller: str, result: str) -> None:
-        self.reconciles.labels(controller=controller, result=result).inc()
-        errors = self.reconcile_errors.labels(controller=controller)  # exported at 0 too, so rate() alerts work
+        counters = self._reconciled.get((controller, result))
+        if counters is None:
+            # Looked up once per (controller, result): labels() costs more than the inc, once per reconcile.
+            errors = self.reconcile_errors.labels(controller=controller)  # exported at 0 too, so rate() alerts work
+            counters = self.reconciles.labels(controller=controller, result=result), errors
+            self._reconciled[(controller, result)] = counters
+        counters[0].inc()
         if result == ERROR:
-            errors.inc()
+            counters[1].inc()
 
     def wrote(self, side: str, verb: str) -> None:
         self.writes.labels(side=side, verb=verb).inc()

@@ -74,7 +74,8 @@ def source_kind(gvk: GroupVersionKind) -> str:
 
 
 def _string_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+    # Objects are plain dicts (JSON): isinstance(dict) is a C check where Mapping is an ABC one, on every copy judged.
+    if not isinstance(value, dict):
         return {}
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
@@ -82,13 +83,13 @@ def _string_map(value: Any) -> dict[str, str]:
 def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
     """The object's labels as a new dict (empty when absent or malformed)."""
     meta = obj.get("metadata")
-    return _string_map(meta.get("labels")) if isinstance(meta, Mapping) else {}
+    return _string_map(meta.get("labels")) if isinstance(meta, dict) else {}
 
 
 def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
     """The object's annotations as a new dict (empty when absent or malformed)."""
     meta = obj.get("metadata")
-    return _string_map(meta.get("annotations")) if isinstance(meta, Mapping) else {}
+    return _string_map(meta.get("annotations")) if isinstance(meta, dict) else {}
 
 
 def source_of(obj: Mapping[str, Any]) -> SourceRef | None:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from crdsync.spec.model import Rule, SyncConfig
 from crdsync.translate.bookkeeping import ANN_SOURCE_DIGEST
 from crdsync.translate.memo import config_cache
@@ -61,13 +63,25 @@ def source_digest(
     if maps_generations(rule, status_subresource):
         read["generation"] = meta.get("generation")
     body = {k: v for k, v in view.items() if k not in ("status", "metadata")}
-    try:
-        # Encoded inside the try: a string JSON can hold but UTF-8 cannot (a lone surrogate) is a UnicodeEncodeError.
-        encoded = json.dumps([read, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (TypeError, ValueError, RecursionError):
+    encoded = _canonical_json([read, body])
+    if encoded is None:
         return None
     fingerprint = _rules_fingerprint(config, tenant, status_subresource)
     return hashlib.blake2b(fingerprint + encoded, digest_size=16).hexdigest()
+
+
+def _canonical_json(value: Any) -> bytes | None:
+    """Sorted-key compact JSON of `value`: orjson (the restart decides thousands of these), else json.dumps for what
+    orjson refuses (integers beyond 64 bits, nesting past 254 levels); None when neither can (a lone surrogate, which
+    no UTF-8 can hold). Deterministic: a given value always takes the same encoder."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        pass
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def with_source_digest(copy: dict[str, Any], digest: str) -> dict[str, Any]:
@@ -85,7 +99,7 @@ def applied_field_count(obj: Mapping[str, Any]) -> int:
     metadata.name/namespace and status. Iterative."""
     meta = obj.get("metadata")
     body: dict[str, Any] = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
-    if isinstance(meta, Mapping):
+    if isinstance(meta, dict):
         owned = {k: v for k, v in meta.items() if k not in ("name", "namespace")}
         if owned:
             body["metadata"] = owned
@@ -94,7 +108,7 @@ def applied_field_count(obj: Mapping[str, Any]) -> int:
     while stack:
         for item in stack.pop().values():
             count += 1
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 stack.append(item)
     return count
 
@@ -115,35 +129,48 @@ def owned_field_count(obj: Mapping[str, Any], manager: str) -> int:
     which applied_field_count (blind to the schema) reads as one list, so the count is over by as many, and that many
     fields removed by someone else (a removal leaves no entry) would bring it back to the recorded one."""
     meta = obj.get("metadata")
-    entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
+    entries = meta.get("managedFields") if isinstance(meta, dict) else None
     ours: list[Any] = []
     for entry in entries or []:
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             return -1
         if entry.get("subresource"):
             continue
         if entry.get("manager") != manager:
             return -1
         ours.append(entry.get("fieldsV1"))
+    if len(ours) == 1:  # the common case, one record, needs no path set
+        return _field_count(ours[0])
     paths: set[tuple[str, ...]] = set()
-    count = 0
     stack: list[tuple[tuple[str, ...], Any]] = [((), fields) for fields in ours]
     while stack:
         prefix, fields = stack.pop()
-        if not isinstance(fields, Mapping):
+        if not isinstance(fields, dict):
             return -1
         for name, sub in fields.items():
             if name == ".":
                 continue
             if not isinstance(name, str) or not name.startswith("f:"):
                 return -1  # an item of a keyed list (k:, v:, i:): applied_field_count reads a list as one field
-            if len(ours) == 1:  # the common case, one record, needs no path set
-                stack.append((prefix, sub))
-                count += 1
-                continue
             path = (*prefix, name)
             stack.append((path, sub))  # a path both name may hold different fields in each
-            if path not in paths:
-                paths.add(path)
-                count += 1
+            paths.add(path)
+    return len(paths)
+
+
+def _field_count(fields: Any) -> int:
+    """owned_field_count of a single fieldsV1 record: its keys but ".", at every depth; -1 as there."""
+    count = 0
+    stack = [fields]
+    while stack:
+        fields = stack.pop()
+        if not isinstance(fields, dict):
+            return -1
+        for name, sub in fields.items():
+            if name == ".":
+                continue
+            if not isinstance(name, str) or not name.startswith("f:"):
+                return -1
+            stack.append(sub)
+            count += 1
     return count

@@ -206,6 +206,22 @@ def test_a_deeply_nested_source_has_no_digest() -> None:
     assert digest(source(spec=deep)) is None
 
 
+def test_what_only_the_slower_encoder_can_write_is_still_digested() -> None:
+    """Integers beyond 64 bits and nesting past 254 levels, which orjson refuses: digested by json.dumps, still
+    telling values apart."""
+
+    def nested(depth: int, leaf: int) -> dict[str, Any]:
+        value: dict[str, Any] = {"leaf": leaf}
+        for _ in range(depth):
+            value = {"n": value}
+        return value
+
+    for first, second in ((2**70, 2**70 + 1), (nested(300, 1), nested(300, 2))):
+        digests = digest(source(spec={"v": first})), digest(source(spec={"v": second}))
+        assert None not in digests and digests[0] != digests[1]
+        assert digest(source(spec={"v": first})) == digests[0]
+
+
 def test_non_ascii_text_is_digested_as_written() -> None:
     assert digest(source(spec={"text": "é"})) not in (None, digest(source(spec={"text": "e"})))
 
