@@ -6,7 +6,11 @@ informer per side as soon as both sides serve the kind; when an informer reports
 kind stops cleanly and the loop waits for it again. Nothing about a missing kind stops the others.
 
 Workers start only after the first list of every kind available at startup, so references are fully indexed before
-any follower is judged unreferenced: a restart therefore neither deletes nor rewrites anything that is in sync.
+any follower is judged unreferenced: a restart therefore neither deletes nor rewrites anything that is in sync. The
+first lists' objects are routed on the kinds thread once all are in, and their keys judged there too, dry
+(Reconciler.settled): a key whose reconcile would send nothing is done without a worker (every key of a restart in
+sync), the rest go to the workers. One thread, because thousands of cheap keys cost 32 workers more in lock and GIL
+hand-offs than in the keys themselves, and routing on the informer threads while they list slowed the other list.
 
 Events: informer threads hand each event to crdsync.engine.routing (event → keys, pure) and queue what it returns,
 except the echo of a key's own last write (crdsync.engine.overlay: same resourceVersion as the write remembered for
@@ -48,7 +52,7 @@ from crdsync.engine.queue import WorkQueue
 from crdsync.engine.reconcile import Reconciler
 from crdsync.engine.writes import Sides, slot_of
 from crdsync.gvk import GroupVersionKind
-from crdsync.kube.informer import ADDED, MODIFIED, Informer
+from crdsync.kube.informer import ADDED, MODIFIED, SYNC, Informer
 from crdsync.kube.protocols import ClusterClient, ClusterInformer
 from crdsync.logs import key_fields
 from crdsync.spec.model import SyncConfig
@@ -133,6 +137,7 @@ class Engine:
         self.processed = 0  # reconciles run, and how many of them ended in an error (for the shutdown log line)
         self.errors = 0
         self._initial = InitialSync(self.metrics)
+        self._routing_deferred = True  # the first lists' objects are routed at once when all are in (_route_listed)
         # When the event that queued a key was handed over, until a worker takes the key (sync lag). Written by
         # informer threads and workers; single dict operations (setdefault, pop) are atomic, so no lock.
         self._triggered_at: dict[Key, float] = {}
@@ -179,7 +184,8 @@ class Engine:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait_initial_sync(self, timeout: float | None = None) -> bool:
-        """Wait until the workers start (every kind available at start listed once); not until they caught up."""
+        """Wait until the workers start (every kind available at start listed once, and the keys settled that need no
+        write); not until they caught up."""
         return self._initial_sync_done.wait(timeout)
 
     def synced(self) -> bool:
@@ -256,14 +262,58 @@ class Engine:
             self._kinds_wake.wait(self._kinds_poll)
             self._kinds_wake.clear()
 
+    def _route_listed(self) -> None:
+        """Route every object the first lists cached, on this thread, now that all of them are in: routed on the
+        informer threads while they list, each object's routing held the GIL the other side's list needed to read its
+        socket. Sources first, so the references they index are in place when their copies are routed. From here on
+        every list (a relist after 410, a kind that comes later) is routed as it is listed; an object listed meanwhile
+        is simply routed twice (the queue holds a key once)."""
+        self._routing_deferred = False
+        runtimes = [r for r in self.kinds.values() if r.active]
+        for runtime in runtimes:
+            for obj in runtime.virtual.list() if runtime.virtual is not None else []:
+                self._on_virtual_event(runtime, SYNC, obj)
+        for runtime in runtimes:
+            for obj in runtime.host.list() if runtime.host is not None else []:
+                self._on_host_event(runtime, SYNC, obj)
+
     def _announce_initial_sync(self) -> None:
-        total = self._initial.begin(self.queue.waiting())
+        self._route_listed()
+        keys = self.queue.take_waiting()
+        total = self._initial.begin(set(keys))
         active = sorted(str(r.gvk) for r in self.kinds.values() if r.active)
         waiting = sorted(f"{r.gvk} ({r.waiting_reason})" for r in self.kinds.values() if not r.active)
         log.info("syncing %s; waiting for %s", ", ".join(active) or "nothing", ", ".join(waiting) or "nothing")
         log.info("initial sync: %d keys", total)
+        settled = self._settle(keys)
+        log.info("initial sync: %d keys in sync as they stand, %d for the workers", settled, total - settled)
         self._initial_sync_done.set()
         self._spawn(lambda: self._initial.report_until_complete(self._stop, self.queue.pending), "progress")
+
+    def _settle(self, keys: list[Key]) -> int:
+        """Judge the first lists' keys on this thread before any worker starts: a key whose reconcile would write
+        nothing (Reconciler.settled: every key of a restart in sync) is done here, counted as a reconcile; the others
+        go back to the queue. 32 workers taking thousands of such keys one by one spend more on the queue's lock and
+        the GIL than on the keys. An event meanwhile re-queues its key (it was handed out: `done` re-queues it)."""
+        settled = 0
+        for key in keys:
+            try:
+                in_sync = self.reconciler.settled(key)
+            except Exception:  # a worker reconciles it and reports what goes wrong
+                log.debug("settling %s failed; left to the workers", key, exc_info=True)
+                in_sync = False
+            if in_sync:
+                settled += 1
+                self._triggered_at.pop(key, None)  # no write follows: no sync lag to measure
+                self._count(key, Outcome.ok())
+                self._initial.done(key)
+                self.queue.done(key)
+            else:
+                self.queue.done(key)
+                self.queue.add(key)
+        with self._counts_lock:
+            self.processed += settled
+        return settled
 
     def _await_synced(self, runtimes: list[KindRuntime]) -> None:
         deadline = time.monotonic() + 300
@@ -289,13 +339,13 @@ class Engine:
                 self._queue_routes(routes)
 
     def _on_virtual_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
-        if obj is not None:
+        if obj is not None and not (etype == SYNC and self._routing_deferred):
             self._on_event(
                 "virtual", runtime, etype, obj, routing.virtual_event(self._routing_view, runtime, etype, obj)
             )
 
     def _on_host_event(self, runtime: KindRuntime, etype: str, obj: Obj | None) -> None:
-        if obj is not None:
+        if obj is not None and not (etype == SYNC and self._routing_deferred):
             self._on_event("host", runtime, etype, obj, routing.host_event(self._routing_view, runtime, obj))
 
     def _on_event(self, side: str, runtime: KindRuntime, etype: str, obj: Obj, routes: routing.Routes) -> None:

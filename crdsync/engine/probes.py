@@ -119,12 +119,14 @@ class InitialSync:
         self._lock = threading.Lock()
         self._keys: set[Key] = set()
         self._total = 0
+        self._began = 0.0
         self.complete = threading.Event()
 
     def begin(self, keys: set[Key]) -> int:
         with self._lock:
             self._keys = set(keys)
         self._total = len(keys)
+        self._began = time.monotonic()
         self._metrics.initial_keys.set(len(keys))
         self._metrics.initial_done.set(0)
         return len(keys)
@@ -137,9 +139,9 @@ class InitialSync:
     def report_until_complete(self, stop: threading.Event, pending: Callable[[], int]) -> None:
         """Log progress every 2 s and completion as soon as every initial key was reconciled and the queue is empty
         (checked often: the completion time is what a restart is measured by)."""
-        total = self._total
-        start = last_report = time.monotonic()
-        while not stop.wait(0.05):
+        total, start = self._total, self._began
+        last_report = time.monotonic()
+        while True:  # checked before the first wait: a restart the engine settled at once is complete now
             with self._lock:
                 remaining = len(self._keys)
             self._metrics.initial_done.set(total - remaining)
@@ -151,3 +153,5 @@ class InitialSync:
             if time.monotonic() - last_report >= 2.0:
                 last_report = time.monotonic()
                 log.info("initial sync: %d of %d keys done", total - remaining, total)
+            if stop.wait(0.05):
+                return

@@ -100,12 +100,7 @@ class WorkQueue(Generic[K]):
                 self._promote_due_locked()
                 if self._queue:
                     key = self._queue.popleft()
-                    self._processing.add(key)
-                    self._dirty.discard(key)
-                    if self._observer is not None:
-                        now = time.monotonic()
-                        self._observer.handed_out(now - self._added_at.pop(key, now))
-                        self._started_at[key] = now
+                    self._hand_out_locked(key, time.monotonic())
                     return key
                 if self._shutting_down:
                     return None
@@ -118,6 +113,25 @@ class WorkQueue(Generic[K]):
                         return None
                     continue
                 self._cond.wait(wait)
+
+    def take_waiting(self) -> list[K]:
+        """Every key queued now, in queue order, handed out at once: each is marked processing exactly as `get` marks
+        it (adds meanwhile make it dirty, re-queued on its `done`), so one thread can judge them all without a lock
+        round trip per key."""
+        with self._cond:
+            keys = list(self._queue)
+            self._queue.clear()
+            now = time.monotonic()
+            for key in keys:
+                self._hand_out_locked(key, now)
+            return keys
+
+    def _hand_out_locked(self, key: K, now: float) -> None:
+        self._processing.add(key)
+        self._dirty.discard(key)
+        if self._observer is not None:
+            self._observer.handed_out(now - self._added_at.pop(key, now))
+            self._started_at[key] = now
 
     def done(self, key: K) -> None:
         with self._cond:
@@ -141,11 +155,6 @@ class WorkQueue(Generic[K]):
             self._shutting_down = True
             self._delayed.clear()
             self._cond.notify_all()
-
-    def waiting(self) -> set[K]:
-        """The keys queued now (not the delayed or processing ones)."""
-        with self._cond:
-            return set(self._queue)
 
     def __len__(self) -> int:
         with self._cond:

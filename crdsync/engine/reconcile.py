@@ -38,7 +38,7 @@ from crdsync.engine.fromhost import VirtualCopies
 from crdsync.engine.keys import Key, ReferenceIndex, Task
 from crdsync.engine.kinds import KindRuntime, Kinds
 from crdsync.engine.tohost import HostCopies
-from crdsync.engine.writes import Sides, Writer
+from crdsync.engine.writes import Sides, WouldWrite, Writer
 from crdsync.kube.errors import ApiError, Conflict
 from crdsync.kube.events import record_event
 from crdsync.logs import key_fields
@@ -64,7 +64,6 @@ class Reconciler:
         namespace_labels: Callable[[str | None], Mapping[str, str] | None],
         field_manager: str,
     ) -> None:
-        self.sides = sides
         self.kinds = kinds
         self.index = index
         self.writer = Writer(sides, field_manager)
@@ -90,6 +89,17 @@ class Reconciler:
     def on_write(self, callback: Callable[[str, str], None]) -> None:
         self.writer.on_write = callback
 
+    def settled(self, key: Key) -> bool:
+        """Would reconciling `key` now end ok without a single request or Event? Decided by the reconcile itself, run
+        dry (Writer.dry): it stops at the first request it would send, or as soon as it decides to write
+        (Writer.begin_write, before translating), and nothing else it does has an effect. What a restart asks of every
+        key, on one thread instead of the workers' lock hand-offs; a key not settled is reconciled as usual."""
+        with self.writer.dry():
+            try:
+                return self.reconcile(key) == Outcome.ok()
+            except WouldWrite:
+                return False
+
     def reconcile(self, key: Key) -> Outcome:
         runtime = self.kinds.get((key.group, key.kind))
         if runtime is None or not runtime.active:
@@ -104,6 +114,8 @@ class Reconciler:
                 if key.task is Task.FROM_HOST:
                     return self._virtual_copies.from_host(key, rule, runtime)
                 return self._virtual_copies.imported(key, rule, runtime)
+        except WouldWrite:
+            raise  # a dry run (`settled`) ends here; the key is reconciled for real
         except TranslationError as exc:
             self._report(key, runtime, "TranslationFailed", str(exc))
             return Outcome.failed()
@@ -134,14 +146,15 @@ class Reconciler:
         Never on the host: what a tenant provokes must not write into host namespaces (or onto host objects) it does
         not own, and messages are bounded (tenancy.event_message) since they may quote what the tenant wrote.
         """
+        virtual = self.writer.client("virtual")  # first: a dry run neither logs nor records
         message = event_message(message)
         log.warning("%s: %s: %s", key, reason, message, extra=key_fields(key.logged))
         for involved in self._virtual_objects_of(key, runtime):
-            record_event(self.sides.virtual, involved, reason, message)
+            record_event(virtual, involved, reason, message)
 
     def _notify(self, involved: Obj, reason: str, message: str) -> None:
         """A Normal Event on a virtual object (bounded like every message that may quote tenant input)."""
-        record_event(self.sides.virtual, involved, reason, event_message(message), type_="Normal")
+        record_event(self.writer.client("virtual"), involved, reason, event_message(message), type_="Normal")
 
     def _virtual_objects_of(self, key: Key, runtime: KindRuntime) -> list[Obj]:
         """The virtual objects a key is about: its source, or where its copy goes, or (an import not yet made) whoever

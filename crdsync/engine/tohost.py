@@ -94,6 +94,7 @@ class HostCopies:
     def _write(
         self, key: Key, rule: Rule, runtime: KindRuntime, virtual_obj: Obj, host_obj: Obj | None, target: ObjectName
     ) -> Outcome:
+        self.writer.begin_write()  # the fast path did not hold: a dry run (Reconciler.settled) need not translate
         desired = to_host(self.ctx.config, rule, virtual_obj, self.ctx.tenant, status_subresource=runtime.status_both)
         digest = source_digest(
             self.ctx.config, rule, virtual_obj, self.ctx.tenant, status_subresource=runtime.status_both

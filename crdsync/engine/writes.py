@@ -31,6 +31,10 @@ Policy, verb by verb:
 - the finalizer on a source comes off only once the server, not the cache, says its copy is gone.
 - the mirrored CRD in the virtual cluster: a forced apply when it differs.
 
+Dry runs (`dry`): every request goes through `client`, which refuses it with WouldWrite on a dry thread, as does
+`begin_write` where a reconcile has decided to write before it computes what; the restart's settle pass
+(Reconciler.settled) judges keys this way without a single request.
+
 Every successful write is reported to `on_write(side, verb)` (metrics only: nothing reads it back to decide) and
 remembered in the write overlay (crdsync.engine.overlay) for the key being reconciled on this thread. Failure modes:
 ApiErrors propagate to the reconciler (which maps them to retries and Events), except NotFound where the object going
@@ -101,6 +105,10 @@ class UpdateRefused(Exception):
         return error
 
 
+class WouldWrite(Exception):
+    """A dry run (Writer.dry) reached a request: the reconcile on this thread would write (or read the server)."""
+
+
 class Writer:
     def __init__(self, sides: Sides, field_manager: str, overlay: WriteOverlay | None = None) -> None:
         self.sides = sides
@@ -119,8 +127,24 @@ class Writer:
         finally:
             self._for.key = None
 
+    @contextlib.contextmanager
+    def dry(self) -> Iterator[None]:
+        """Within: no request leaves this thread; the first one (or `begin_write`) raises WouldWrite instead."""
+        self._for.dry = True
+        try:
+            yield
+        finally:
+            self._for.dry = False
+
+    def begin_write(self) -> None:
+        """The caller has decided to write: a dry run stops here, before computing what."""
+        if getattr(self._for, "dry", False):
+            raise WouldWrite
+
     def client(self, side: str) -> ClusterClient:
-        """The client of `side`, "host" or "virtual" (any other side is a KeyError, never a guess)."""
+        """The client of `side`, "host" or "virtual" (any other side is a KeyError, never a guess); every request of
+        the engine's reconciles goes through here, which is what makes `dry` hold."""
+        self.begin_write()
         return {"host": self.sides.host, "virtual": self.sides.virtual}[side]
 
     @staticmethod
@@ -173,7 +197,7 @@ class Writer:
         if apply_leaves_behind(desired, current, self.field_manager):
             self.convert_ownership("host", runtime, current)
         try:
-            written = self.sides.host.apply(self._res("host", runtime), desired, force=True)
+            written = self.client("host").apply(self._res("host", runtime), desired, force=True)
         except ApiError as exc:
             if exc.status == 422:
                 raise UpdateRefused(exc) from exc
@@ -188,7 +212,7 @@ class Writer:
         `current`; the written object, else `current`."""
         if current is not None and not needs_write(body, current, self.field_manager, subresource):
             return current
-        written = self.sides.virtual.apply(self._res("virtual", runtime), body, force=True, subresource=subresource)
+        written = self.client("virtual").apply(self._res("virtual", runtime), body, force=True, subresource=subresource)
         self._wrote("virtual", "apply")
         return self._remember("virtual", runtime, written)
 
@@ -208,7 +232,7 @@ class Writer:
         meta = _meta(current)
         namespace, name = meta.get("namespace"), meta["name"]
         self.delete("host", runtime, current)
-        if self.sides.host.get(self._res("host", runtime), namespace, name) is not None:
+        if self.client("host").get(self._res("host", runtime), namespace, name) is not None:
             return False
         self.create("host", runtime, desired, ours)
         return True
@@ -258,7 +282,7 @@ class Writer:
         own."""
         meta = _meta(copy)
         unmark = {"metadata": {"labels": {LABEL_ORPHANED: None}, "resourceVersion": meta.get("resourceVersion")}}
-        unmarked = self.sides.host.patch(self._res("host", runtime), meta.get("namespace"), meta["name"], unmark)
+        unmarked = self.client("host").patch(self._res("host", runtime), meta.get("namespace"), meta["name"], unmark)
         self._wrote("host", "patch")
         return self._remember("host", runtime, unmarked)
 
@@ -271,7 +295,7 @@ class Writer:
         patch: list[Obj] = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")}]
         patch += [{"op": "remove", "path": _json_pointer(path)} for path in stray]
         res = self._res("virtual", runtime)
-        written = self.sides.virtual.patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
+        written = self.client("virtual").patch(res, meta.get("namespace"), meta["name"], patch, patch_type="json")
         self._wrote("virtual", "patch")
         return self._remember("virtual", runtime, written)
 
@@ -283,7 +307,7 @@ class Writer:
             finalizers.append(FINALIZER)
         patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta.get("resourceVersion")}}
         try:
-            written = self.sides.virtual.patch(
+            written = self.client("virtual").patch(
                 self._res("virtual", runtime), meta.get("namespace"), meta["name"], patch
             )
         except NotFound:
@@ -296,7 +320,7 @@ class Writer:
         with the server, not the cache: the finalizer's promise is that the copy is really gone. False: not yet."""
         if deleted_copy is not None:
             meta = _meta(deleted_copy)
-            if self.sides.host.get(self._res("host", runtime), meta.get("namespace"), meta["name"]) is not None:
+            if self.client("host").get(self._res("host", runtime), meta.get("namespace"), meta["name"]) is not None:
                 return False
         self.set_finalizer(runtime, source, present=False)
         return True
@@ -338,7 +362,7 @@ class Writer:
         """A copy's namespace exists in the virtual cluster before the copy is applied (created once if missing)."""
         if namespace in self._ensured_namespaces:
             return
-        client = self.sides.virtual
+        client = self.client("virtual")
         res = client.resource_for(NAMESPACE_GVK)
         if res is not None and client.get(res, None, namespace) is None:
             try:
@@ -352,10 +376,10 @@ class Writer:
     def mirror_crd(self, crd_res: Resource, desired: Obj) -> bool:
         """Apply the mirrored CRD `desired` in the virtual cluster when it differs from what is there; True if
         written."""
-        current = self.sides.virtual.get(crd_res, None, desired["metadata"]["name"])
+        current = self.client("virtual").get(crd_res, None, desired["metadata"]["name"])
         if not needs_write(desired, current, self.field_manager):
             return False
-        self.sides.virtual.apply(crd_res, desired, force=True)
+        self.client("virtual").apply(crd_res, desired, force=True)
         self._wrote("virtual", "apply")
         return True
 

@@ -106,6 +106,7 @@ def test_readyz_is_503_until_the_initial_sync_is_complete_then_200(world: World,
         return reconcile(key)
 
     engine.reconciler.reconcile = gated  # type: ignore[method-assign]
+    engine.reconciler.settled = lambda key: False  # type: ignore[method-assign]  # every key goes to the workers
     state.engine = engine
     engine.start()
     assert engine.wait_initial_sync(5)

@@ -14,6 +14,7 @@ import pytest
 
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine import tohost as tohost_module
+from crdsync.engine.context import Outcome
 from crdsync.engine.engine import Engine
 from crdsync.kube.errors import Forbidden
 from crdsync.kube.resource import Resource
@@ -378,3 +379,65 @@ def test_a_copy_whose_bookkeeping_no_longer_proves_it_ours_is_never_taken_as_in_
     assert "w1" in translations
     assert world.writes() == writes
     assert world.host_copy("w1")["metadata"]["labels"]["crdsync.io/vcluster"] == "another-tenant"  # type: ignore[index]
+
+
+# -- restart: the keys that need no write are settled on one thread, dry, before the workers start --------------------
+
+
+def unstarted_engine(world: World) -> Engine:
+    """An engine with no workers: what the settle pass leaves queued stays queued, to be looked at."""
+    engine = Engine(world.config, TENANT, world.host, world.virtual, workers=0, informer_factory=FakeInformer)
+    world.engine = engine
+    engine.start()
+    assert engine.wait_initial_sync(5)
+    return engine
+
+
+def test_the_settle_pass_settles_exactly_the_keys_whose_reconcile_would_write_nothing(
+    world: World, translations: list[str]
+) -> None:
+    synced_world(world, n=6)
+    world.virtual.put(WIDGETS, widget("w1", size=100))  # the tenant's edit while down
+    drifted = world.host_copy("w2")
+    assert drifted is not None
+    drifted["spec"] = {"size": -1}
+    world.host.put(WIDGETS, drifted)  # someone else's edit of the copy
+    world.host.remove(WIDGETS, TENANT.host_namespace, edited_name(world, "w3"))  # the copy deleted
+    calls = (len(world.host.calls), len(world.virtual.calls))
+    writes = world.writes()
+    translations.clear()
+    engine = unstarted_engine(world)
+    assert world.host.calls[calls[0] :] + world.virtual.calls[calls[1] :] == []  # dry: not even a read
+    assert world.writes() == writes
+    assert translations == []  # a dry run stops before translating
+    left = engine.queue.take_waiting()
+    assert sorted(key.identity.name for key in left) == ["w1", "w2", "w3"]
+    assert engine.processed == 3  # the settled ones count as reconciled
+    assert not engine.synced()  # readiness waits for the workers' share
+    for key in left:  # and each key left does write when reconciled for real
+        before = world.writes()
+        assert engine.reconciler.reconcile(key) == Outcome.ok()
+        assert world.writes() > before
+
+
+def test_an_event_for_a_key_being_settled_queues_it_again() -> None:
+    """The pass hands out the keys it judges as the queue's `get` does: an event meanwhile is not lost."""
+    world = World()
+    try:
+        synced_world(world, n=2)
+        engine = Engine(world.config, TENANT, world.host, world.virtual, workers=0, informer_factory=FakeInformer)
+        world.engine = engine
+        settled = engine.reconciler.settled
+
+        def edit_during(key: Any) -> bool:
+            result = settled(key)
+            if key.identity.name == "w0":
+                engine.queue.add(key)  # what an informer event for w0 does right now
+            return result
+
+        engine.reconciler.settled = edit_during  # type: ignore[method-assign]
+        engine.start()
+        assert engine.wait_initial_sync(5)
+        assert [key.identity.name for key in engine.queue.take_waiting()] == ["w0"]
+    finally:
+        world.stop()

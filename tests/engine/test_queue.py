@@ -35,6 +35,22 @@ def test_a_key_in_processing_is_not_handed_out_again_but_rerun_after_done() -> N
     assert q.pending() == 0
 
 
+def test_take_waiting_hands_out_every_waiting_key_at_once_as_get_would() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("b", "a", "c", "a"):
+        q.add(key)
+    q.add_after("later", 60)
+    assert q.take_waiting() == ["b", "a", "c"]  # queue order, once each; the delayed key stays delayed
+    assert q.get(timeout=0.01) is None  # all three are being processed
+    q.add("a")  # changed while processing: dirty, not handed out concurrently
+    assert q.take_waiting() == []
+    for key in ("b", "a", "c"):
+        q.done(key)
+    assert q.get(timeout=0) == "a"  # re-run once after done, like a key from get
+    q.done("a")
+    assert q.pending() == 1  # only the delayed key
+
+
 def test_the_engine_has_caught_up_only_when_nothing_waits_is_delayed_or_is_being_processed() -> None:
     q: WorkQueue[str] = WorkQueue()
     assert q.pending() == 0

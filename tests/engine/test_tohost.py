@@ -3,15 +3,18 @@ in-memory clusters of tests/fakeapi (test_engine's harness)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine.engine import Engine
 from crdsync.spec.model import DeletionPolicy, Reference
 from crdsync.translate.bookkeeping import LABEL_ORPHANED
 from tests.engine.kinds import SHAREDS, WIDGETS
-from tests.engine.test_engine import World, make_config, shared_thing, widget, widget_rule
+from tests.engine.test_engine import TENANT, World, make_config, shared_thing, widget, widget_rule
+from tests.fakeapi import FakeInformer
 
 
 @pytest.fixture
@@ -53,3 +56,23 @@ def test_a_source_with_our_finalizer_under_orphan_is_released_and_its_copy_left_
         assert copy is not None and copy["metadata"]["labels"][LABEL_ORPHANED] == "true"
     finally:
         w.stop()
+
+
+def test_settling_a_key_that_would_report_records_no_event_and_leaves_it_to_the_workers(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The restart's dry pass (Reconciler.settled) stops at the Event it would record: no Event, no log line, no
+    request; a worker reconciles the key and reports once."""
+    world.host.put(SHAREDS, shared_thing("private", shared=False))
+    world.virtual.put(WIDGETS, widget("w1", issuer="private"))
+    calls = (len(world.host.calls), len(world.virtual.calls))
+    engine = Engine(world.config, TENANT, world.host, world.virtual, workers=0, informer_factory=FakeInformer)
+    world.engine = engine
+    with caplog.at_level(logging.DEBUG, logger="crdsync.reconcile"):
+        engine.start()
+        assert engine.wait_initial_sync(5)
+    assert world.events == [] and "ReferenceNotShared" not in caplog.text
+    assert world.host.calls[calls[0] :] + world.virtual.calls[calls[1] :] == []
+    (key,) = engine.queue.take_waiting()
+    engine.reconciler.reconcile(key)
+    assert [reason for reason, _ in world.events] == ["ReferenceNotShared"]
