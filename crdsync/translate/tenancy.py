@@ -74,24 +74,25 @@ VCLUSTER_ANN_HOST_NAMESPACE = "vcluster.loft.sh/object-host-namespace"
 def check_shape(obj: Any, what: str = "object") -> None:
     """Raise TranslationError when `obj` nests deeper than MAX_DEPTH or holds more than MAX_NODES values.
 
-    Iterative (a recursive walk is what a poison object attacks); one pass over the object.
+    Iterative, a level at a time (a recursive walk is what a poison object attacks); one pass over the object, and one
+    list extend per map or list rather than a tuple per value: every object synced is walked once.
     """
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    nodes = 0
-    while stack:
-        value, depth = stack.pop()
-        nodes += 1
+    level: list[Any] = [obj]
+    depth = nodes = 0
+    while level:
+        depth += 1
+        nodes += len(level)
         if nodes > MAX_NODES:
             raise TranslationError(f"{what} holds more than {MAX_NODES} values; crdsync does not sync it")
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth >= MAX_DEPTH and children:
+        below: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+        if below and depth >= MAX_DEPTH:
             raise TranslationError(f"{what} nests deeper than {MAX_DEPTH} levels; crdsync does not sync it")
-        stack.extend((child, depth + 1) for child in children)
+        level = below
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
