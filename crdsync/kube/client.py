@@ -188,8 +188,12 @@ class KubeClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
         limit: int = 500,
+        resource_version: str | None = None,
     ) -> tuple[list[JSONDict], str]:
         """All objects (every page, following `continue`) and the list's resourceVersion to watch from.
+
+        `resource_version` "0": any version the apiserver has, served from its watch cache without a read of etcd
+        (client-go's reflector lists so at first); None: the latest, read from etcd (or a cache proven as fresh).
 
         Items get apiVersion/kind filled in (list items usually omit them); an item that is not an object with a name
         is skipped and logged (failing on it would fail every relist). If a continue token expires between pages
@@ -206,6 +210,7 @@ class KubeClient:
                 "fieldSelector": field_selector or None,
                 "limit": page_limit or None,
                 "continue": token,
+                "resourceVersion": None if token else resource_version,  # a continued page takes the token's
             }
             try:
                 page = self.request("GET", path, query=query)

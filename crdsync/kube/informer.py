@@ -66,6 +66,7 @@ class ListWatcher(Protocol):
         label_selector: str | None = None,
         field_selector: str | None = None,
         limit: int = 500,
+        resource_version: str | None = None,
     ) -> tuple[list[JSONDict], str]: ...
 
     def watch(
@@ -289,6 +290,9 @@ class Informer:
             label_selector=self.label_selector,
             field_selector=self.field_selector,
             limit=self._page_size,
+            # The first list from the watch cache, as client-go's reflector: a restart of crdsync (or of all its
+            # tenants at once) reads no etcd; its watch then brings anything newer. A relist reads the latest.
+            resource_version="0" if self.list_count == 0 else None,
         )
         fresh = {cache_key(obj): obj for obj in items}
         with self._lock:

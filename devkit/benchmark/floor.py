@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             if res is None:
                 failures.append(f"{ITEM_GVK} is not served by {kubeconfig}")
                 return
-            counts[index] = len(client.list(res, namespace)[0])
+            counts[index] = len(client.list(res, namespace, resource_version="0")[0])  # as crdsync's informers list
         except (ApiError, ConfigError, OSError) as exc:
             failures.append(f"{kubeconfig}: {exc}")
 

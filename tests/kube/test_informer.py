@@ -56,6 +56,7 @@ class ScriptedSource:
         self.lists: list[Any] = []  # (items, rv) or an exception
         self.watches: list[Any] = []  # list of steps, or an exception raised by watch() itself
         self.list_calls: list[float] = []
+        self.list_versions: list[str | None] = []  # the resource_version each list asked for
         self.watch_calls: list[tuple[float, str | None]] = []
         self.streams: list[FakeStream] = []
         self._last_list: Any = ([], "1")
@@ -64,6 +65,7 @@ class ScriptedSource:
     def list(self, res: Resource, namespace: str | None = None, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
         with self.lock:
             self.list_calls.append(time.monotonic())
+            self.list_versions.append(kwargs.get("resource_version"))
             step = self.lists.pop(0) if self.lists else self._last_list
             if not isinstance(step, BaseException):
                 self._last_list = step
@@ -177,6 +179,9 @@ def test_gone_relists_and_reports_vanished(source: ScriptedSource) -> None:
                                ("DELETED", "a"), ("SYNC", "b"), ("SYNC", "c")]
         assert source.watch_calls[1][1] == "32"
         assert inf.list_count == 2 and inf.error_count == 0
+        # The first list from the watch cache (as client-go's reflector); the relist after 410 reads the latest, since
+        # the cache may hold what was current before the events the expired watch missed.
+        assert source.list_versions == ["0", None]
         assert {key[1] for key in stored(inf)} == {"b", "c"}
     finally:
         inf.stop()
