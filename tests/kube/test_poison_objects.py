@@ -107,7 +107,7 @@ def test_deeply_nested_object_does_not_stall_the_watch(run_informer: Callable[..
     assert inf.get("ns1", "deep-2000") is None and inf.get("ns1", "honest") is not None
     assert inf.resource_version == "14"
     # Nothing failed: one list, and the watch went on from where the stream ended.
-    assert inf.error_count == 0 and source.list_versions == [None]
+    assert inf.error_count == 0 and source.list_versions == ["0"]  # the first list, from the watch cache
     wait_until(lambda: len(source.watch_versions) == 2)
     assert source.watch_versions == ["10", "14"]
 
@@ -198,9 +198,9 @@ def test_undecodable_watch_event_relists_from_scratch(
         ("ADDED", "d", "21"),
         ("DELETED", "a", "22"),
     ]
-    # A relist from scratch, then a watch from the new list's resourceVersion -- not a re-watch from "11", which
-    # would meet the same event again.
-    assert source.list_versions == [None, None]
+    # A relist from scratch (the latest, not the watch cache's), then a watch from the new list's resourceVersion --
+    # not a re-watch from "11", which would meet the same event again.
+    assert source.list_versions == ["0", None]
     assert source.watch_versions[:2] == ["10", "20"]
     assert inf.error_count == 1 and isinstance(inf.last_error, UndecodableEvent)
     [warning] = [r.getMessage() for r in caplog.records if "cannot decode" in r.getMessage()]
