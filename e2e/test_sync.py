@@ -48,6 +48,9 @@ spec:
       kind: Porter
     - apiVersion: {GROUP}/v1
       kind: Ephemeral
+    - apiVersion: {GROUP}/v1
+      kind: Takeover
+      conflict: Overwrite
     - {{apiVersion: v1, kind: Secret, mode: referenced}}
   fromHost:
     - apiVersion: {GROUP}/v1
@@ -112,6 +115,7 @@ def engine(
     for version in porter["spec"]["versions"]:
         del version["subresources"]  # no status subresource: the copy records no source generation that would differ
     install_crd(host_client, porter, wait_for)
+    install_crd(host_client, crd(GROUP, "Takeover"), wait_for)
     ensure_namespace(host_client, HOST_NS)
     directory = tmp_path_factory.mktemp("crdsync")
     mapping = directory / "mapping.yaml"
@@ -194,6 +198,42 @@ def test_a_field_dropped_inside_a_keyed_list_item_goes_from_the_copy(
         30,
         "the field dropped inside item a gone from the host copy",
     )
+    engine.assert_alive()
+
+
+def test_a_field_left_equal_by_an_overwrite_still_goes_when_the_source_drops_it(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    """Conflict policy Overwrite replaces a foreign object by PUT. The apiserver leaves a field the PUT did not change
+    (`size`, equal) in the record of whoever set it; crdsync folds that record into its own right after, so when the
+    source drops the field, the copy loses it too."""
+    ensure_namespace(virtual_client, "takeover")
+    takeovers = f"/apis/{GROUP}/v1/namespaces/takeover/takeovers"
+    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/takeovers/{host_name_for(VCLUSTER, HOST_NS, 'takeover', 't1')}"
+    foreign = {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Takeover",
+        "metadata": {"name": host_path.rsplit("/", 1)[1], "namespace": HOST_NS},
+        "spec": {"size": 1, "color": "red"},
+    }
+    host_client.create(host_path.rsplit("/", 1)[0], foreign)  # somebody else's object where the copy goes
+    wait_for(lambda: virtual_client.status_of("GET", takeovers) == 200, 60, "Takeover mirrored into virtual")
+    source = {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Takeover",
+        "metadata": {"name": "t1", "namespace": "takeover"},
+        "spec": {"size": 1, "shape": "round"},
+    }
+    virtual_client.create(takeovers, source)
+    wait_for(lambda: host_client.get(host_path)["spec"] == {"size": 1, "shape": "round"}, 30, "the copy overwritten")
+
+    def managers() -> set[str]:
+        entries = host_client.get(host_path)["metadata"]["managedFields"]
+        return {e["manager"] for e in entries if not e.get("subresource")}
+
+    wait_for(lambda: managers() == {"crdsync"}, 30, "every record of the overwritten object folded into crdsync's")
+    virtual_client.merge_patch(f"{takeovers}/t1", {"spec": {"size": None}})
+    wait_for(lambda: host_client.get(host_path)["spec"] == {"shape": "round"}, 30, "size gone from the copy")
     engine.assert_alive()
 
 

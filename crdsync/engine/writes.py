@@ -19,7 +19,8 @@ Policy, verb by verb:
   the same conversion). An adopted copy is converted at once; our own copy only before an apply that would otherwise
   leave a field behind (`apply_leaves_behind`: a field dropped, a list changed), so a plain change costs one write.
 - replace (PUT, resourceVersion precondition) for conflict policy Overwrite: drops every field we do not set, whoever
-  wrote it; a change made since we judged the object gives Conflict, never a silent overwrite of it.
+  wrote it; a change made since we judged the object gives Conflict, never a silent overwrite of it. The records
+  other managers keep of what the PUT left equal are then folded into ours, so the object is ours field by field.
 - JSON patch (`test` of the resourceVersion, then `remove`s) to shed fields a tenant added to a read-only import:
   apply reverts fields we own, but a field someone else added is theirs until removed by path.
 - merge patch for bookkeeping changes that apply cannot express for a field it does not own: finalizer add/remove and
@@ -217,12 +218,18 @@ class Writer:
         return self._remember("virtual", runtime, written)
 
     def overwrite(self, side: str, runtime: KindRuntime, desired: Obj, target: Obj) -> Obj:
-        """Conflict policy Overwrite: PUT `desired` in place of `target`, conditional on the version judged."""
+        """Conflict policy Overwrite: PUT `desired` in place of `target`, conditional on the version judged; then
+        every field of it is ours. A PUT leaves a field it did not change owned by whoever set it (the value was
+        equal), so the other managers' records of the main resource are folded into ours, as a create's record is;
+        otherwise a field the source drops later would stay, kept by a record of the object we replaced."""
         version = _meta(target).get("resourceVersion")
         body = {**desired, "metadata": {**desired["metadata"], "resourceVersion": version}}
         written = self.client(side).replace(self._res(side, runtime), body)
         self._wrote(side, "replace")
-        return self._remember(side, runtime, written)
+        written = self._remember(side, runtime, written)
+        others = _other_managers(written, self.field_manager)
+        taken = self.convert_ownership(side, runtime, written, also=others) if others else None
+        return taken if taken is not None else written
 
     def replace_refused_copy(
         self, runtime: KindRuntime, current: Obj, desired: Obj, ours: Callable[[Obj], bool]
@@ -402,12 +409,14 @@ def _digest_as_recorded(desired: Obj, host_obj: Mapping[str, Any]) -> Obj:
 
 
 def _converted_entries(entries: list[Any], manager: str, also: Collection[str]) -> list[Obj] | None:
-    """managedFields with `manager`'s and `also`'s main-resource Update entries folded into `manager`'s Apply entry
-    (one per manager: the first converted entry becomes it when there is none); None when there is nothing to fold."""
+    """managedFields with `manager`'s main-resource Update entries and every main-resource entry of the `also`
+    managers folded into `manager`'s Apply entry (one per manager: the first folded entry becomes it when there is
+    none); None when there is nothing to fold."""
     ours = [
         e
         for e in entries
-        if e.get("manager") in (manager, *also) and e.get("operation") == "Update" and not e.get("subresource")
+        if not e.get("subresource")
+        and ((e.get("manager") == manager and e.get("operation") == "Update") or e.get("manager") in also)
     ]
     if not ours:
         return None
@@ -435,6 +444,16 @@ def _converted_entries(entries: list[Any], manager: str, also: Collection[str]) 
         else:
             upgraded.append(entry)
     return upgraded
+
+
+def _other_managers(obj: Mapping[str, Any], manager: str) -> frozenset[str]:
+    """Every field manager but `manager` with a record of the main resource."""
+    return frozenset(
+        e["manager"]
+        for e in _meta(obj).get("managedFields") or []
+        if isinstance(e, Mapping) and not e.get("subresource") and isinstance(e.get("manager"), str)
+        and e["manager"] != manager
+    )
 
 
 def _vcluster_managers(host_obj: Mapping[str, Any]) -> frozenset[str]:

@@ -223,7 +223,23 @@ def test_an_overwrite_replaces_the_object_judged_and_is_counted_as_a_replace(rig
     written = rig.writer.overwrite("host", rig.runtime, copy_of(size=1), target)
     assert written["spec"] == {"size": 1} == rig.host_copy()["spec"]
     assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == written  # read back ahead of any cache
-    assert rig.counted() == {("host", "replace"): 1}
+    # The replaced object's record still owned the spec map (it exists before and after): folded into ours.
+    assert managers(written) == [("crdsync", "Apply")]
+    assert rig.counted() == {("host", "replace"): 1, ("host", "patch"): 1}
+
+
+def test_after_an_overwrite_every_field_is_ours_so_a_field_the_source_drops_later_goes(rig: Rig) -> None:
+    """A PUT leaves the fields it did not change (equal values) owned by whoever set them; folded into our record
+    right after it, a later drop by the source still removes the field. Without the fold the operator's record would
+    keep `size` on the copy for good."""
+    target = rig.host.put(HOST_WIDGETS, copy_of(size=1, color="red"), manager="operator")
+    taken = rig.writer.overwrite("host", rig.runtime, copy_of(size=1, shape="round"), target)
+    assert taken["spec"] == {"size": 1, "shape": "round"}
+    assert managers(taken) == [("crdsync", "Apply")]
+    assert rig.counted() == {("host", "replace"): 1, ("host", "patch"): 1}
+    assert rig.writer.current("host", rig.runtime, HOST_NS, "copy") == taken  # read back ahead of any cache
+    dropped = rig.writer.update_host_copy(rig.runtime, copy_of(shape="round"), taken)
+    assert dropped is not None and dropped["spec"] == {"shape": "round"}
 
 
 def test_a_copy_the_host_refused_to_update_is_deleted_and_created_again_on_the_host(rig: Rig) -> None:
