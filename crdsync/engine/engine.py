@@ -63,6 +63,7 @@ log = logging.getLogger("crdsync.engine")
 Obj = dict[str, Any]
 NAMESPACE_GVK = GroupVersionKind("", "v1", "Namespace")
 Held = tuple[Slot, str, float]  # an event held back for a key being reconciled: (slot, resourceVersion, when)
+SETTLE_GIVE_UP = 64  # keys in a row that need a write, after which the start-up pass leaves the rest to the workers
 Echo = tuple[Key | None, Slot, str]  # the event being routed: (whose write it echoes, its slot, its resourceVersion)
 
 
@@ -294,22 +295,31 @@ class Engine:
         """Judge the first lists' keys on this thread before any worker starts: a key whose reconcile would write
         nothing (Reconciler.settled: every key of a restart in sync) is done here, counted as a reconcile; the others
         go back to the queue. 32 workers taking thousands of such keys one by one spend more on the queue's lock and
-        the GIL than on the keys. An event meanwhile re-queues its key (it was handed out: `done` re-queues it)."""
-        settled = 0
-        for key in keys:
+        the GIL than on the keys. An event meanwhile re-queues its key (it was handed out: `done` re-queues it).
+
+        After SETTLE_GIVE_UP keys in a row that need a write (a bulk sync, a mapping change), the rest go to the
+        workers unjudged: such keys cost far more than a hand-off, and the workers should start on them now."""
+        settled = in_a_row = 0
+        for index, key in enumerate(keys):
+            if in_a_row >= SETTLE_GIVE_UP:
+                for rest in keys[index:]:
+                    self.queue.done(rest)
+                    self.queue.add(rest)
+                break
             try:
                 in_sync = self.reconciler.settled(key)
             except Exception:  # a worker reconciles it and reports what goes wrong
                 log.debug("settling %s failed; left to the workers", key, exc_info=True)
                 in_sync = False
+            self.queue.done(key)
             if in_sync:
                 settled += 1
+                in_a_row = 0
                 self._triggered_at.pop(key, None)  # no write follows: no sync lag to measure
                 self._count(key, Outcome.ok())
                 self._initial.done(key)
-                self.queue.done(key)
             else:
-                self.queue.done(key)
+                in_a_row += 1
                 self.queue.add(key)
         with self._counts_lock:
             self.processed += settled

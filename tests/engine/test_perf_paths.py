@@ -15,7 +15,8 @@ import pytest
 from crdsync.engine import reconcile as reconcile_module
 from crdsync.engine import tohost as tohost_module
 from crdsync.engine.context import Outcome
-from crdsync.engine.engine import Engine
+from crdsync.engine.engine import SETTLE_GIVE_UP, Engine
+from crdsync.engine.reconcile import Reconciler
 from crdsync.kube.errors import Forbidden
 from crdsync.kube.resource import Resource
 from crdsync.spec.model import Direction, Patch, PatchOp, Rule, StatusSync, SyncConfig
@@ -441,3 +442,25 @@ def test_an_event_for_a_key_being_settled_queues_it_again() -> None:
         assert [key.identity.name for key in engine.queue.take_waiting()] == ["w0"]
     finally:
         world.stop()
+
+
+def test_the_settle_pass_leaves_a_bulk_sync_to_the_workers_after_a_run_of_keys_that_need_writes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New sources (no copies yet) all need a create: the pass stops judging after SETTLE_GIVE_UP of them in a row
+    and queues the rest unjudged, so the workers start on the creates at once; no key is lost."""
+    n = SETTLE_GIVE_UP + 40
+    for i in range(n):
+        world.virtual.put(WIDGETS, widget(f"w{i:03d}", size=i))
+    judged: list[str] = []
+    real = Reconciler.settled
+
+    def counting(self: Reconciler, key: Any) -> bool:
+        judged.append(key.identity.name)
+        return real(self, key)
+
+    monkeypatch.setattr(Reconciler, "settled", counting)
+    engine = unstarted_engine(world)
+    assert len(judged) == SETTLE_GIVE_UP
+    assert len({key.identity.name for key in engine.queue.take_waiting()}) == n
+    assert engine.processed == 0 and world.writes() == 0
