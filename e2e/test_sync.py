@@ -201,6 +201,29 @@ def test_a_field_dropped_inside_a_keyed_list_item_goes_from_the_copy(
     engine.assert_alive()
 
 
+def test_an_empty_list_the_source_drops_goes_from_the_copy(
+    engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
+) -> None:
+    """A custom resource keeps an empty list as written; the copy's empty list, once the source drops it, is a field
+    crdsync owns and no longer wants, not one that is already absent. A Porter: no status subresource, so no recorded
+    source generation changes with the spec and would force the write anyway."""
+    ensure_namespace(virtual_client, "empties")
+    porters = f"/apis/{GROUP}/v1/namespaces/empties/porters"
+    body = {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Porter",
+        "metadata": {"name": "e1", "namespace": "empties"},
+        "spec": {"ports": [{"name": "a", "port": 1}], "tags": []},
+    }
+    wait_for(lambda: virtual_client.status_of("GET", porters) == 200, 60, "Porter mirrored into virtual")
+    virtual_client.create(porters, body)
+    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/porters/{host_name_for(VCLUSTER, HOST_NS, 'empties', 'e1')}"
+    wait_for(lambda: (get_or_none(host_client, host_path) or {}).get("spec", {}).get("tags") == [], 30, "the copy")
+    virtual_client.merge_patch(f"{porters}/e1", {"spec": {"tags": None}})
+    wait_for(lambda: "tags" not in host_client.get(host_path)["spec"], 30, "the empty list gone from the copy")
+    engine.assert_alive()
+
+
 def test_a_field_left_equal_by_an_overwrite_still_goes_when_the_source_drops_it(
     engine: Crdsync, host_client: RestClient, virtual_client: RestClient, wait_for: Wait
 ) -> None:

@@ -210,7 +210,9 @@ def needs_write(
     if not is_subset(_compared(desired), current):
         return True
     for path in owned_paths(current, manager, subresource):
-        if not _ignored(path) and _has_path(current, path) and not _has_path(desired, path):
+        # A field of ours that desired no longer has must go, an empty list or map included: a custom resource keeps
+        # one as written (only built-in kinds drop them), so "empty" is not "absent" here. Null in desired is absent.
+        if not _ignored(path) and _value_at(current, path) is not None and _value_at(desired, path) is None:
             return True
     return _item_field_dropped(desired, current, manager, subresource)
 

@@ -231,6 +231,22 @@ def test_a_list_we_own_items_of_needs_a_write_when_desired_drops_it(item_key: st
     assert not needs_write({"metadata": {"name": "w"}, "spec": {"list": ["a"]}}, current, MANAGER)
 
 
+@pytest.mark.parametrize("empty", [[], {}], ids=["empty-list", "empty-map"])
+def test_an_empty_value_of_ours_that_desired_drops_needs_a_write_and_one_it_keeps_none(empty: object) -> None:
+    # A custom resource keeps an empty list or map as written, so one we set and no longer want must be removed by an
+    # apply; one desired still has is in sync (no write loop), and null in desired means absent.
+    current = {
+        "metadata": {
+            "name": "w",
+            "managedFields": [{"manager": MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:size": {}}}}],
+        },
+        "spec": {"size": empty},
+    }
+    assert needs_write({"metadata": {"name": "w"}, "spec": {}}, current, MANAGER)
+    assert needs_write({"metadata": {"name": "w"}, "spec": {"size": None}}, current, MANAGER)
+    assert not needs_write({"metadata": {"name": "w"}, "spec": {"size": empty}}, current, MANAGER)
+
+
 def test_status_another_manager_wrote_through_the_main_resource_is_not_shed() -> None:
     # Without a status subresource, an operator's status write is recorded on the main resource: a read-only copy
     # still leaves status alone (it is never synced as spec is).
