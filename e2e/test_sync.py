@@ -101,6 +101,19 @@ def new_widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
+def create_porter(
+    virtual_client: RestClient, wait_for: Wait, namespace: str, name: str, spec: dict[str, Any]
+) -> tuple[str, str]:
+    """Create a Porter in the virtual cluster once the kind is mirrored there; (its path, its host copy's path)."""
+    ensure_namespace(virtual_client, namespace)
+    porters = f"/apis/{GROUP}/v1/namespaces/{namespace}/porters"
+    body = {"apiVersion": f"{GROUP}/v1", "kind": "Porter", "metadata": {"name": name, "namespace": namespace}}
+    wait_for(lambda: virtual_client.status_of("GET", porters) == 200, 60, "Porter mirrored into virtual")
+    virtual_client.create(porters, {**body, "spec": spec})
+    host_name = host_name_for(VCLUSTER, HOST_NS, namespace, name)
+    return f"{porters}/{name}", f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/porters/{host_name}"
+
+
 @pytest.fixture(scope="module")
 def engine(
     planes: Any,
@@ -178,21 +191,10 @@ def test_a_field_dropped_inside_a_keyed_list_item_goes_from_the_copy(
     """Items compare as subsets (server defaults live in them), so only the copy's own record can tell that a field
     set inside an item of a keyed list is no longer wanted: the apiserver names the item and each field set in it.
     (With a status subresource the recorded source generation changes too and would hide the gap.)"""
-    ensure_namespace(virtual_client, "ports")
-    porters = f"/apis/{GROUP}/v1/namespaces/ports/porters"
-    body = {
-        "apiVersion": f"{GROUP}/v1",
-        "kind": "Porter",
-        "metadata": {"name": "p1", "namespace": "ports"},
-        "spec": {"ports": [{"name": "a", "port": 1, "extra": "x"}, {"name": "b", "port": 2}]},
-    }
-    wait_for(lambda: virtual_client.status_of("GET", porters) == 200, 60, "Porter mirrored into virtual")
-    virtual_client.create(porters, body)
-    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/porters/{host_name_for(VCLUSTER, HOST_NS, 'ports', 'p1')}"
+    spec = {"ports": [{"name": "a", "port": 1, "extra": "x"}, {"name": "b", "port": 2}]}
+    source, host_path = create_porter(virtual_client, wait_for, "ports", "p1", spec)
     wait_for(lambda: get_or_none(host_client, host_path) is not None, 30, "Porter copy on the host")
-    virtual_client.merge_patch(
-        f"{porters}/p1", {"spec": {"ports": [{"name": "a", "port": 1}, {"name": "b", "port": 2}]}}
-    )
+    virtual_client.merge_patch(source, {"spec": {"ports": [{"name": "a", "port": 1}, {"name": "b", "port": 2}]}})
     wait_for(
         lambda: host_client.get(host_path)["spec"]["ports"] == [{"name": "a", "port": 1}, {"name": "b", "port": 2}],
         30,
@@ -207,19 +209,10 @@ def test_an_empty_list_the_source_drops_goes_from_the_copy(
     """A custom resource keeps an empty list as written; the copy's empty list, once the source drops it, is a field
     crdsync owns and no longer wants, not one that is already absent. A Porter: no status subresource, so no recorded
     source generation changes with the spec and would force the write anyway."""
-    ensure_namespace(virtual_client, "empties")
-    porters = f"/apis/{GROUP}/v1/namespaces/empties/porters"
-    body = {
-        "apiVersion": f"{GROUP}/v1",
-        "kind": "Porter",
-        "metadata": {"name": "e1", "namespace": "empties"},
-        "spec": {"ports": [{"name": "a", "port": 1}], "tags": []},
-    }
-    wait_for(lambda: virtual_client.status_of("GET", porters) == 200, 60, "Porter mirrored into virtual")
-    virtual_client.create(porters, body)
-    host_path = f"/apis/{GROUP}/v1/namespaces/{HOST_NS}/porters/{host_name_for(VCLUSTER, HOST_NS, 'empties', 'e1')}"
+    spec = {"ports": [{"name": "a", "port": 1}], "tags": []}
+    source, host_path = create_porter(virtual_client, wait_for, "empties", "e1", spec)
     wait_for(lambda: (get_or_none(host_client, host_path) or {}).get("spec", {}).get("tags") == [], 30, "the copy")
-    virtual_client.merge_patch(f"{porters}/e1", {"spec": {"tags": None}})
+    virtual_client.merge_patch(source, {"spec": {"tags": None}})
     wait_for(lambda: "tags" not in host_client.get(host_path)["spec"], 30, "the empty list gone from the copy")
     engine.assert_alive()
 
