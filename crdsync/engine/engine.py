@@ -271,12 +271,16 @@ class Engine:
         is simply routed twice (the queue holds a key once)."""
         self._routing_deferred = False
         runtimes = [r for r in self.kinds.values() if r.active]
-        for runtime in runtimes:
-            for obj in runtime.virtual.list() if runtime.virtual is not None else []:
-                self._on_virtual_event(runtime, SYNC, obj)
-        for runtime in runtimes:
-            for obj in runtime.host.list() if runtime.host is not None else []:
-                self._on_host_event(runtime, SYNC, obj)
+        for side, handler in (("virtual", self._on_virtual_event), ("host", self._on_host_event)):
+            for runtime in runtimes:
+                informer = runtime.informer(side)
+                for obj in informer.list() if informer is not None else []:
+                    try:
+                        handler(runtime, SYNC, obj)
+                    except Exception:  # as on the informer thread: one object never stops the others
+                        meta = meta_of(obj)
+                        log.exception("%s %s: routing %s/%s failed", side, runtime.gvk, meta.get("namespace"),
+                                      meta.get("name"))
 
     def _announce_initial_sync(self) -> None:
         self._route_listed()

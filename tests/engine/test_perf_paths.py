@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from crdsync.engine import reconcile as reconcile_module
+from crdsync.engine import routing
 from crdsync.engine import tohost as tohost_module
 from crdsync.engine.context import Outcome
 from crdsync.engine.engine import SETTLE_GIVE_UP, Engine
@@ -464,3 +465,27 @@ def test_the_settle_pass_leaves_a_bulk_sync_to_the_workers_after_a_run_of_keys_t
     assert len(judged) == SETTLE_GIVE_UP
     assert len({key.identity.name for key in engine.queue.take_waiting()}) == n
     assert engine.processed == 0 and world.writes() == 0
+
+
+def test_an_object_whose_routing_fails_at_start_stops_neither_the_others_nor_the_engine(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first lists are routed on the kinds thread; a routing failure there is contained per object, as on an
+    informer thread (a bug or a poison object must not kill the thread every worker waits for)."""
+    for i in range(4):
+        world.virtual.put(WIDGETS, widget(f"w{i}", size=i))
+    real = routing.virtual_event
+
+    def failing(view: Any, runtime: Any, etype: str, obj: Any) -> Any:
+        if obj["metadata"]["name"] == "w2":
+            raise RuntimeError("a routing bug")
+        return real(view, runtime, etype, obj)
+
+    monkeypatch.setattr(routing, "virtual_event", failing)
+    engine = world.start()
+    assert [name for name in ("w0", "w1", "w2", "w3") if world.host_copy(name) is not None] == ["w0", "w1", "w3"]
+    assert engine.problems() == [] and "routing default/w2 failed" in caplog.text
+    monkeypatch.setattr(routing, "virtual_event", real)
+    world.virtual.put(WIDGETS, widget("w2", size=20))  # its next event is routed as usual
+    world.settle()
+    assert world.host_copy("w2") is not None
